@@ -1,0 +1,109 @@
+// DiscoveryClient: the DiscoveryApi over the JSON API (undici), so code moves between embedded and remote
+// use unchanged. API errors come back as the same typed errors the embedded registry throws.
+import { Agent, request } from "undici";
+import type {
+  BulkRequest,
+  BulkResult,
+  DiscoveryApi,
+  HealthCheckResult,
+  HealthCheckSummary,
+  RegistryStats,
+  SyncResult,
+} from "../discovery.js";
+import { ERROR_KINDS, errorOfKind, UnavailableError, type ErrorIssue, type ErrorKind } from "../errors.js";
+import { kindOfStatus } from "../http/errors.js";
+import { paramsFromQuery } from "../http/params.js";
+import { toPlainQuery, type ServiceQuery, type ServiceQueryBuilder } from "../registry/query.js";
+import type { ServiceEntry, ServiceInput } from "../registry/schema.js";
+
+export interface DiscoveryClientOptions {
+  /** Base URL of a server, e.g. http://127.0.0.1:8500 */
+  url: string;
+  adminToken?: string;
+  /** Per-request timeout in ms (default 10 s). */
+  timeoutMs?: number;
+}
+
+export class DiscoveryClient implements DiscoveryApi {
+  private readonly base: string;
+  private readonly dispatcher = new Agent({ keepAliveTimeout: 10_000 });
+
+  constructor(private readonly opts: DiscoveryClientOptions) {
+    this.base = opts.url.replace(/\/+$/, "");
+  }
+
+  registerService(service: ServiceInput): Promise<ServiceEntry> {
+    return this.call("PUT", `/v1/services/${encodeURIComponent(service.id)}`, service);
+  }
+  deregisterService(id: string): Promise<ServiceEntry> {
+    return this.call("DELETE", `/v1/services/${encodeURIComponent(id)}`);
+  }
+  getService(id: string): Promise<ServiceEntry> {
+    return this.call("GET", `/v1/services/${encodeURIComponent(id)}`);
+  }
+  async discoverServices(query?: ServiceQuery | ServiceQueryBuilder): Promise<ServiceEntry[]> {
+    const params = paramsFromQuery(toPlainQuery(query)).toString();
+    const result = await this.call<{ services: ServiceEntry[] }>("GET", `/v1/services${params ? `?${params}` : ""}`);
+    return result.services;
+  }
+  bulk(body: BulkRequest): Promise<BulkResult> {
+    return this.call("POST", "/v1/services/bulk", body);
+  }
+  healthCheckService(id: string): Promise<HealthCheckResult> {
+    return this.call("POST", `/v1/services/${encodeURIComponent(id)}/check`);
+  }
+  healthCheckAll(): Promise<HealthCheckSummary> {
+    return this.call("POST", "/v1/checks");
+  }
+  getRegistryStats(): Promise<RegistryStats> {
+    return this.call("GET", "/v1/stats");
+  }
+  clearCache(): Promise<{ cleared: number }> {
+    return this.call("DELETE", "/v1/cache");
+  }
+  syncRegistry(): Promise<SyncResult> {
+    return this.call("POST", "/v1/sync");
+  }
+  /** Liveness and version of the server. */
+  status(): Promise<{ status: string; version: string; nodeId: string; uptimeMs: number }> {
+    return this.call("GET", "/v1/status");
+  }
+  /** Closes the client's connections; the server keeps running. */
+  async stop(): Promise<void> {
+    await this.dispatcher.close();
+  }
+
+  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const headers: Record<string, string> = { accept: "application/json" };
+    if (body !== undefined) headers["content-type"] = "application/json";
+    if (this.opts.adminToken) headers.authorization = `Bearer ${this.opts.adminToken}`;
+    let res;
+    try {
+      res = await request(`${this.base}${path}`, {
+        method: method as "GET",
+        headers,
+        body: body === undefined ? null : JSON.stringify(body),
+        dispatcher: this.dispatcher,
+        signal: AbortSignal.timeout(this.opts.timeoutMs ?? 10_000),
+      });
+    } catch (err) {
+      throw new UnavailableError(`cannot reach ${this.base}: ${(err as Error).message}`);
+    }
+    const text = await res.body.text();
+    if (res.statusCode >= 400) throw errorFromBody(res.statusCode, text);
+    return JSON.parse(text) as T;
+  }
+}
+
+function errorFromBody(status: number, text: string) {
+  let error: { code?: string; message?: string; issues?: ErrorIssue[]; items?: unknown } | undefined;
+  try {
+    error = (JSON.parse(text) as { error?: typeof error }).error;
+  } catch {
+    error = undefined;
+  }
+  const code = error?.code;
+  const kind = code !== undefined && (ERROR_KINDS as readonly string[]).includes(code) ? (code as ErrorKind) : kindOfStatus(status);
+  const message = error?.message ?? `HTTP ${status}: ${text.slice(0, 200)}`;
+  return errorOfKind(kind, message, error?.issues, error?.items !== undefined ? { items: error.items } : undefined);
+}

@@ -1,0 +1,187 @@
+// Configuration: one table of settings gives the flags, the HD_ environment variables, the JSON file keys,
+// the defaults, the `--help` text and the zod schema. Precedence: flags > environment > file > defaults.
+import { readFileSync } from "node:fs";
+import { isIP } from "node:net";
+import { parseArgs } from "node:util";
+import { z } from "zod";
+import { defaultNodeId } from "./discovery.js";
+import { dnsLabelSchema } from "./registry/schema.js";
+
+export interface Listen {
+  host: string;
+  port: number;
+}
+
+export const listenSchema = z.string().transform((raw, ctx): Listen => {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(raw.trim());
+  const host = m ? (m[1] ?? m[2] ?? "") : "";
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || host === "" || !(port >= 0 && port <= 65535) || (m[1] !== undefined && isIP(host) !== 6)) {
+    ctx.addIssue({ code: "custom", message: `must be host:port (e.g. 127.0.0.1:8500 or [::1]:8500), got ${JSON.stringify(raw)}` });
+    return z.NEVER;
+  }
+  return { host, port };
+});
+
+const bool = z.union([z.boolean(), z.enum(["true", "false", "1", "0", "yes", "no"]).transform((v) => ["true", "1", "yes"].includes(v))]);
+const ms = (min: number) =>
+  z.coerce.number().int("must be a whole number of milliseconds").min(min, `must be at least ${min} ms`);
+
+type Setting = {
+  readonly flag: string;
+  readonly description: string;
+  readonly default: unknown;
+  /** How the default reads in --help when it is computed. */
+  readonly defaultText?: string;
+  readonly schema: z.ZodType;
+  readonly boolean?: true;
+};
+
+export const SETTINGS = {
+  httpListen: { flag: "http-listen", description: "address of the JSON API", default: "127.0.0.1:8500", schema: listenSchema },
+  dnsListen: { flag: "dns-listen", description: "address of the DNS server, UDP and TCP (the DNS server is not built yet)", default: "127.0.0.1:8600", schema: listenSchema },
+  domain: {
+    flag: "domain",
+    description: "DNS domain the names live under",
+    default: "home.arpa",
+    schema: z.string().trim().toLowerCase().regex(/^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]*[a-z0-9])?\.?$/, "must be a domain name such as home.arpa").transform((d) => d.replace(/\.$/, "")),
+  },
+  nodeId: { flag: "node-id", description: "this node's id, a DNS label", default: undefined, defaultText: "the host name", schema: dnsLabelSchema },
+  clusterName: { flag: "cluster-name", description: "name of the cluster this node belongs to", default: "homelab", schema: dnsLabelSchema },
+  dataDir: { flag: "data-dir", description: "directory of the durable store (the durable store is not built yet)", default: "./data", schema: z.string().min(1) },
+  inMemory: { flag: "in-memory", description: "keep nothing on disk", default: false, schema: bool, boolean: true },
+  zonesDir: { flag: "zones-dir", description: "directory of static zone files", default: "./zones", schema: z.string().min(1) },
+  logLevel: { flag: "log-level", description: "trace, debug, info, warn, error or fatal", default: "info", schema: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]) },
+  adminToken: { flag: "admin-token", description: "bearer token every mutating API route requires", default: undefined, defaultText: "none", schema: z.string().min(8, "must be at least 8 characters") },
+  cacheTtl: { flag: "cache-ttl", description: "how long query results stay cached, ms (changes invalidate them at once)", default: 60_000, schema: ms(0) },
+  checkTimeout: { flag: "check-timeout", description: "timeout of one health check, ms", default: 5_000, schema: ms(100) },
+  maxBodyBytes: { flag: "max-body-bytes", description: "largest accepted API request body, bytes", default: 1_048_576, schema: z.coerce.number().int().min(1024, "must be at least 1024") },
+} as const satisfies Record<string, Setting>;
+
+export type SettingKey = keyof typeof SETTINGS;
+
+export interface Config {
+  httpListen: Listen;
+  dnsListen: Listen;
+  domain: string;
+  nodeId: string;
+  clusterName: string;
+  dataDir: string;
+  inMemory: boolean;
+  zonesDir: string;
+  logLevel: "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
+  adminToken: string | undefined;
+  cacheTtl: number;
+  checkTimeout: number;
+  maxBodyBytes: number;
+}
+
+/** A setting that could not be used: the message names it by flag, variable and file key. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+const KEYS = Object.keys(SETTINGS) as SettingKey[];
+
+export function envName(key: SettingKey): string {
+  return `HD_${SETTINGS[key].flag.toUpperCase().replace(/-/g, "_")}`;
+}
+
+export type CliCommand = { kind: "serve"; config: Config } | { kind: "help" } | { kind: "version" };
+
+/** Reads argv, the environment and an optional JSON file into a validated Config. Throws ConfigError. */
+export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): CliCommand {
+  const options: Record<string, { type: "string" | "boolean" }> = { config: { type: "string" }, help: { type: "boolean" }, version: { type: "boolean" } };
+  for (const key of KEYS) {
+    const s: Setting = SETTINGS[key];
+    options[s.flag] = { type: s.boolean ? "boolean" : "string" };
+  }
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({ args: [...argv], options, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new ConfigError(`${(err as Error).message}; see --help`);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) return { kind: "help" };
+  if (values.version) return { kind: "version" };
+  if (positionals.length > 1 || (positionals[0] !== undefined && positionals[0] !== "serve")) {
+    throw new ConfigError(`unknown command ${JSON.stringify(positionals.join(" "))}; the only command is serve (the default); see --help`);
+  }
+
+  const configFile = (values.config as string | undefined) ?? env.HD_CONFIG;
+  const fromFile = configFile ? readConfigFile(configFile) : {};
+  const raw: Record<string, { value: unknown; source: string }> = {};
+  for (const key of KEYS) {
+    const s: Setting = SETTINGS[key];
+    const flagValue = values[s.flag];
+    const envValue = env[envName(key)];
+    if (flagValue !== undefined) raw[key] = { value: flagValue, source: `--${s.flag}` };
+    else if (envValue !== undefined && envValue !== "") raw[key] = { value: envValue, source: envName(key) };
+    else if (fromFile[key] !== undefined) raw[key] = { value: fromFile[key], source: `${configFile}: ${key}` };
+    else if (s.default !== undefined) raw[key] = { value: s.default, source: "default" };
+  }
+  raw.nodeId ??= { value: defaultNodeId(), source: "host name" };
+
+  const config: Record<string, unknown> = {};
+  const problems: string[] = [];
+  for (const key of KEYS) {
+    const entry = raw[key];
+    if (entry === undefined) continue;
+    const result = SETTINGS[key].schema.safeParse(entry.value);
+    if (result.success) config[key] = result.data;
+    else problems.push(`${settingName(key)} from ${entry.source}: ${result.error.issues.map((i) => i.message).join("; ")}`);
+  }
+  if (problems.length > 0) throw new ConfigError(`invalid configuration:\n  ${problems.join("\n  ")}`);
+  return { kind: "serve", config: config as unknown as Config };
+}
+
+function settingName(key: SettingKey): string {
+  return `--${SETTINGS[key].flag} (${envName(key)}, "${key}" in the config file)`;
+}
+
+function readConfigFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    throw new ConfigError(`cannot read config file ${path}: ${(err as Error).message}`);
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(`config file ${path} is not valid JSON: ${(err as Error).message}`);
+  }
+  if (typeof data !== "object" || data === null || Array.isArray(data)) throw new ConfigError(`config file ${path} must hold a JSON object`);
+  const unknown = Object.keys(data).filter((k) => !KEYS.includes(k as SettingKey));
+  if (unknown.length > 0) {
+    throw new ConfigError(`config file ${path}: unknown setting ${unknown.map((k) => JSON.stringify(k)).join(", ")}; known: ${KEYS.join(", ")}`);
+  }
+  return data as Record<string, unknown>;
+}
+
+export function helpText(): string {
+  const lines = [
+    "homelab-discovery: service discovery for homelabs, by DNS and by a JSON API",
+    "",
+    "Usage: homelab-discovery [serve] [options]",
+    "",
+    "Every option can also be set by its HD_ environment variable or a key of the JSON file given by",
+    "--config (HD_CONFIG). Precedence: flags > environment > file > defaults.",
+    "",
+    "Options:",
+  ];
+  const rows: (readonly [string, string])[] = KEYS.map((key) => {
+    const s: Setting = SETTINGS[key];
+    const left = s.boolean ? `--${s.flag}` : `--${s.flag} <value>`;
+    const def = s.defaultText ?? String(s.default);
+    return [left, `${s.description} [${envName(key)}; default: ${def}]`] as const;
+  });
+  rows.unshift(["--config <file>", "JSON file of settings, with the keys listed below [HD_CONFIG]"]);
+  rows.push(["--help", "show this help"], ["--version", "print the version"]);
+  const width = Math.max(...rows.map(([l]) => l.length)) + 2;
+  for (const [left, right] of rows) lines.push(`  ${left.padEnd(width)}${right}`);
+  lines.push("", "Config file keys: " + KEYS.join(", "), "");
+  return lines.join("\n");
+}

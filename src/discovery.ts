@@ -1,0 +1,346 @@
+// The seed's in-process API: one Discovery per process holds the registry, its query cache and the
+// on-demand checks. The HTTP routes call these same methods, and DiscoveryClient offers them over HTTP.
+import { hostname } from "node:os";
+import pino, { type Logger } from "pino";
+import { z } from "zod";
+import { systemClock, type Clock } from "./clock.js";
+import { NotFoundError } from "./errors.js";
+import { healthUrl, HttpProber, type ProbeResult } from "./health/probe.js";
+import { QueryCache, type CacheStats } from "./registry/cache.js";
+import { compileQuery, serviceQuerySchema, type CompiledQuery, toPlainQuery, type ServiceQuery, type ServiceQueryBuilder } from "./registry/query.js";
+import { BatchError, Registry, type WriteItemError, type WriteOp } from "./registry/registry.js";
+import {
+  hasCheck,
+  parseOrThrow,
+  serviceIdSchema,
+  serviceInputSchema,
+  toIssues,
+  type HealthStatus,
+  type ServiceEntry,
+  type ServiceInput,
+} from "./registry/schema.js";
+import { MemoryStore, type Store } from "./store/index.js";
+import { VERSION } from "./version.js";
+
+export interface DiscoveryOptions {
+  /** This node's id (a DNS label); defaults to the host name. */
+  nodeId?: string;
+  clusterName?: string;
+  /** How long a query result may be served from cache; changes invalidate it at once anyway. */
+  cacheTtlMs?: number;
+  /** Timeout of one on-demand health check. */
+  checkTimeoutMs?: number;
+  store?: Store;
+  clock?: Clock;
+  logger?: Logger;
+}
+
+export interface RegistryStats {
+  nodeId: string;
+  clusterName: string;
+  generation: number;
+  /** Instances registered on this node. */
+  localCount: number;
+  /** Instances known to this node (all of them on a single node). */
+  totalCount: number;
+  services: number;
+  byHealth: Record<HealthStatus, number>;
+  cache: CacheStats;
+  store: string;
+}
+
+export interface HealthCheckResult {
+  id: string;
+  kind: "http" | "ttl" | "none";
+  status: HealthStatus;
+  previousStatus: HealthStatus;
+  output: string;
+  checkedAt: string;
+  durationMs: number;
+}
+
+export interface HealthCheckSummary {
+  checked: number;
+  byStatus: Record<HealthStatus, number>;
+  results: HealthCheckResult[];
+}
+
+export interface SyncResult {
+  mode: "standalone";
+  synced: false;
+  message: string;
+  generation: number;
+}
+
+export const bulkRequestSchema = z.strictObject({
+  register: z.array(z.unknown()).max(10_000, "at most 10000 registrations per call").default([]),
+  deregister: z.array(z.unknown()).max(10_000, "at most 10000 deregistrations per call").default([]),
+});
+export interface BulkRequest {
+  register?: ServiceInput[];
+  deregister?: string[];
+}
+export interface BulkResult {
+  registered: ServiceEntry[];
+  deregistered: string[];
+  generation: number;
+}
+
+/** What embedded and remote callers share: `Discovery` implements it in-process, `DiscoveryClient` over HTTP. */
+export interface DiscoveryApi {
+  registerService(service: ServiceInput): Promise<ServiceEntry>;
+  deregisterService(id: string): Promise<ServiceEntry>;
+  getService(id: string): Promise<ServiceEntry>;
+  discoverServices(query?: ServiceQuery | ServiceQueryBuilder): Promise<ServiceEntry[]>;
+  bulk(request: BulkRequest): Promise<BulkResult>;
+  healthCheckService(id: string): Promise<HealthCheckResult>;
+  healthCheckAll(): Promise<HealthCheckSummary>;
+  getRegistryStats(): Promise<RegistryStats>;
+  clearCache(): Promise<{ cleared: number }>;
+  syncRegistry(): Promise<SyncResult>;
+  stop(): Promise<void>;
+}
+
+const CHECK_ALL_CONCURRENCY = 32;
+
+export class Discovery implements DiscoveryApi {
+  readonly registry: Registry;
+  readonly cache: QueryCache;
+  readonly nodeId: string;
+  readonly clusterName: string;
+  readonly logger: Logger;
+  readonly startedAt: number;
+  private readonly clock: Clock;
+  private readonly store: Store;
+  private readonly prober: HttpProber;
+  private stopped = false;
+
+  private constructor(opts: DiscoveryOptions) {
+    this.clock = opts.clock ?? systemClock;
+    this.logger = opts.logger ?? pino({ level: "silent" });
+    this.nodeId = opts.nodeId ?? defaultNodeId();
+    this.clusterName = opts.clusterName ?? "homelab";
+    this.store = opts.store ?? new MemoryStore();
+    this.startedAt = this.clock.now();
+    this.registry = new Registry({ store: this.store, clock: this.clock, nodeId: this.nodeId, logger: this.logger });
+    this.cache = new QueryCache(this.clock, opts.cacheTtlMs ?? 60_000);
+    this.registry.onChange((changes) => this.cache.invalidate(changes));
+    this.prober = new HttpProber(opts.checkTimeoutMs ?? 5_000);
+  }
+
+  /** Creates the registry and loads what the store holds. */
+  static async start(opts: DiscoveryOptions = {}): Promise<Discovery> {
+    const discovery = new Discovery(opts);
+    const restored = await discovery.registry.load();
+    discovery.logger.info({ nodeId: discovery.nodeId, store: discovery.store.kind, restored }, "registry ready");
+    return discovery;
+  }
+
+  async registerService(service: ServiceInput): Promise<ServiceEntry> {
+    const input = parseOrThrow(serviceInputSchema, service, "service");
+    const before = this.registry.get(input.id);
+    const entry = await this.registry.register(input);
+    this.logger.info({ id: entry.id, name: entry.name, healthStatus: entry.healthStatus }, before ? "service re-registered" : "service registered");
+    return entry;
+  }
+
+  async deregisterService(id: string): Promise<ServiceEntry> {
+    const entry = await this.registry.deregister(parseOrThrow(serviceIdSchema, id, "service id"));
+    this.logger.info({ id: entry.id, name: entry.name }, "service deregistered");
+    return entry;
+  }
+
+  async getService(id: string): Promise<ServiceEntry> {
+    const entry = this.registry.get(id);
+    if (entry === undefined) throw new NotFoundError(`service ${id} is not registered`);
+    return entry;
+  }
+
+  async discoverServices(query?: ServiceQuery | ServiceQueryBuilder): Promise<ServiceEntry[]> {
+    return [...this.discover(toPlainQuery(query))];
+  }
+
+  /** The query, served from cache when it can be; the array is shared with the cache and must not be changed. */
+  discover(query: ServiceQuery): readonly ServiceEntry[] {
+    return this.discoverCompiled(compileQuery(parseOrThrow(serviceQuerySchema, query, "query")));
+  }
+
+  discoverCompiled(compiled: CompiledQuery): readonly ServiceEntry[] {
+    const key = `q${compiled.key}`;
+    const cached = this.cache.get<readonly ServiceEntry[]>(key);
+    if (cached !== undefined) return cached;
+    const result = this.registry.query(compiled);
+    this.cache.set(key, result, compiled.name ?? null);
+    return result;
+  }
+
+  /**
+   * A rendered response cached under the caller's own key (the HTTP route uses the raw query string), so a
+   * repeated request costs one map lookup. `render` runs only on a miss and may throw for bad input.
+   */
+  cachedRender(key: string, render: () => { body: string; name: string | null }): string {
+    const cached = this.cache.get<string>(key);
+    if (cached !== undefined) return cached;
+    const { body, name } = render();
+    this.cache.set(key, body, name);
+    return body;
+  }
+
+  async bulk(request: BulkRequest): Promise<BulkResult> {
+    const parsed = parseOrThrow(bulkRequestSchema, request, "bulk request");
+    const ops: WriteOp[] = [];
+    const items: WriteItemError[] = [];
+    const registerIds = new Set<string>();
+    parsed.register.forEach((raw, index) => {
+      const result = serviceInputSchema.safeParse(raw);
+      if (result.success) {
+        ops.push({ op: "register", input: result.data });
+        registerIds.add(result.data.id);
+      } else {
+        const id = typeof (raw as { id?: unknown })?.id === "string" ? (raw as { id: string }).id : "";
+        const issues = toIssues(result.error);
+        const message = issues.map((i) => `${i.path.join(".") || "service"}: ${i.message}`).join("; ");
+        items.push({ index, id, code: "invalid", message });
+      }
+    });
+    parsed.deregister.forEach((raw, i) => {
+      const index = parsed.register.length + i;
+      const result = serviceIdSchema.safeParse(raw);
+      if (!result.success) items.push({ index, id: String(raw), code: "invalid", message: `id: ${result.error.issues[0]?.message}` });
+      else if (registerIds.has(result.data))
+        items.push({ index, id: result.data, code: "conflict", message: "registered and deregistered in the same call" });
+      else if (this.registry.get(result.data) === undefined)
+        items.push({ index, id: result.data, code: "not_found", message: `service ${result.data} is not registered` });
+      else ops.push({ op: "deregister", id: result.data });
+    });
+    if (items.length > 0) throw new BatchError(items, parsed.register.length + parsed.deregister.length);
+
+    const changes = await this.registry.write(ops);
+    const result: BulkResult = { registered: [], deregistered: [], generation: this.registry.generation };
+    for (const change of changes) {
+      if (change.after !== undefined) result.registered.push(change.after);
+      else result.deregistered.push(change.id);
+    }
+    this.logger.info({ registered: result.registered.length, deregistered: result.deregistered.length }, "bulk write applied");
+    return result;
+  }
+
+  async healthCheckService(id: string): Promise<HealthCheckResult> {
+    const entry = await this.getService(id);
+    const started = this.clock.now();
+    let kind: HealthCheckResult["kind"];
+    let probe: ProbeResult;
+    if (entry.healthEndpoint !== undefined) {
+      kind = "http";
+      probe = await this.prober.probe(healthUrl(entry)!);
+    } else if (entry.ttl !== undefined) {
+      kind = "ttl";
+      probe = { status: entry.healthStatus, output: "TTL check: the status comes from the instance's heartbeats", durationMs: 0 };
+    } else {
+      kind = "none";
+      probe = { status: entry.healthStatus, output: "no check declared: the instance is taken as registered", durationMs: 0 };
+    }
+    const after = kind === "http" ? this.recordHealth(entry, probe) : entry;
+    return {
+      id,
+      kind,
+      status: probe.status,
+      previousStatus: entry.healthStatus,
+      output: probe.output,
+      checkedAt: after.lastHealthCheck ?? new Date(started).toISOString(),
+      durationMs: Math.round(probe.durationMs * 1000) / 1000,
+    };
+  }
+
+  async healthCheckAll(): Promise<HealthCheckSummary> {
+    const ids = [...this.registry.values()].filter(hasCheck).map((e) => e.id);
+    const results: HealthCheckResult[] = [];
+    let next = 0;
+    const worker = async () => {
+      while (next < ids.length) {
+        const id = ids[next++]!;
+        try {
+          results.push(await this.healthCheckService(id));
+        } catch (err) {
+          if (!(err instanceof NotFoundError)) throw err; // deregistered while the run was going on
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(CHECK_ALL_CONCURRENCY, ids.length) }, worker));
+    results.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const byStatus = { healthy: 0, degraded: 0, unhealthy: 0, unknown: 0 } satisfies Record<HealthStatus, number>;
+    for (const r of results) byStatus[r.status] += 1;
+    return { checked: results.length, byStatus, results };
+  }
+
+  async getRegistryStats(): Promise<RegistryStats> {
+    const local = this.registry.size;
+    return {
+      nodeId: this.nodeId,
+      clusterName: this.clusterName,
+      generation: this.registry.generation,
+      localCount: local,
+      totalCount: local,
+      services: this.registry.serviceNames().length,
+      byHealth: this.registry.countsByHealth(),
+      cache: this.cache.stats(),
+      store: this.registry.storeKind,
+    };
+  }
+
+  async clearCache(): Promise<{ cleared: number }> {
+    const cleared = this.cache.clear();
+    this.logger.info({ cleared }, "query cache cleared");
+    return { cleared };
+  }
+
+  async syncRegistry(): Promise<SyncResult> {
+    return {
+      mode: "standalone",
+      synced: false,
+      message: "single node with an embedded store: there is no other node to sync with",
+      generation: this.registry.generation,
+    };
+  }
+
+  status(): { status: "ok"; version: string; nodeId: string; uptimeMs: number } {
+    return { status: "ok", version: VERSION, nodeId: this.nodeId, uptimeMs: this.clock.now() - this.startedAt };
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    await this.prober.close();
+    await this.store.close();
+  }
+
+  private recordHealth(entry: ServiceEntry, probe: ProbeResult): ServiceEntry {
+    const after = this.registry.setHealth(entry.id, probe.status);
+    if (after === undefined) return entry;
+    if (entry.healthStatus !== probe.status) {
+      this.logger.info({ id: entry.id, from: entry.healthStatus, to: probe.status, reason: probe.output.slice(0, 200) }, "health changed");
+    }
+    return after;
+  }
+}
+
+/** The host name as a DNS label: its first label, lowercased, anything else turned into '-'. */
+export function defaultNodeId(): string {
+  const label = (hostname().split(".")[0] ?? "")
+    .toLowerCase()
+    .replace(/[^a-z0-9-]/g, "-")
+    .replace(/^-+|-+$/g, "")
+    .slice(0, 63);
+  return label || "node";
+}
+
+/** The seed's `start_link`: an embedded registry with the seed's API. */
+export function startDiscovery(opts: DiscoveryOptions = {}): Promise<Discovery> {
+  return Discovery.start(opts);
+}
+
+/** The seed's `new_service_entry`: the registration input for an instance, to pass to `registerService`. */
+export function newServiceEntry(id: string, name: string, version: string, nodeId: string, address: string, port: number): ServiceInput {
+  return { id, name, version, nodeId, address, port, metadata: {}, tags: [] };
+}
+

@@ -1,0 +1,82 @@
+// Probes: one check of one instance, returning a status and the check's output. Adapters over undici;
+// the scheduler (periodic checks, thresholds, backoff) builds on these.
+import { isIP } from "node:net";
+import { Agent, request } from "undici";
+import type { HealthStatus, ServiceEntry } from "../registry/schema.js";
+
+export const MAX_OUTPUT_BYTES = 4096;
+
+export interface ProbeResult {
+  readonly status: HealthStatus;
+  /** What the check saw: the start of the response body, or the error. At most 4 KB. */
+  readonly output: string;
+  readonly durationMs: number;
+}
+
+export function healthUrl(entry: Pick<ServiceEntry, "address" | "port" | "healthEndpoint">): string | undefined {
+  const endpoint = entry.healthEndpoint;
+  if (endpoint === undefined) return undefined;
+  if (!endpoint.startsWith("/")) return endpoint;
+  const host = isIP(entry.address) === 6 ? `[${entry.address}]` : entry.address;
+  return `http://${host}:${entry.port}${endpoint}`;
+}
+
+/** HTTP status to health, as Consul does: 2xx healthy, 429 degraded, anything else unhealthy. */
+export function statusOfHttp(code: number): HealthStatus {
+  if (code >= 200 && code < 300) return "healthy";
+  if (code === 429) return "degraded";
+  return "unhealthy";
+}
+
+export class HttpProber {
+  /** One keep-alive pool for every check; redirects are never followed. */
+  private readonly dispatcher: Agent;
+
+  constructor(private readonly timeoutMs: number) {
+    this.dispatcher = new Agent({ connect: { timeout: timeoutMs }, keepAliveTimeout: 30_000, connections: 4 });
+  }
+
+  async probe(url: string): Promise<ProbeResult> {
+    const started = performance.now();
+    const signal = AbortSignal.timeout(this.timeoutMs);
+    try {
+      const res = await request(url, {
+        method: "GET",
+        dispatcher: this.dispatcher,
+        signal,
+        headers: { "user-agent": "homelab-discovery health check" },
+      });
+      const body = await readCapped(res.body, MAX_OUTPUT_BYTES);
+      return { status: statusOfHttp(res.statusCode), output: `HTTP ${res.statusCode}: ${body}`, durationMs: performance.now() - started };
+    } catch (err) {
+      const reason = signal.aborted ? `timed out after ${this.timeoutMs} ms` : describe(err);
+      return { status: "unhealthy", output: `GET ${url}: ${reason}`, durationMs: performance.now() - started };
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.dispatcher.close();
+  }
+}
+
+async function readCapped(body: AsyncIterable<Buffer> & { destroy(): unknown }, limit: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    chunks.push(chunk);
+    size += chunk.length;
+    if (size >= limit) {
+      body.destroy();
+      break;
+    }
+  }
+  return Buffer.concat(chunks).subarray(0, limit).toString("utf8");
+}
+
+function describe(err: unknown): string {
+  if (err instanceof Error) {
+    const code = (err as { code?: string }).code ?? (err.cause as { code?: string } | undefined)?.code;
+    return code ? `${code} ${err.message}` : err.message;
+  }
+  return String(err);
+}

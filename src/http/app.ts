@@ -1,0 +1,116 @@
+// The JSON API: routes turn requests into Discovery calls; schemas and errors live elsewhere, once.
+import { createHash, timingSafeEqual } from "node:crypto";
+import { Hono, type Context } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import type { Logger } from "pino";
+import type { Discovery } from "../discovery.js";
+import { InvalidError, UnauthorizedError } from "../errors.js";
+import { compileQuery, serviceQuerySchema } from "../registry/query.js";
+import { parseOrThrow } from "../registry/schema.js";
+import { errorBody, HttpError, renderError } from "./errors.js";
+import { queryFromParams } from "./params.js";
+
+export interface HttpOptions {
+  /** Protects every mutating route with `Authorization: Bearer <token>` when set. */
+  adminToken?: string | undefined;
+  /** Largest accepted request body, in bytes. */
+  maxBodyBytes?: number;
+  logger: Logger;
+}
+
+const JSON_HEADERS = { "content-type": "application/json" } as const;
+const READ_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
+
+export function createHttpApp(discovery: Discovery, opts: HttpOptions): Hono {
+  const app = new Hono();
+  const maxBodyBytes = opts.maxBodyBytes ?? 1024 * 1024;
+  const send = (c: Context, value: unknown, status: 200 | 201 = 200) => c.body(JSON.stringify(value), status, JSON_HEADERS);
+
+  app.onError((err, c) => renderError(err, c, opts.logger));
+  app.notFound((c) => c.body(errorBody("not_found", `no route for ${c.req.method} ${c.req.path}`), 404, JSON_HEADERS));
+
+  if (opts.adminToken) {
+    const expected = digest(opts.adminToken);
+    app.use("*", async (c, next) => {
+      if (READ_METHODS.has(c.req.method)) return next();
+      const header = c.req.header("authorization") ?? "";
+      const match = /^Bearer\s+(.+)$/i.exec(header);
+      if (!match || !timingSafeEqual(digest(match[1]!.trim()), expected)) {
+        throw new UnauthorizedError("this route needs the admin token: Authorization: Bearer <token>");
+      }
+      return next();
+    });
+  }
+  app.use(
+    "*",
+    bodyLimit({
+      maxSize: maxBodyBytes,
+      // The rest of the body is left unread, so the connection cannot be reused: say so, or clients reuse it and fail.
+      onError: (c) =>
+        c.body(errorBody("payload_too_large", `request body is larger than ${maxBodyBytes} bytes`), 413, { ...JSON_HEADERS, connection: "close" }),
+    }),
+  );
+
+  app.get("/v1/status", (c) => send(c, discovery.status()));
+
+  // The hot route: a repeated query costs one cache lookup keyed by the raw query string.
+  app.get("/v1/services", (c) => {
+    const url = c.req.url;
+    const q = url.indexOf("?");
+    const search = q === -1 ? "" : url.slice(q + 1);
+    const body = discovery.cachedRender(`h${search}`, () => {
+      const query = compileQuery(parseOrThrow(serviceQuerySchema, queryFromParams(new URLSearchParams(search)), "query"));
+      const services = discovery.discoverCompiled(query);
+      return { body: JSON.stringify({ count: services.length, services }), name: query.name ?? null };
+    });
+    return c.body(body, 200, JSON_HEADERS);
+  });
+
+  app.post("/v1/services/bulk", async (c) => send(c, await discovery.bulk((await jsonBody(c)) as never)));
+
+  app.get("/v1/services/:id", async (c) => send(c, await discovery.getService(c.req.param("id"))));
+
+  app.put("/v1/services/:id", async (c) => {
+    const id = c.req.param("id");
+    const body = await jsonBody(c);
+    if (typeof body !== "object" || body === null || Array.isArray(body)) {
+      throw new InvalidError("invalid service: the body must be a JSON object");
+    }
+    const given = (body as { id?: unknown }).id;
+    if (given !== undefined && given !== id) {
+      throw new InvalidError(`invalid service: id ${JSON.stringify(given)} in the body does not match ${id} in the path`);
+    }
+    const existed = discovery.registry.get(id) !== undefined;
+    const entry = await discovery.registerService({ ...(body as object), id } as never);
+    return send(c, entry, existed ? 200 : 201);
+  });
+
+  app.delete("/v1/services/:id", async (c) => send(c, await discovery.deregisterService(c.req.param("id"))));
+
+  app.post("/v1/services/:id/check", async (c) => send(c, await discovery.healthCheckService(c.req.param("id"))));
+  app.post("/v1/checks", async (c) => send(c, await discovery.healthCheckAll()));
+
+  app.get("/v1/stats", async (c) => send(c, await discovery.getRegistryStats()));
+  app.delete("/v1/cache", async (c) => send(c, await discovery.clearCache()));
+  app.post("/v1/sync", async (c) => send(c, await discovery.syncRegistry()));
+
+  return app;
+}
+
+/** The body as JSON: 415 unless it says it is JSON, 400 with the parser's message if it is not. */
+async function jsonBody(c: Context): Promise<unknown> {
+  const type = c.req.header("content-type") ?? "";
+  if (!/^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i.test(type)) {
+    throw new HttpError(415, "unsupported_media_type", "send the body as JSON with Content-Type: application/json");
+  }
+  const text = await c.req.text();
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    throw new HttpError(400, "invalid_json", `the body is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+function digest(value: string): Buffer {
+  return createHash("sha256").update(value).digest();
+}

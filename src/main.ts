@@ -1,0 +1,68 @@
+#!/usr/bin/env node
+// CLI: read the config, start the server, stop cleanly on SIGTERM/SIGINT. Exit 2 on a bad setting.
+import { ConfigError, helpText, loadConfig } from "./config.js";
+import { createLogger } from "./log.js";
+import { startServer } from "./server.js";
+import { VERSION } from "./version.js";
+
+async function main(): Promise<number> {
+  let command;
+  try {
+    command = loadConfig(process.argv.slice(2), process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`homelab-discovery: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  if (command.kind === "help") {
+    process.stdout.write(helpText());
+    return 0;
+  }
+  if (command.kind === "version") {
+    process.stdout.write(`${VERSION}\n`);
+    return 0;
+  }
+  const { config } = command;
+  const logger = createLogger(config.logLevel);
+  logger.info({ version: VERSION, nodeId: config.nodeId, cluster: config.clusterName, domain: config.domain, node: process.version }, "homelab-discovery starting");
+  let server;
+  try {
+    server = await startServer(config, { logger });
+  } catch (err) {
+    logger.fatal({ err }, `cannot start: ${(err as Error).message}`);
+    logger.flush();
+    return 1;
+  }
+  const running = server;
+  await new Promise<void>((resolve) => {
+    const shutdown = (signal: NodeJS.Signals) => {
+      logger.info({ signal }, "shutting down");
+      const force = setTimeout(() => {
+        logger.error("shutdown took longer than 5 s; exiting anyway");
+        process.exit(1);
+      }, 5_000);
+      force.unref();
+      running.stop().then(resolve, (err: unknown) => {
+        logger.error({ err }, "error while stopping");
+        resolve();
+      });
+    };
+    process.once("SIGTERM", shutdown);
+    process.once("SIGINT", shutdown);
+  });
+  logger.info("stopped");
+  logger.flush();
+  return 0;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`homelab-discovery: ${(err as Error).stack ?? String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,318 @@
+// THE CORE: instances by id, indexes by name, tag, node and health so a query costs what it returns, a
+// generation counter and a change feed. Writes are serialised and reach the store before memory changes.
+import type { Logger } from "pino";
+import type { Clock } from "../clock.js";
+import { InvalidError, NotFoundError } from "../errors.js";
+import type { Store, StoreMutation } from "../store/types.js";
+import { compareEntries, matches, type CompiledQuery } from "./query.js";
+import { hasCheck, HEALTH_STATUSES, type HealthStatus, type ParsedServiceInput, type ServiceEntry } from "./schema.js";
+
+export type ChangeCause = "register" | "deregister" | "health" | "load";
+
+export interface RegistryChange {
+  readonly id: string;
+  readonly cause: ChangeCause;
+  /** The entry before the change; undefined when it was added. */
+  readonly before: ServiceEntry | undefined;
+  /** The entry after the change; undefined when it was removed. */
+  readonly after: ServiceEntry | undefined;
+}
+
+export type ChangeListener = (changes: readonly RegistryChange[], generation: number) => void;
+
+export type WriteOp = { readonly op: "register"; readonly input: ParsedServiceInput } | { readonly op: "deregister"; readonly id: string };
+
+export interface WriteItemError {
+  readonly index: number;
+  readonly id: string;
+  readonly code: string;
+  readonly message: string;
+}
+
+/** A batch that was refused as a whole; `items` says which entries were wrong and why. */
+export class BatchError extends InvalidError {
+  constructor(readonly items: WriteItemError[], total: number) {
+    super(`bulk request rejected: ${items.length} of ${total} items failed; nothing was applied`, undefined, { items });
+    this.name = "BatchError";
+  }
+}
+
+export interface RegistryOptions {
+  store: Store;
+  clock: Clock;
+  /** The node id given to instances registered without one. */
+  nodeId: string;
+  logger?: Logger;
+}
+
+class SetIndex {
+  private readonly sets = new Map<string, Set<string>>();
+  add(key: string, id: string): void {
+    let set = this.sets.get(key);
+    if (set === undefined) this.sets.set(key, (set = new Set()));
+    set.add(id);
+  }
+  remove(key: string, id: string): void {
+    const set = this.sets.get(key);
+    if (set === undefined) return;
+    set.delete(id);
+    if (set.size === 0) this.sets.delete(key);
+  }
+  get(key: string): ReadonlySet<string> | undefined {
+    return this.sets.get(key);
+  }
+  keys(): IterableIterator<string> {
+    return this.sets.keys();
+  }
+  size(key: string): number {
+    return this.sets.get(key)?.size ?? 0;
+  }
+}
+
+const EMPTY: ReadonlySet<string> = new Set();
+
+export class Registry {
+  private readonly byId = new Map<string, ServiceEntry>();
+  private readonly byName = new SetIndex();
+  private readonly byTag = new SetIndex();
+  private readonly byNode = new SetIndex();
+  private readonly byHealth = new SetIndex();
+  private readonly listeners = new Set<ChangeListener>();
+  private writeTail: Promise<unknown> = Promise.resolve();
+  private gen = 0;
+
+  constructor(private readonly opts: RegistryOptions) {}
+
+  get generation(): number {
+    return this.gen;
+  }
+  get size(): number {
+    return this.byId.size;
+  }
+  get nodeId(): string {
+    return this.opts.nodeId;
+  }
+  get storeKind(): string {
+    return this.opts.store.kind;
+  }
+
+  get(id: string): ServiceEntry | undefined {
+    return this.byId.get(id);
+  }
+
+  values(): IterableIterator<ServiceEntry> {
+    return this.byId.values();
+  }
+
+  /** Names of every registered service, sorted. */
+  serviceNames(): string[] {
+    return [...this.byName.keys()].sort();
+  }
+
+  countsByHealth(): Record<HealthStatus, number> {
+    const counts = {} as Record<HealthStatus, number>;
+    for (const status of HEALTH_STATUSES) counts[status] = this.byHealth.size(status);
+    return counts;
+  }
+
+  /** Loads what the store holds. Restored instances with checks start `unknown` until they are checked again. */
+  async load(): Promise<number> {
+    const stored = await this.opts.store.load();
+    const changes: RegistryChange[] = [];
+    for (const raw of stored) {
+      const entry = freezeEntry(hasCheck(raw) ? { ...raw, healthStatus: "unknown" } : raw);
+      const before = this.byId.get(entry.id);
+      this.put(entry, before);
+      changes.push({ id: entry.id, cause: "load", before, after: entry });
+    }
+    if (changes.length > 0) this.emit(changes);
+    return changes.length;
+  }
+
+  /** The entries a compiled query matches, in stable order. Starts from the smallest index the query names. */
+  query(q: CompiledQuery): ServiceEntry[] {
+    let candidates: ReadonlySet<string> | undefined;
+    const consider = (set: ReadonlySet<string> | undefined) => {
+      const s = set ?? EMPTY;
+      if (candidates === undefined || s.size < candidates.size) candidates = s;
+    };
+    if (q.name !== undefined) consider(this.byName.get(q.name));
+    for (const tag of q.tags) consider(this.byTag.get(tag));
+    if (q.nodeId !== undefined) consider(this.byNode.get(q.nodeId));
+    if (q.healthStatus !== undefined) consider(this.byHealth.get(q.healthStatus));
+
+    const out: ServiceEntry[] = [];
+    if (candidates === undefined) {
+      for (const entry of this.byId.values()) if (matches(entry, q)) out.push(entry);
+    } else {
+      for (const id of candidates) {
+        const entry = this.byId.get(id);
+        if (entry !== undefined && matches(entry, q)) out.push(entry);
+      }
+    }
+    return out.sort(compareEntries);
+  }
+
+  async register(input: ParsedServiceInput): Promise<ServiceEntry> {
+    const [result] = await this.write([{ op: "register", input }]);
+    return result!.after!;
+  }
+
+  /** Removes an instance; NotFoundError if it is not registered. */
+  async deregister(id: string): Promise<ServiceEntry> {
+    try {
+      const [result] = await this.write([{ op: "deregister", id }]);
+      return result!.before!;
+    } catch (err) {
+      if (err instanceof BatchError) throw new NotFoundError(`service ${id} is not registered`);
+      throw err;
+    }
+  }
+
+  /**
+   * Applies a batch all-or-nothing: every op is checked against the state the previous ops leave, the store
+   * takes the whole batch, then memory changes and one change event goes out for the batch.
+   */
+  write(ops: readonly WriteOp[]): Promise<RegistryChange[]> {
+    const run = this.writeTail.then(() => this.writeNow(ops));
+    this.writeTail = run.catch(() => undefined);
+    return run;
+  }
+
+  private async writeNow(ops: readonly WriteOp[]): Promise<RegistryChange[]> {
+    const now = new Date(this.opts.clock.now()).toISOString();
+    const view = new Map<string, ServiceEntry | undefined>();
+    const current = (id: string) => (view.has(id) ? view.get(id) : this.byId.get(id));
+    const errors: WriteItemError[] = [];
+    const mutations: StoreMutation[] = [];
+
+    ops.forEach((op, index) => {
+      if (op.op === "register") {
+        const entry = this.newEntry(op.input, current(op.input.id), now);
+        view.set(entry.id, entry);
+        mutations.push({ op: "put", entry });
+      } else if (current(op.id) === undefined) {
+        errors.push({ index, id: op.id, code: "not_found", message: `service ${op.id} is not registered` });
+      } else {
+        view.set(op.id, undefined);
+        mutations.push({ op: "delete", id: op.id });
+      }
+    });
+    if (errors.length > 0) throw new BatchError(errors, ops.length);
+
+    await this.opts.store.apply(mutations);
+
+    const changes: RegistryChange[] = [];
+    for (const [id, planned] of view) {
+      const before = this.byId.get(id);
+      if (planned === undefined) {
+        if (before === undefined) continue; // registered then removed in the same batch
+        this.remove(before);
+        changes.push({ id, cause: "deregister", before, after: undefined });
+      } else {
+        // Health changes that landed while the store was writing are kept when the check did not change.
+        const after = before !== undefined && sameCheck(before, planned) ? carryHealth(planned, before) : planned;
+        this.put(after, before);
+        changes.push({ id, cause: "register", before, after });
+      }
+    }
+    this.emit(changes);
+    return changes;
+  }
+
+  /**
+   * Records a health result. Not written to the store: health is re-established by checks after a restart.
+   * Returns the new entry, or undefined if the instance is gone.
+   */
+  setHealth(id: string, status: HealthStatus, at: number = this.opts.clock.now()): ServiceEntry | undefined {
+    const before = this.byId.get(id);
+    if (before === undefined) return undefined;
+    const after = freezeEntry({ ...before, healthStatus: status, lastHealthCheck: new Date(at).toISOString() });
+    this.put(after, before);
+    this.emit([{ id, cause: "health", before, after }]);
+    return after;
+  }
+
+  /** Subscribes to the change feed; returns the unsubscribe function. Listeners run synchronously after each change. */
+  onChange(listener: ChangeListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private newEntry(input: ParsedServiceInput, before: ServiceEntry | undefined, now: string): ServiceEntry {
+    const entry: ServiceEntry = freezeEntry({
+      id: input.id,
+      name: input.name,
+      version: input.version,
+      nodeId: input.nodeId ?? this.opts.nodeId,
+      address: input.address,
+      port: input.port,
+      ...(input.healthEndpoint !== undefined ? { healthEndpoint: input.healthEndpoint } : {}),
+      healthStatus: hasCheck(input) ? "unknown" : "healthy",
+      metadata: { ...input.metadata },
+      tags: [...input.tags],
+      registeredAt: now,
+      lastHealthCheck: null,
+      healthCheckInterval: input.healthCheckInterval,
+      ...(input.ttl !== undefined ? { ttl: input.ttl } : {}),
+    });
+    return before !== undefined && sameCheck(before, entry) ? carryHealth(entry, before) : entry;
+  }
+
+  private put(entry: ServiceEntry, before: ServiceEntry | undefined): void {
+    if (before !== undefined) this.unindex(before);
+    this.byId.set(entry.id, entry);
+    this.byName.add(entry.name, entry.id);
+    for (const tag of entry.tags) this.byTag.add(tag, entry.id);
+    this.byNode.add(entry.nodeId, entry.id);
+    this.byHealth.add(entry.healthStatus, entry.id);
+  }
+
+  private remove(entry: ServiceEntry): void {
+    this.unindex(entry);
+    this.byId.delete(entry.id);
+  }
+
+  private unindex(entry: ServiceEntry): void {
+    this.byName.remove(entry.name, entry.id);
+    for (const tag of entry.tags) this.byTag.remove(tag, entry.id);
+    this.byNode.remove(entry.nodeId, entry.id);
+    this.byHealth.remove(entry.healthStatus, entry.id);
+  }
+
+  private emit(changes: readonly RegistryChange[]): void {
+    if (changes.length === 0) return;
+    this.gen += 1;
+    for (const listener of this.listeners) {
+      try {
+        listener(changes, this.gen);
+      } catch (err) {
+        // A broken subscriber must not undo or block a write that is already durable.
+        this.opts.logger?.error({ err }, "change listener failed");
+      }
+    }
+  }
+}
+
+/** Same check definition: the health status of the old entry still describes the new one. */
+function sameCheck(a: ServiceEntry, b: ServiceEntry): boolean {
+  return (
+    hasCheck(a) &&
+    hasCheck(b) &&
+    a.address === b.address &&
+    a.port === b.port &&
+    a.healthEndpoint === b.healthEndpoint &&
+    a.ttl === b.ttl
+  );
+}
+
+function carryHealth(entry: ServiceEntry, from: ServiceEntry): ServiceEntry {
+  if (entry.healthStatus === from.healthStatus && entry.lastHealthCheck === from.lastHealthCheck) return entry;
+  return freezeEntry({ ...entry, healthStatus: from.healthStatus, lastHealthCheck: from.lastHealthCheck });
+}
+
+function freezeEntry(entry: ServiceEntry): ServiceEntry {
+  Object.freeze(entry.metadata);
+  Object.freeze(entry.tags);
+  return Object.freeze(entry);
+}

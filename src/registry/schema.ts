@@ -1,0 +1,196 @@
+// The shapes of a service instance: what a client may send (ServiceInput) and what the registry holds
+// (ServiceEntry). Types come from these schemas; nothing else defines them.
+import { isIP } from "node:net";
+import { z } from "zod";
+import { InvalidError, type ErrorIssue } from "../errors.js";
+
+export const HEALTH_STATUSES = ["healthy", "degraded", "unhealthy", "unknown"] as const;
+export const healthStatusSchema = z.enum(HEALTH_STATUSES);
+export type HealthStatus = z.infer<typeof healthStatusSchema>;
+
+export const LIMITS = {
+  idLength: 128,
+  tags: 32,
+  metadataPairs: 64,
+  metadataKeyLength: 128,
+  metadataValueLength: 512,
+  versionLength: 64,
+  healthEndpointLength: 1024,
+  minIntervalMs: 1_000,
+  maxIntervalMs: 86_400_000,
+  defaultIntervalMs: 30_000,
+} as const;
+
+/** "is required" instead of zod's "expected string, received undefined" for a missing field. */
+const required = { error: (issue: { input?: unknown }) => (issue.input === undefined ? "is required" : undefined) };
+
+const LABEL = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
+const HOST_LABEL = /^[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?$/;
+
+/** A DNS label (names and tags become subdomains): 1-63 of a-z, 0-9 and '-', no hyphen at either end. */
+export const dnsLabelSchema = z
+  .string(required)
+  .trim()
+  .toLowerCase()
+  .min(1, "must not be empty")
+  .max(63, "must be at most 63 characters (a DNS label)")
+  .regex(LABEL, "must be a DNS label: letters, digits and '-', not starting or ending with '-'");
+
+export const serviceIdSchema = z
+  .string(required)
+  .min(1, "must not be empty")
+  .max(LIMITS.idLength, `must be at most ${LIMITS.idLength} characters`)
+  .regex(/^[A-Za-z0-9._-]+$/, "may contain only letters, digits, '.', '_' and '-'");
+
+export const versionSchema = z
+  .string()
+  .trim()
+  .min(1, "must not be empty")
+  .max(LIMITS.versionLength, `must be at most ${LIMITS.versionLength} characters`)
+  .regex(/^[\x21-\x7e]+$/, "must be printable ASCII without spaces");
+
+function isHostname(value: string): boolean {
+  if (value.length > 253) return false;
+  const labels = value.split(".");
+  // An all-numeric last label is a mistyped IPv4 address, not a host name (RFC 3696 section 2).
+  if (/^\d+$/.test(labels[labels.length - 1] ?? "")) return false;
+  return labels.every((label) => label.length <= 63 && HOST_LABEL.test(label));
+}
+
+/** Normalises an address: IPv6 to its canonical compressed lowercase form, hostnames to lowercase without a final dot. */
+export function normaliseAddress(raw: string): string | undefined {
+  const value = raw.trim();
+  const family = isIP(value);
+  if (family === 4) return value;
+  if (family === 6) {
+    const canonical = new URL(`http://[${value}]`).hostname.slice(1, -1);
+    // RFC 5952 section 5: an IPv4-mapped address keeps its dotted quad.
+    const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(canonical);
+    if (mapped === null) return canonical;
+    const hi = parseInt(mapped[1]!, 16);
+    const lo = parseInt(mapped[2]!, 16);
+    return `::ffff:${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
+  }
+  const host = value.toLowerCase().replace(/\.$/, "");
+  return host.length > 0 && isHostname(host) ? host : undefined;
+}
+
+export const addressSchema = z.string(required).transform((raw, ctx) => {
+  const address = normaliseAddress(raw);
+  if (address === undefined) {
+    ctx.addIssue({ code: "custom", message: "must be an IPv4 address, an IPv6 address or a hostname" });
+    return z.NEVER;
+  }
+  return address;
+});
+
+const healthEndpointSchema = z
+  .string()
+  .max(LIMITS.healthEndpointLength, `must be at most ${LIMITS.healthEndpointLength} characters`)
+  .refine((v) => v.startsWith("/") || /^https?:\/\/[^/]+/i.test(v), {
+    message: "must be a path starting with '/' or an absolute http:// or https:// URL",
+  });
+
+const metadataSchema = z
+  .record(
+    z
+      .string()
+      .min(1, "metadata keys must not be empty")
+      .max(LIMITS.metadataKeyLength, `metadata keys must be at most ${LIMITS.metadataKeyLength} characters`)
+      .regex(/^[A-Za-z0-9._-]+$/, "metadata keys may contain only letters, digits, '.', '_' and '-'"),
+    z.string().max(LIMITS.metadataValueLength, `metadata values must be at most ${LIMITS.metadataValueLength} characters`),
+  )
+  .refine((m) => Object.keys(m).length <= LIMITS.metadataPairs, {
+    message: `at most ${LIMITS.metadataPairs} metadata pairs`,
+  });
+
+const intervalSchema = z
+  .number()
+  .int("must be a whole number of milliseconds")
+  .min(LIMITS.minIntervalMs, `must be at least ${LIMITS.minIntervalMs} ms`)
+  .max(LIMITS.maxIntervalMs, `must be at most ${LIMITS.maxIntervalMs} ms`);
+
+/** What a client sends to register an instance. Server-managed fields are accepted (so a GET can be PUT back) and ignored. */
+export const serviceInputSchema = z.strictObject({
+  id: serviceIdSchema,
+  name: dnsLabelSchema,
+  version: versionSchema.default("0.0.0"),
+  nodeId: dnsLabelSchema.optional(),
+  address: addressSchema,
+  port: z.number(required).int("must be a whole number").min(1, "must be 1-65535").max(65535, "must be 1-65535"),
+  healthEndpoint: healthEndpointSchema.optional(),
+  metadata: metadataSchema.default({}),
+  tags: z
+    .array(dnsLabelSchema)
+    .max(LIMITS.tags, `at most ${LIMITS.tags} tags`)
+    .default([])
+    .transform((tags) => [...new Set(tags)]),
+  healthCheckInterval: intervalSchema.default(LIMITS.defaultIntervalMs),
+  ttl: intervalSchema.optional(),
+  // Server-managed: accepted so a fetched entry can be sent back unchanged, never taken from the client.
+  healthStatus: z.unknown().optional(),
+  registeredAt: z.unknown().optional(),
+  lastHealthCheck: z.unknown().optional(),
+});
+export type ServiceInput = z.input<typeof serviceInputSchema>;
+export type ParsedServiceInput = z.output<typeof serviceInputSchema>;
+
+/** An instance as the registry holds it and the API returns it. Entries are frozen; a change makes a new one. */
+export interface ServiceEntry {
+  readonly id: string;
+  readonly name: string;
+  readonly version: string;
+  readonly nodeId: string;
+  readonly address: string;
+  readonly port: number;
+  readonly healthEndpoint?: string;
+  readonly healthStatus: HealthStatus;
+  readonly metadata: Readonly<Record<string, string>>;
+  readonly tags: readonly string[];
+  /** RFC 3339. */
+  readonly registeredAt: string;
+  /** RFC 3339, or null before the first check. */
+  readonly lastHealthCheck: string | null;
+  readonly healthCheckInterval: number;
+  readonly ttl?: number;
+}
+
+/** The stored form, validated when a store loads it back. */
+export const serviceEntrySchema = z.strictObject({
+  id: serviceIdSchema,
+  name: dnsLabelSchema,
+  version: versionSchema,
+  nodeId: dnsLabelSchema,
+  address: addressSchema,
+  port: z.number().int().min(1).max(65535),
+  healthEndpoint: healthEndpointSchema.optional(),
+  healthStatus: healthStatusSchema,
+  metadata: metadataSchema,
+  tags: z.array(dnsLabelSchema).max(LIMITS.tags),
+  registeredAt: z.iso.datetime(),
+  lastHealthCheck: z.iso.datetime().nullable(),
+  healthCheckInterval: intervalSchema,
+  ttl: intervalSchema.optional(),
+});
+
+/** True when the instance declares a check (an HTTP endpoint or a TTL heartbeat). */
+export function hasCheck(entry: Pick<ServiceEntry, "healthEndpoint" | "ttl">): boolean {
+  return entry.healthEndpoint !== undefined || entry.ttl !== undefined;
+}
+
+export function toIssues(error: z.ZodError, prefix: (string | number)[] = []): ErrorIssue[] {
+  return error.issues.map((issue) => ({
+    path: [...prefix, ...issue.path.map((p) => (typeof p === "symbol" ? String(p) : p))],
+    // A bad record key nests its reasons; surface them instead of zod's generic "Invalid key in record".
+    message: issue.code === "invalid_key" ? issue.issues.map((i) => i.message).join("; ") : issue.message,
+  }));
+}
+
+/** Parses with a schema or throws an InvalidError whose message names every bad field. */
+export function parseOrThrow<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const issues = toIssues(result.error);
+  const summary = issues.map((i) => (i.path.length ? `${i.path.join(".")}: ${i.message}` : i.message)).join("; ");
+  throw new InvalidError(`invalid ${what}: ${summary}`, issues);
+}

@@ -1,0 +1,71 @@
+// Wires the parts for one process: the registry (Discovery) and the HTTP API, with start and stop.
+// No globals: tests create servers on port 0 and stop them.
+import { isIP } from "node:net";
+import type { Logger } from "pino";
+import type { Config } from "./config.js";
+import { Discovery } from "./discovery.js";
+import { createHttpApp } from "./http/app.js";
+import { listenHttp, type HttpServerHandle } from "./http/server.js";
+import type { Clock } from "./clock.js";
+import type { Store } from "./store/index.js";
+
+export interface ServerHandle {
+  readonly discovery: Discovery;
+  readonly http: HttpServerHandle;
+  /** Base URL of the API, e.g. http://127.0.0.1:8500 */
+  readonly url: string;
+  stop(): Promise<void>;
+}
+
+export interface ServerDeps {
+  logger: Logger;
+  store?: Store;
+  clock?: Clock;
+}
+
+export async function startServer(config: Config, deps: ServerDeps): Promise<ServerHandle> {
+  const { logger } = deps;
+  if (!config.inMemory) {
+    logger.warn({ dataDir: config.dataDir }, "no durable store in this version yet: registrations are kept in memory only");
+  }
+  const discovery = await Discovery.start({
+    nodeId: config.nodeId,
+    clusterName: config.clusterName,
+    cacheTtlMs: config.cacheTtl,
+    checkTimeoutMs: config.checkTimeout,
+    logger: logger.child({ component: "registry" }),
+    ...(deps.store ? { store: deps.store } : {}),
+    ...(deps.clock ? { clock: deps.clock } : {}),
+  });
+  const httpLogger = logger.child({ component: "http" });
+  const app = createHttpApp(discovery, { adminToken: config.adminToken, maxBodyBytes: config.maxBodyBytes, logger: httpLogger });
+  let http: HttpServerHandle;
+  try {
+    http = await listenHttp(app, config.httpListen.host, config.httpListen.port);
+  } catch (err) {
+    await discovery.stop();
+    throw err;
+  }
+  const host = isIP(http.host) === 6 ? `[${http.host}]` : http.host;
+  const url = `http://${host}:${http.port}`;
+  httpLogger.info({ address: `${host}:${http.port}`, url }, "HTTP API listening");
+  if (!config.adminToken && !isLoopback(config.httpListen.host)) {
+    httpLogger.warn({ address: config.httpListen.host }, "the API listens beyond loopback without --admin-token: anyone who reaches it can register and deregister services");
+  }
+
+  let stopping: Promise<void> | undefined;
+  return {
+    discovery,
+    http,
+    url,
+    stop: () =>
+      (stopping ??= (async () => {
+        await http.close();
+        await discovery.stop();
+      })()),
+  };
+}
+
+export function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127\./.test(host);
+}

@@ -1,0 +1,2 @@
+export type { Store, StoreMutation } from "./types.js";
+export { MemoryStore } from "./memory.js";

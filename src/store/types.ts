@@ -1,0 +1,15 @@
+// The store boundary: every registry write goes through `apply` and is acknowledged only once it resolves.
+// Implementations: memory (here), the durable embedded store and etcd (later issues).
+import type { ServiceEntry } from "../registry/schema.js";
+
+export type StoreMutation = { readonly op: "put"; readonly entry: ServiceEntry } | { readonly op: "delete"; readonly id: string };
+
+export interface Store {
+  /** A short name for logs and stats ("memory", "file", "etcd"). */
+  readonly kind: string;
+  /** Everything stored, read once at start. */
+  load(): Promise<ServiceEntry[]>;
+  /** Applies a batch all-or-nothing; resolves once it is durable (for stores that are). */
+  apply(mutations: readonly StoreMutation[]): Promise<void>;
+  close(): Promise<void>;
+}

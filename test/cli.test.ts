@@ -1,0 +1,67 @@
+// The built CLI as an operator runs it: help, a bad setting (exit 2), startup logs, and SIGTERM (exit 0).
+import { spawn, spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { closedPort } from "./helpers.js";
+
+const main = fileURLToPath(new URL("../dist/src/main.js", import.meta.url));
+
+describe("the CLI", () => {
+  it("prints help and its version", () => {
+    const help = spawnSync(process.execPath, [main, "--help"], { encoding: "utf8" });
+    expect(help.status).toBe(0);
+    expect(help.stdout).toContain("Usage: homelab-discovery [serve] [options]");
+    const version = spawnSync(process.execPath, [main, "--version"], { encoding: "utf8" });
+    expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+  });
+
+  it("exits 2 naming the setting on a bad value", () => {
+    const r = spawnSync(process.execPath, [main, "--http-listen", "nowhere"], { encoding: "utf8", env: { ...process.env, HD_CACHE_TTL: "-1" } });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain("--http-listen");
+    expect(r.stderr).toContain("HD_CACHE_TTL");
+  });
+
+  it("starts, serves, logs JSON lines and stops with exit 0 on SIGTERM", async () => {
+    const port = await closedPort();
+    const child = spawn(process.execPath, [main, "--in-memory", "--node-id", "cli-test"], {
+      env: { ...process.env, HD_HTTP_LISTEN: `127.0.0.1:${port}` },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    await waitFor(() => out.includes("HTTP API listening"));
+    const lines = out.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.find((l) => l.msg === "homelab-discovery starting")).toMatchObject({ nodeId: "cli-test", domain: "home.arpa" });
+    expect(lines.find((l) => l.msg === "HTTP API listening")).toMatchObject({ component: "http", address: `127.0.0.1:${port}` });
+
+    const res = await fetch(`http://127.0.0.1:${port}/v1/status`);
+    expect(((await res.json()) as { nodeId: string }).nodeId).toBe("cli-test");
+
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    const t0 = Date.now();
+    child.kill("SIGTERM");
+    expect(await exited).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(5_000);
+    expect(out).toContain('"msg":"stopped"');
+  });
+
+  it("warns when the API listens beyond loopback without an admin token", async () => {
+    const port = await closedPort();
+    const child = spawn(process.execPath, [main, "--in-memory", "--http-listen", `0.0.0.0:${port}`], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    await waitFor(() => out.includes("HTTP API listening"));
+    expect(out).toContain("without --admin-token");
+    child.kill("SIGTERM");
+    await new Promise((resolve) => child.once("exit", resolve));
+  });
+});
+
+async function waitFor(cond: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error("timed out waiting for the server");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

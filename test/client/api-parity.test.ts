@@ -1,0 +1,121 @@
+// One suite, two implementations: the embedded Discovery and DiscoveryClient over HTTP must behave alike,
+// so code moves between embedded and remote use unchanged. The seed's examples run against both.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { databaseExample } from "../../examples/library/database.js";
+import { loadBalancerExample } from "../../examples/library/load-balancer.js";
+import { webApiExample } from "../../examples/library/web-api.js";
+import { DiscoveryClient } from "../../src/client/client.js";
+import { startDiscovery, type DiscoveryApi } from "../../src/discovery.js";
+import { InvalidError, NotFoundError, UnauthorizedError, UnavailableError } from "../../src/errors.js";
+import { newServiceQuery } from "../../src/registry/query.js";
+import type { ServerHandle } from "../../src/server.js";
+import { closedPort, startTestServer } from "../helpers.js";
+
+type Make = () => Promise<{ api: DiscoveryApi; close(): Promise<void> }>;
+
+const implementations: [string, Make][] = [
+  [
+    "embedded",
+    async () => {
+      const api = await startDiscovery({ nodeId: "test-node" });
+      return { api, close: () => api.stop() };
+    },
+  ],
+  [
+    "remote",
+    async () => {
+      const server = await startTestServer();
+      const api = new DiscoveryClient({ url: server.url });
+      return {
+        api,
+        close: async () => {
+          await api.stop();
+          await server.stop();
+        },
+      };
+    },
+  ],
+];
+
+describe.each(implementations)("DiscoveryApi (%s)", (_kind, make) => {
+  let api: DiscoveryApi;
+  let close: () => Promise<void>;
+  beforeAll(async () => {
+    ({ api, close } = await make());
+  });
+  afterAll(() => close());
+
+  it("runs the seed's web-api example", async () => {
+    expect(await webApiExample(api)).toEqual({
+      production: ["web-api-1 10.0.1.10:8080"],
+      recent: ["web-api-2 v1.3.1"],
+      platformApis: ["web-api-1", "web-api-2"],
+    });
+  });
+
+  it("runs the seed's database example", async () => {
+    expect(await databaseExample(api)).toEqual({ primary: "postgresql://10.0.2.10:5432/", candidates: 1 });
+  });
+
+  it("runs the seed's load-balancer example", async () => {
+    expect(await loadBalancerExample(api)).toEqual({
+      upstreams: ["10.0.3.10:9000", "10.0.3.11:9000", "10.0.3.12:9000"],
+      picks: ["backend-1", "backend-2", "backend-3", "backend-1", "backend-2", "backend-3"],
+    });
+  });
+
+  it("gets, deregisters and reports typed failures", async () => {
+    expect((await api.getService("user-api-1")).name).toBe("user-api");
+    expect((await api.deregisterService("user-api-1")).id).toBe("user-api-1");
+    await expect(api.getService("user-api-1")).rejects.toBeInstanceOf(NotFoundError);
+    await expect(api.deregisterService("user-api-1")).rejects.toBeInstanceOf(NotFoundError);
+    const invalid = await api.registerService({ id: "x", name: "Bad Name", address: "10.0.0.1", port: 1 }).catch((e: unknown) => e);
+    expect(invalid).toBeInstanceOf(InvalidError);
+    expect((invalid as InvalidError).issues).toEqual([{ path: ["name"], message: expect.stringContaining("DNS label") }]);
+    await expect(api.discoverServices({ healthStatus: "sick" as never })).rejects.toBeInstanceOf(InvalidError);
+  });
+
+  it("bulk-registers and reports per-item errors the same way", async () => {
+    const ok = await api.bulk({ register: [{ id: "bulk-1", name: "bulk", address: "10.0.9.1", port: 1 }] });
+    expect(ok.registered.map((e) => e.id)).toEqual(["bulk-1"]);
+    const err = await api.bulk({ deregister: ["bulk-1", "ghost"] }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InvalidError);
+    expect((err as InvalidError).details?.items).toEqual([{ index: 1, id: "ghost", code: "not_found", message: "service ghost is not registered" }]);
+    expect((await api.getService("bulk-1")).id).toBe("bulk-1");
+  });
+
+  it("checks on demand, reports stats, clears the cache and syncs", async () => {
+    const check = await api.healthCheckService("backend-1");
+    expect(check).toMatchObject({ id: "backend-1", kind: "none", status: "healthy", previousStatus: "healthy" });
+    const all = await api.healthCheckAll();
+    expect(all.checked).toBe(0); // nothing here declares a check
+    const stats = await api.getRegistryStats();
+    expect(stats.localCount).toBe(stats.byHealth.healthy);
+    expect(stats.cache.misses).toBeGreaterThan(0);
+    expect((await api.clearCache()).cleared).toBeGreaterThanOrEqual(0);
+    expect((await api.syncRegistry()).synced).toBe(false);
+    expect((await api.discoverServices(newServiceQuery().withName("backend"))).length).toBe(3);
+  });
+});
+
+describe("DiscoveryClient failures", () => {
+  let server: ServerHandle;
+  beforeAll(async () => {
+    server = await startTestServer({ adminToken: "token-12345" });
+  });
+  afterAll(() => server.stop());
+
+  it("is UnauthorizedError without the token and works with it", async () => {
+    const anonymous = new DiscoveryClient({ url: server.url });
+    await expect(anonymous.registerService({ id: "a", name: "a", address: "10.0.0.1", port: 1 })).rejects.toBeInstanceOf(UnauthorizedError);
+    const admin = new DiscoveryClient({ url: server.url, adminToken: "token-12345" });
+    expect((await admin.registerService({ id: "a", name: "a", address: "10.0.0.1", port: 1 })).id).toBe("a");
+    await Promise.all([anonymous.stop(), admin.stop()]);
+  });
+
+  it("is UnavailableError when nothing listens", async () => {
+    const client = new DiscoveryClient({ url: `http://127.0.0.1:${await closedPort()}`, timeoutMs: 2_000 });
+    await expect(client.getRegistryStats()).rejects.toBeInstanceOf(UnavailableError);
+    await client.stop();
+  });
+});

@@ -1,0 +1,80 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { ConfigError, helpText, loadConfig, SETTINGS, envName, type Config } from "../src/config.js";
+
+function serve(argv: string[], env: Record<string, string> = {}): Config {
+  const cmd = loadConfig(argv, env);
+  if (cmd.kind !== "serve") throw new Error(`expected serve, got ${cmd.kind}`);
+  return cmd.config;
+}
+function error(argv: string[], env: Record<string, string> = {}): string {
+  try {
+    loadConfig(argv, env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as Error).message;
+  }
+  throw new Error("expected a ConfigError");
+}
+function configFile(data: unknown): string {
+  const path = join(mkdtempSync(join(tmpdir(), "hd-config-")), "config.json");
+  writeFileSync(path, typeof data === "string" ? data : JSON.stringify(data));
+  return path;
+}
+
+describe("configuration", () => {
+  it("has loopback defaults on the Consul ports", () => {
+    const c = serve([]);
+    expect(c.httpListen).toEqual({ host: "127.0.0.1", port: 8500 });
+    expect(c.dnsListen).toEqual({ host: "127.0.0.1", port: 8600 });
+    expect(c).toMatchObject({ domain: "home.arpa", clusterName: "homelab", inMemory: false, cacheTtl: 60_000, logLevel: "info" });
+    expect(c.adminToken).toBeUndefined();
+    expect(c.nodeId).toMatch(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/);
+  });
+
+  it("takes flags over environment over file over defaults", () => {
+    const file = configFile({ domain: "file.example", cacheTtl: 1000, clusterName: "from-file", nodeId: "file-node" });
+    const env = { HD_CONFIG: file, HD_DOMAIN: "env.example", HD_CACHE_TTL: "2000" };
+    const c = serve(["--cache-ttl", "3000"], env);
+    expect(c.cacheTtl).toBe(3000);
+    expect(c.domain).toBe("env.example");
+    expect(c.clusterName).toBe("from-file");
+    expect(c.nodeId).toBe("file-node");
+    expect(serve([`--config=${file}`]).domain).toBe("file.example");
+  });
+
+  it("parses listen addresses, booleans and IPv6", () => {
+    const c = serve(["serve", "--http-listen", "[::1]:9000", "--in-memory", "--dns-listen=0.0.0.0:53"], { HD_LOG_LEVEL: "debug" });
+    expect(c.httpListen).toEqual({ host: "::1", port: 9000 });
+    expect(c.dnsListen).toEqual({ host: "0.0.0.0", port: 53 });
+    expect(c.inMemory).toBe(true);
+    expect(c.logLevel).toBe("debug");
+    expect(serve([], { HD_IN_MEMORY: "true" }).inMemory).toBe(true);
+    expect(serve([], { HD_IN_MEMORY: "0" }).inMemory).toBe(false);
+  });
+
+  it("names the setting and where the bad value came from", () => {
+    expect(error(["--http-listen", "8500"])).toContain("--http-listen (HD_HTTP_LISTEN, \"httpListen\" in the config file) from --http-listen: must be host:port");
+    expect(error([], { HD_CACHE_TTL: "soon" })).toContain("--cache-ttl (HD_CACHE_TTL, \"cacheTtl\" in the config file) from HD_CACHE_TTL");
+    expect(error([], { HD_CONFIG: configFile({ nodeId: "Not A Label" }) })).toMatch(/--node-id .* from .*config\.json: nodeId/);
+    expect(error(["--log-level", "loud"])).toContain("--log-level");
+    expect(error(["--admin-token", "short"])).toContain("at least 8 characters");
+    expect(error(["--nope"])).toContain("Unknown option '--nope'");
+    expect(error(["frobnicate"])).toContain('unknown command "frobnicate"');
+    expect(error([], { HD_CONFIG: configFile({ domian: "x" }) })).toContain('unknown setting "domian"');
+    expect(error([], { HD_CONFIG: configFile("{oops") })).toContain("is not valid JSON");
+    expect(error(["--config", "/nonexistent/config.json"])).toContain("cannot read config file /nonexistent/config.json");
+  });
+
+  it("documents every setting, its variable and its default in --help", () => {
+    expect(loadConfig(["--help"], {}).kind).toBe("help");
+    const help = helpText();
+    for (const key of Object.keys(SETTINGS) as (keyof typeof SETTINGS)[]) {
+      expect(help).toContain(`--${SETTINGS[key].flag}`);
+      expect(help).toContain(envName(key));
+    }
+    expect(help).toContain("default: 127.0.0.1:8500");
+  });
+});

@@ -1,0 +1,87 @@
+// Shared test fixtures: a real server on port 0 with a silent logger, and small HTTP/TCP peers on loopback.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import pino from "pino";
+import type { Config } from "../src/config.js";
+import { startServer, type ServerDeps, type ServerHandle } from "../src/server.js";
+
+export const silent = pino({ level: "silent" });
+
+export function testConfig(overrides: Partial<Config> = {}): Config {
+  return {
+    httpListen: { host: "127.0.0.1", port: 0 },
+    dnsListen: { host: "127.0.0.1", port: 0 },
+    domain: "home.arpa",
+    nodeId: "test-node",
+    clusterName: "test",
+    dataDir: "./data",
+    inMemory: true,
+    zonesDir: "./zones",
+    logLevel: "silent",
+    adminToken: undefined,
+    cacheTtl: 60_000,
+    checkTimeout: 1_000,
+    maxBodyBytes: 1024 * 1024,
+    ...overrides,
+  };
+}
+
+export function startTestServer(overrides: Partial<Config> = {}, deps: Partial<ServerDeps> = {}): Promise<ServerHandle> {
+  return startServer(testConfig(overrides), { logger: silent, ...deps });
+}
+
+/** An HTTP server on 127.0.0.1 whose handler a test can swap at any time. */
+export async function startPeer(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<{
+  port: number;
+  server: Server;
+  setHandler(h: (req: IncomingMessage, res: ServerResponse) => void): void;
+  close(): Promise<void>;
+}> {
+  let current = handler;
+  const server = createServer((req, res) => current(req, res));
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    server,
+    setHandler: (h) => {
+      current = h;
+    },
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** A port on 127.0.0.1 that nothing listens on (bound, read, released). */
+export async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+export async function api(
+  base: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: any; headers: Headers }> {
+  const init: RequestInit = { method, headers: { ...headers } };
+  if (body !== undefined) {
+    init.body = typeof body === "string" ? body : JSON.stringify(body);
+    (init.headers as Record<string, string>)["content-type"] ??= "application/json";
+  }
+  const res = await fetch(`${base}${path}`, init);
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // not JSON: keep the text
+  }
+  return { status: res.status, body: parsed, headers: res.headers };
+}
