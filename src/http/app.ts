@@ -19,7 +19,9 @@ export interface HttpOptions {
 }
 
 const JSON_HEADERS = { "content-type": "application/json" } as const;
-const READ_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
+/** Middleware runs on these only: any middleware on GET makes Hono compose per request (and bodyLimit reads the
+ * body stream, which builds a full Request): that cost 65% of the query route's throughput (BENCHMARKS.md). */
+const MUTATING = ["POST", "PUT", "PATCH", "DELETE"];
 
 export function createHttpApp(discovery: Discovery, opts: HttpOptions): Hono {
   const app = new Hono();
@@ -31,8 +33,7 @@ export function createHttpApp(discovery: Discovery, opts: HttpOptions): Hono {
 
   if (opts.adminToken) {
     const expected = digest(opts.adminToken);
-    app.use("*", async (c, next) => {
-      if (READ_METHODS.has(c.req.method)) return next();
+    app.on(MUTATING, "*", async (c, next) => {
       const header = c.req.header("authorization") ?? "";
       const match = /^Bearer\s+(.+)$/i.exec(header);
       if (!match || !timingSafeEqual(digest(match[1]!.trim()), expected)) {
@@ -41,7 +42,8 @@ export function createHttpApp(discovery: Discovery, opts: HttpOptions): Hono {
       return next();
     });
   }
-  app.use(
+  app.on(
+    MUTATING,
     "*",
     bodyLimit({
       maxSize: maxBodyBytes,

@@ -1,4 +1,4 @@
-// THE CORE: instances by id, indexes by name, tag, node and health so a query costs what it returns, a
+// THE CORE: instances by id, indexes by name, tag, node, health and metadata pair so a query costs what it returns, a
 // generation counter and a change feed. Writes are serialised and reach the store before memory changes.
 import type { Logger } from "pino";
 import type { Clock } from "../clock.js";
@@ -77,6 +77,8 @@ export class Registry {
   private readonly byTag = new SetIndex();
   private readonly byNode = new SetIndex();
   private readonly byHealth = new SetIndex();
+  /** Keyed by metaKey(key, value). */
+  private readonly byMeta = new SetIndex();
   private readonly listeners = new Set<ChangeListener>();
   private writeTail: Promise<unknown> = Promise.resolve();
   private gen = 0;
@@ -140,6 +142,7 @@ export class Registry {
     for (const tag of q.tags) consider(this.byTag.get(tag));
     if (q.nodeId !== undefined) consider(this.byNode.get(q.nodeId));
     if (q.healthStatus !== undefined) consider(this.byHealth.get(q.healthStatus));
+    for (const [k, v] of q.metadata) consider(this.byMeta.get(metaKey(k, v)));
 
     const out: ServiceEntry[] = [];
     if (candidates === undefined) {
@@ -266,6 +269,7 @@ export class Registry {
     for (const tag of entry.tags) this.byTag.add(tag, entry.id);
     this.byNode.add(entry.nodeId, entry.id);
     this.byHealth.add(entry.healthStatus, entry.id);
+    for (const k in entry.metadata) this.byMeta.add(metaKey(k, entry.metadata[k]!), entry.id);
   }
 
   private remove(entry: ServiceEntry): void {
@@ -278,6 +282,7 @@ export class Registry {
     for (const tag of entry.tags) this.byTag.remove(tag, entry.id);
     this.byNode.remove(entry.nodeId, entry.id);
     this.byHealth.remove(entry.healthStatus, entry.id);
+    for (const k in entry.metadata) this.byMeta.remove(metaKey(k, entry.metadata[k]!), entry.id);
   }
 
   private emit(changes: readonly RegistryChange[]): void {
@@ -292,6 +297,11 @@ export class Registry {
       }
     }
   }
+}
+
+/** Metadata keys cannot contain NUL, so this joins a pair without ambiguity. */
+function metaKey(key: string, value: string): string {
+  return `${key}\u0000${value}`;
 }
 
 /** Same check definition: the health status of the old entry still describes the new one. */
