@@ -11,7 +11,7 @@ import { startProfiler } from "./profiler.js";
 const { values } = parseArgs({ options: { instances: { type: "string", default: "10000" }, profile: { type: "string" } } });
 const instances = Number(values.instances);
 
-const command = loadConfig(["--http-listen", "127.0.0.1:0", "--in-memory", "--node-id", "bench"], {});
+const command = loadConfig(["--http-listen", "127.0.0.1:0", "--dns-listen", "127.0.0.1:0", "--in-memory", "--node-id", "bench"], {});
 if (command.kind !== "serve") throw new Error("unexpected CLI command");
 const logger = pino({ level: "warn" }, pino.destination(2));
 const server = await startServer(command.config, { logger });

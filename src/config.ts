@@ -24,6 +24,7 @@ export const listenSchema = z.string().transform((raw, ctx): Listen => {
 });
 
 const bool = z.union([z.boolean(), z.enum(["true", "false", "1", "0", "yes", "no"]).transform((v) => ["true", "1", "yes"].includes(v))]);
+const seconds = z.coerce.number().int("must be a whole number of seconds").min(0, "must be 0-86400 seconds").max(86_400, "must be 0-86400 seconds");
 const ms = (min: number) =>
   z.coerce.number().int("must be a whole number of milliseconds").min(min, `must be at least ${min} ms`);
 
@@ -39,7 +40,7 @@ type Setting = {
 
 export const SETTINGS = {
   httpListen: { flag: "http-listen", description: "address of the JSON API", default: "127.0.0.1:8500", schema: listenSchema },
-  dnsListen: { flag: "dns-listen", description: "address of the DNS server, UDP and TCP (the DNS server is not built yet)", default: "127.0.0.1:8600", schema: listenSchema },
+  dnsListen: { flag: "dns-listen", description: "address of the DNS server, UDP and TCP", default: "127.0.0.1:8600", schema: listenSchema },
   domain: {
     flag: "domain",
     description: "DNS domain the names live under",
@@ -51,6 +52,11 @@ export const SETTINGS = {
   dataDir: { flag: "data-dir", description: "directory of the durable store (the durable store is not built yet)", default: "./data", schema: z.string().min(1) },
   inMemory: { flag: "in-memory", description: "keep nothing on disk", default: false, schema: bool, boolean: true },
   zonesDir: { flag: "zones-dir", description: "directory of static zone files", default: "./zones", schema: z.string().min(1) },
+  dnsTtl: { flag: "dns-ttl", description: "TTL of service records, seconds (an instance's dnsTtl overrides it)", default: 5, schema: seconds },
+  dnsNodeTtl: { flag: "dns-node-ttl", description: "TTL of node records, seconds", default: 30, schema: seconds },
+  dnsSoaTtl: { flag: "dns-soa-ttl", description: "TTL of the SOA and NS records, seconds", default: 60, schema: seconds },
+  dnsNegativeTtl: { flag: "dns-negative-ttl", description: "how long resolvers may cache a negative answer, seconds (the SOA minimum)", default: 5, schema: seconds },
+  dnsIncludeDegraded: { flag: "dns-include-degraded", description: "answer with degraded instances too (with a lower SRV weight)", default: false, schema: bool, boolean: true },
   logLevel: { flag: "log-level", description: "trace, debug, info, warn, error or fatal", default: "info", schema: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]) },
   adminToken: { flag: "admin-token", description: "bearer token every mutating API route requires", default: undefined, defaultText: "none", schema: z.string().min(8, "must be at least 8 characters") },
   cacheTtl: { flag: "cache-ttl", description: "how long query results stay cached, ms (changes invalidate them at once)", default: 60_000, schema: ms(0) },
@@ -69,6 +75,11 @@ export interface Config {
   dataDir: string;
   inMemory: boolean;
   zonesDir: string;
+  dnsTtl: number;
+  dnsNodeTtl: number;
+  dnsSoaTtl: number;
+  dnsNegativeTtl: number;
+  dnsIncludeDegraded: boolean;
   logLevel: "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
   adminToken: string | undefined;
   cacheTtl: number;

@@ -47,6 +47,8 @@ export interface RegistryStats {
   byHealth: Record<HealthStatus, number>;
   cache: CacheStats;
   store: string;
+  /** Stats of the other parts of the process (DNS, ...), by name. */
+  [part: string]: unknown;
 }
 
 export interface HealthCheckResult {
@@ -114,6 +116,7 @@ export class Discovery implements DiscoveryApi {
   private readonly store: Store;
   private readonly prober: HttpProber;
   private stopped = false;
+  private readonly statsSources = new Map<string, () => unknown>();
 
   private constructor(opts: DiscoveryOptions) {
     this.clock = opts.clock ?? systemClock;
@@ -285,7 +288,13 @@ export class Discovery implements DiscoveryApi {
       byHealth: this.registry.countsByHealth(),
       cache: this.cache.stats(),
       store: this.registry.storeKind,
+      ...Object.fromEntries([...this.statsSources].map(([name, read]) => [name, read()])),
     };
+  }
+
+  /** Adds a part's stats (e.g. "dns") to getRegistryStats. */
+  addStatsSource(name: string, read: () => unknown): void {
+    this.statsSources.set(name, read);
   }
 
   async clearCache(): Promise<{ cleared: number }> {

@@ -8,10 +8,14 @@ import { createHttpApp } from "./http/app.js";
 import { listenHttp, type HttpServerHandle } from "./http/server.js";
 import type { Clock } from "./clock.js";
 import type { Store } from "./store/index.js";
+import { DnsServer } from "./dns/server.js";
 
 export interface ServerHandle {
   readonly discovery: Discovery;
   readonly http: HttpServerHandle;
+  readonly dns: DnsServer;
+  /** Where DNS listens (UDP and TCP on the same port). */
+  readonly dnsAddress: { host: string; port: number };
   /** Base URL of the API, e.g. http://127.0.0.1:8500 */
   readonly url: string;
   stop(): Promise<void>;
@@ -37,12 +41,32 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Ser
     ...(deps.store ? { store: deps.store } : {}),
     ...(deps.clock ? { clock: deps.clock } : {}),
   });
+  const dnsLogger = logger.child({ component: "dns" });
+  const dns = new DnsServer({
+    settings: {
+      domain: config.domain,
+      cluster: config.clusterName,
+      serviceTtl: config.dnsTtl,
+      nodeTtl: config.dnsNodeTtl,
+      soaTtl: config.dnsSoaTtl,
+      negativeTtl: config.dnsNegativeTtl,
+      includeDegraded: config.dnsIncludeDegraded,
+      nsAddresses: isWildcard(config.dnsListen.host) ? [] : [config.dnsListen.host],
+    },
+    view: discovery.registry,
+    logger: dnsLogger,
+  });
+  discovery.addStatsSource("dns", () => dns.stats());
   const httpLogger = logger.child({ component: "http" });
   const app = createHttpApp(discovery, { adminToken: config.adminToken, maxBodyBytes: config.maxBodyBytes, logger: httpLogger });
   let http: HttpServerHandle;
+  let dnsAddress: { host: string; port: number };
   try {
+    dnsAddress = await dns.listen(config.dnsListen);
+    dnsLogger.info({ address: `${dnsAddress.host}:${dnsAddress.port}`, transports: ["udp", "tcp"], domain: config.domain }, "DNS listening");
     http = await listenHttp(app, config.httpListen.host, config.httpListen.port);
   } catch (err) {
+    await dns.close();
     await discovery.stop();
     throw err;
   }
@@ -57,13 +81,19 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Ser
   return {
     discovery,
     http,
+    dns,
+    dnsAddress,
     url,
     stop: () =>
       (stopping ??= (async () => {
-        await http.close();
+        await Promise.all([http.close(), dns.close()]);
         await discovery.stop();
       })()),
   };
+}
+
+function isWildcard(host: string): boolean {
+  return host === "0.0.0.0" || host === "::";
 }
 
 export function isLoopback(host: string): boolean {

@@ -25,7 +25,7 @@ describe("the CLI", () => {
   it("starts, serves, logs JSON lines and stops with exit 0 on SIGTERM", async () => {
     const port = await closedPort();
     const child = spawn(process.execPath, [main, "--in-memory", "--node-id", "cli-test"], {
-      env: { ...process.env, HD_HTTP_LISTEN: `127.0.0.1:${port}` },
+      env: { ...process.env, HD_HTTP_LISTEN: `127.0.0.1:${port}`, HD_DNS_LISTEN: "127.0.0.1:0" },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let out = "";
@@ -34,6 +34,7 @@ describe("the CLI", () => {
     const lines = out.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines.find((l) => l.msg === "homelab-discovery starting")).toMatchObject({ nodeId: "cli-test", domain: "home.arpa" });
     expect(lines.find((l) => l.msg === "HTTP API listening")).toMatchObject({ component: "http", address: `127.0.0.1:${port}` });
+    expect(lines.find((l) => l.msg === "DNS listening")).toMatchObject({ component: "dns", transports: ["udp", "tcp"], domain: "home.arpa" });
 
     const res = await fetch(`http://127.0.0.1:${port}/v1/status`);
     expect(((await res.json()) as { nodeId: string }).nodeId).toBe("cli-test");
@@ -48,7 +49,7 @@ describe("the CLI", () => {
 
   it("warns when the API listens beyond loopback without an admin token", async () => {
     const port = await closedPort();
-    const child = spawn(process.execPath, [main, "--in-memory", "--http-listen", `0.0.0.0:${port}`], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [main, "--in-memory", "--http-listen", `0.0.0.0:${port}`, "--dns-listen", "127.0.0.1:0"], { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     child.stdout.on("data", (d: Buffer) => (out += d.toString()));
     await waitFor(() => out.includes("HTTP API listening"));

@@ -77,6 +77,7 @@ export class Registry {
   private readonly byTag = new SetIndex();
   private readonly byNode = new SetIndex();
   private readonly byHealth = new SetIndex();
+  private readonly byAddress = new SetIndex();
   /** Keyed by metaKey(key, value). */
   private readonly byMeta = new SetIndex();
   private readonly listeners = new Set<ChangeListener>();
@@ -104,6 +105,25 @@ export class Registry {
 
   values(): IterableIterator<ServiceEntry> {
     return this.byId.values();
+  }
+
+  /** Instances of a service, in any health, unordered. */
+  instancesOf(name: string): ServiceEntry[] {
+    return this.resolve(this.byName.get(name));
+  }
+  /** Instances registered on a node, in any health, unordered. */
+  instancesOnNode(nodeId: string): ServiceEntry[] {
+    return this.resolve(this.byNode.get(nodeId));
+  }
+  /** Instances at an address (as normalised by the schema), in any health, unordered. */
+  instancesAt(address: string): ServiceEntry[] {
+    return this.resolve(this.byAddress.get(address));
+  }
+
+  private resolve(ids: ReadonlySet<string> | undefined): ServiceEntry[] {
+    const out: ServiceEntry[] = [];
+    if (ids !== undefined) for (const id of ids) out.push(this.byId.get(id)!);
+    return out;
   }
 
   /** Names of every registered service, sorted. */
@@ -258,6 +278,7 @@ export class Registry {
       lastHealthCheck: null,
       healthCheckInterval: input.healthCheckInterval,
       ...(input.ttl !== undefined ? { ttl: input.ttl } : {}),
+      ...(input.dnsTtl !== undefined ? { dnsTtl: input.dnsTtl } : {}),
     });
     return before !== undefined && sameCheck(before, entry) ? carryHealth(entry, before) : entry;
   }
@@ -269,6 +290,7 @@ export class Registry {
     for (const tag of entry.tags) this.byTag.add(tag, entry.id);
     this.byNode.add(entry.nodeId, entry.id);
     this.byHealth.add(entry.healthStatus, entry.id);
+    this.byAddress.add(entry.address, entry.id);
     for (const k in entry.metadata) this.byMeta.add(metaKey(k, entry.metadata[k]!), entry.id);
   }
 
@@ -282,6 +304,7 @@ export class Registry {
     for (const tag of entry.tags) this.byTag.remove(tag, entry.id);
     this.byNode.remove(entry.nodeId, entry.id);
     this.byHealth.remove(entry.healthStatus, entry.id);
+    this.byAddress.remove(entry.address, entry.id);
     for (const k in entry.metadata) this.byMeta.remove(metaKey(k, entry.metadata[k]!), entry.id);
   }
 

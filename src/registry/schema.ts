@@ -110,6 +110,9 @@ const intervalSchema = z
   .min(LIMITS.minIntervalMs, `must be at least ${LIMITS.minIntervalMs} ms`)
   .max(LIMITS.maxIntervalMs, `must be at most ${LIMITS.maxIntervalMs} ms`);
 
+/** Seconds, as DNS TTLs are: overrides the server's default TTL for this instance's records. */
+const dnsTtlSchema = z.number().int("must be a whole number of seconds").min(0, "must be 0-86400 seconds").max(86_400, "must be 0-86400 seconds");
+
 /** What a client sends to register an instance. Server-managed fields are accepted (so a GET can be PUT back) and ignored. */
 export const serviceInputSchema = z.strictObject({
   id: serviceIdSchema,
@@ -127,6 +130,7 @@ export const serviceInputSchema = z.strictObject({
     .transform((tags) => [...new Set(tags)]),
   healthCheckInterval: intervalSchema.default(LIMITS.defaultIntervalMs),
   ttl: intervalSchema.optional(),
+  dnsTtl: dnsTtlSchema.optional(),
   // Server-managed: accepted so a fetched entry can be sent back unchanged, never taken from the client.
   healthStatus: z.unknown().optional(),
   registeredAt: z.unknown().optional(),
@@ -153,6 +157,8 @@ export interface ServiceEntry {
   readonly lastHealthCheck: string | null;
   readonly healthCheckInterval: number;
   readonly ttl?: number;
+  /** Seconds; the DNS TTL of this instance's records instead of the server's default. */
+  readonly dnsTtl?: number;
 }
 
 /** The stored form, validated when a store loads it back. */
@@ -171,6 +177,7 @@ export const serviceEntrySchema = z.strictObject({
   lastHealthCheck: z.iso.datetime().nullable(),
   healthCheckInterval: intervalSchema,
   ttl: intervalSchema.optional(),
+  dnsTtl: dnsTtlSchema.optional(),
 });
 
 /** True when the instance declares a check (an HTTP endpoint or a TTL heartbeat). */

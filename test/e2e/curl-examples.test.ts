@@ -1,35 +1,16 @@
 // The built server, started as the README starts it, driven by the curl scripts in examples/curl.
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { fileURLToPath } from "node:url";
+import { spawnSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { closedPort } from "../helpers.js";
+import { root, startBuiltServer, type BuiltServer } from "./built-server.js";
 
-const root = fileURLToPath(new URL("../..", import.meta.url));
-let child: ChildProcess;
+let server: BuiltServer;
 let url: string;
 
 beforeAll(async () => {
-  const port = await closedPort();
-  url = `http://127.0.0.1:${port}`;
-  child = spawn("npm", ["start", "--silent", "--", "--in-memory"], {
-    cwd: root,
-    env: { ...process.env, HD_HTTP_LISTEN: `127.0.0.1:${port}`, HD_ADMIN_TOKEN: "e2e-admin-token" },
-    stdio: ["ignore", "pipe", "inherit"],
-    detached: true, // its own process group: npm, the shell and node stop together
-  });
-  let out = "";
-  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
-  const end = Date.now() + 10_000;
-  while (!out.includes("HTTP API listening")) {
-    if (Date.now() > end) throw new Error(`server did not start:\n${out}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  server = await startBuiltServer({ HD_ADMIN_TOKEN: "e2e-admin-token" });
+  url = server.url;
 });
-afterAll(async () => {
-  const exited = new Promise((resolve) => child.once("exit", resolve));
-  process.kill(-child.pid!, "SIGTERM");
-  await exited;
-});
+afterAll(() => server.stop());
 
 function script(name: string, args: string[] = [], token = "e2e-admin-token") {
   const r = spawnSync("sh", [`${root}/examples/curl/${name}`, ...args], {

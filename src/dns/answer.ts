@@ -1,0 +1,214 @@
+// answer(question, view): what to say for one question, as a kind plus records (the shape of CoreDNS's
+// file plugin lookup). One place, toResponse, turns the kind into an rcode and the sections: every negative
+// answer carries the SOA, NXDOMAIN only for names that do not exist. Pure: no sockets, no clock.
+import { isIP } from "node:net";
+import type { ServiceEntry } from "../registry/schema.js";
+import { classify, hexOfAddress, type Lookup, type ZoneNames } from "./names.js";
+import { RCODE, TYPE } from "./wire.js";
+
+/** A resource record in the shape dns2's encoder takes. */
+export type Rr =
+  | { name: string; type: typeof TYPE.A | typeof TYPE.AAAA; class: 1; ttl: number; address: string }
+  | { name: string; type: typeof TYPE.CNAME | typeof TYPE.PTR | typeof TYPE.NS; class: 1; ttl: number; domain: string; ns?: string }
+  | { name: string; type: typeof TYPE.SRV; class: 1; ttl: number; priority: number; weight: number; port: number; target: string }
+  | {
+      name: string;
+      type: typeof TYPE.SOA;
+      class: 1;
+      ttl: number;
+      primary: string;
+      admin: string;
+      serial: number;
+      refresh: number;
+      retry: number;
+      expiration: number;
+      minimum: number;
+    };
+
+export interface DnsSettings {
+  /** Lowercase, without a final dot. */
+  readonly domain: string;
+  readonly cluster: string;
+  /** Seconds. */
+  readonly serviceTtl: number;
+  readonly nodeTtl: number;
+  readonly soaTtl: number;
+  /** The negative-caching TTL: the SOA minimum and the TTL of the SOA in negative answers (RFC 2308). */
+  readonly negativeTtl: number;
+  readonly includeDegraded: boolean;
+  /** Addresses `ns.<domain>` resolves to. */
+  readonly nsAddresses: readonly string[];
+}
+
+/** What answering needs from the registry. */
+export interface DnsView {
+  readonly generation: number;
+  instancesOf(name: string): ServiceEntry[];
+  instancesOnNode(nodeId: string): ServiceEntry[];
+  instancesAt(address: string): ServiceEntry[];
+}
+
+export type Kind = "success" | "nxdomain" | "nodata" | "refused";
+
+export interface Answer {
+  readonly kind: Kind;
+  readonly answers: Rr[];
+  readonly additionals: Rr[];
+  /** The answer is an A or AAAA set whose order rotates between queries. */
+  readonly rotate: boolean;
+}
+
+/** SRV weights survive HAProxy's (w+255)/256 mapping: healthy 2560 -> 10, degraded 256 -> 1. */
+export const SRV_WEIGHT = { healthy: 2560, degraded: 256 } as const;
+
+const NONE: Answer = { kind: "nodata", answers: [], additionals: [], rotate: false };
+const NX: Answer = { kind: "nxdomain", answers: [], additionals: [], rotate: false };
+const REFUSED: Answer = { kind: "refused", answers: [], additionals: [], rotate: false };
+
+export class Zone {
+  readonly names: ZoneNames;
+  readonly nsName: string;
+
+  constructor(
+    readonly settings: DnsSettings,
+    private readonly serialBase: number,
+  ) {
+    this.names = { domain: settings.domain.split("."), cluster: settings.cluster };
+    this.nsName = `ns.${settings.domain}`;
+  }
+
+  soa(view: DnsView, ttl: number): Rr {
+    const d = this.settings.domain;
+    return {
+      name: d,
+      type: TYPE.SOA,
+      class: 1,
+      ttl,
+      primary: this.nsName,
+      admin: `hostmaster.${d}`,
+      serial: (this.serialBase + view.generation) % 2 ** 32,
+      refresh: 3600,
+      retry: 600,
+      expiration: 86400,
+      minimum: this.settings.negativeTtl,
+    };
+  }
+
+  /** `qname` is the lowercase name as the answer's owner; `labels` the same split. */
+  answer(qname: string, labels: readonly string[], qtype: number, view: DnsView): Answer {
+    const lookup = classify(labels, this.names);
+    return this.answerLookup(lookup, qname, qtype, view);
+  }
+
+  private answerLookup(lookup: Lookup, qname: string, qtype: number, view: DnsView): Answer {
+    const s = this.settings;
+    switch (lookup.kind) {
+      case "outside":
+        return REFUSED;
+      case "nxdomain":
+        return NX;
+      case "empty-nonterminal":
+        return NONE;
+      case "apex":
+        if (qtype === TYPE.SOA || qtype === TYPE.ANY) return ok([this.soa(view, s.soaTtl)]);
+        if (qtype === TYPE.NS) {
+          return ok([{ name: qname, type: TYPE.NS, class: 1, ttl: s.soaTtl, domain: this.nsName, ns: this.nsName }], this.nsGlue());
+        }
+        return NONE;
+      case "ns": {
+        const records = addressRecords(qname, qtype, s.nsAddresses, s.soaTtl);
+        return records.length > 0 ? ok(records, [], true) : NONE;
+      }
+      case "service":
+        return this.service(lookup.name, lookup.tags, lookup.rfc2782, qname, qtype, view);
+      case "node": {
+        const instances = view.instancesOnNode(lookup.node);
+        if (instances.length === 0) return NX;
+        const addresses = distinct(instances.map((e) => e.address));
+        const records = addressRecords(qname, qtype, addresses, s.nodeTtl);
+        return records.length > 0 ? ok(records, [], true) : NONE;
+      }
+      case "addr": {
+        if (view.instancesAt(lookup.address).length === 0) return NX;
+        const records = addressRecords(qname, qtype, [lookup.address], s.serviceTtl);
+        return records.length > 0 ? ok(records) : NONE;
+      }
+      case "reverse": {
+        const instances = view.instancesAt(lookup.address);
+        if (instances.length === 0) return REFUSED; // not a zone of ours: no claim either way
+        if (qtype !== TYPE.PTR && qtype !== TYPE.ANY) return NONE;
+        const names = distinct(instances.map((e) => `${e.name}.service.${s.domain}`)).sort();
+        return ok(names.map((domain) => ({ name: qname, type: TYPE.PTR, class: 1, ttl: s.serviceTtl, domain })));
+      }
+    }
+  }
+
+  private service(name: string, tags: readonly string[], rfc2782: boolean, qname: string, qtype: number, view: DnsView): Answer {
+    const all = view.instancesOf(name);
+    if (all.length === 0) return NX;
+    const s = this.settings;
+    const selected = all
+      .filter((e) => (e.healthStatus === "healthy" || (s.includeDegraded && e.healthStatus === "degraded")) && tags.every((t) => e.tags.includes(t)))
+      .sort(byAddressPort);
+    if (selected.length === 0) return NONE;
+    const ttl = Math.min(...selected.map((e) => e.dnsTtl ?? s.serviceTtl));
+
+    if (qtype === TYPE.SRV) {
+      const answers: Rr[] = [];
+      const glue = new Map<string, Rr>();
+      for (const e of selected) {
+        const hex = isIP(e.address) ? hexOfAddress(e.address) : undefined;
+        const target = hex !== undefined ? `${hex}.addr.${s.domain}` : e.address;
+        const weight = e.healthStatus === "healthy" ? SRV_WEIGHT.healthy : SRV_WEIGHT.degraded;
+        answers.push({ name: qname, type: TYPE.SRV, class: 1, ttl, priority: 1, weight, port: e.port, target });
+        if (hex !== undefined && !glue.has(target)) {
+          glue.set(target, { name: target, type: isIP(e.address) === 6 ? TYPE.AAAA : TYPE.A, class: 1, ttl, address: e.address });
+        }
+      }
+      return ok(answers, [...glue.values()]);
+    }
+    if (rfc2782) return NONE;
+    if (qtype === TYPE.A || qtype === TYPE.AAAA || qtype === TYPE.ANY || qtype === TYPE.CNAME) {
+      const ips = distinct(selected.filter((e) => isIP(e.address) !== 0).map((e) => e.address));
+      if (ips.length > 0) {
+        const records = addressRecords(qname, qtype, ips, ttl);
+        return records.length > 0 ? ok(records, [], true) : NONE;
+      }
+      // Only host names: one CNAME (an owner may hold no other record beside it, RFC 1034 3.6.2).
+      const host = selected[0]!.address;
+      return ok([{ name: qname, type: TYPE.CNAME, class: 1, ttl, domain: host }]);
+    }
+    return NONE;
+  }
+
+  private nsGlue(): Rr[] {
+    const { nsAddresses, soaTtl } = this.settings;
+    return [...addressRecords(this.nsName, TYPE.A, nsAddresses, soaTtl), ...addressRecords(this.nsName, TYPE.AAAA, nsAddresses, soaTtl)];
+  }
+}
+
+function ok(answers: Rr[], additionals: Rr[] = [], rotate = false): Answer {
+  return { kind: "success", answers, additionals, rotate: rotate && answers.length > 1 };
+}
+
+/** A records for an A query, AAAA for AAAA; ANY gets the A set if there is one, else the AAAA set (RFC 8482). */
+function addressRecords(name: string, qtype: number, addresses: readonly string[], ttl: number): Rr[] {
+  const v4 = addresses.filter((a) => isIP(a) === 4);
+  const v6 = addresses.filter((a) => isIP(a) === 6);
+  const pick = qtype === TYPE.A ? v4 : qtype === TYPE.AAAA ? v6 : qtype === TYPE.ANY ? (v4.length > 0 ? v4 : v6) : [];
+  return pick.map((address) => ({ name, type: isIP(address) === 6 ? TYPE.AAAA : TYPE.A, class: 1, ttl, address }));
+}
+
+function distinct<T>(values: T[]): T[] {
+  return [...new Set(values)];
+}
+
+function byAddressPort(a: ServiceEntry, b: ServiceEntry): number {
+  if (a.address !== b.address) return a.address < b.address ? -1 : 1;
+  if (a.port !== b.port) return a.port - b.port;
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+export function rcodeOf(kind: Kind): number {
+  return kind === "nxdomain" ? RCODE.NXDOMAIN : kind === "refused" ? RCODE.REFUSED : RCODE.NOERROR;
+}

@@ -1,0 +1,37 @@
+// Answer -> wire bytes, with dns2's encoder. It compresses every owner name that equals the question's into a
+// pointer to the question, and suffixes likewise, so patching the question bytes with the query's own (same
+// length, other case) makes the whole response echo the client's case: glue names stay byte-identical to
+// SRV targets because both point at the same bytes.
+import dns2 from "dns2";
+import { rcodeOf, type Answer, type Rr } from "./answer.js";
+import { TYPE } from "./wire.js";
+
+const { Packet } = dns2;
+
+export interface EncodeOptions {
+  qname: string;
+  qtype: number;
+  qclass: number;
+  answer: Answer;
+  /** Added to the authority section of negative answers. */
+  soa: Rr;
+  /** Present when the query had EDNS: we echo an OPT advertising our size and the client's DO bit. */
+  edns: { udpSize: number; dnssecOk: boolean } | undefined;
+  recursionAvailable: boolean;
+}
+
+export function encodeAnswer(o: EncodeOptions): Buffer {
+  const p = new Packet();
+  const negative = o.answer.kind === "nxdomain" || o.answer.kind === "nodata";
+  p.header.qr = 1;
+  p.header.aa = o.answer.kind === "refused" ? 0 : 1;
+  p.header.ra = o.recursionAvailable ? 1 : 0;
+  p.header.rcode = rcodeOf(o.answer.kind);
+  p.questions.push(new Packet.Question(o.qname, o.qtype, o.qclass));
+  p.answers = o.answer.answers as unknown as typeof p.answers;
+  p.authorities = (negative ? [o.soa] : []) as unknown as typeof p.authorities;
+  const additionals: unknown[] = [...o.answer.additionals];
+  if (o.edns) additionals.push({ name: "", type: TYPE.OPT, class: o.edns.udpSize, ttl: o.edns.dnssecOk ? 0x8000 : 0, rdata: [] });
+  p.additionals = additionals as typeof p.additionals;
+  return p.toBuffer();
+}

@@ -1,0 +1,137 @@
+import { normaliseAddress } from "../registry/schema.js";
+
+// What a query name asks for, relative to the server's domain. Pure: labels in, a Lookup out.
+//
+//   <domain>                                  apex (SOA, NS)
+//   ns.<domain>                               the server itself
+//   [<tag>.]*<name>.service[.<cluster>].<domain>    instances of a service having every tag
+//   _<name>._tcp.service[.<cluster>].<domain>       RFC 2782, every instance; _<name>._<tag>. with a tag
+//   <node>.node[.<cluster>].<domain>          a node's addresses
+//   <hex>.addr.<domain>                       an address, the target of SRV records
+//   <reversed>.in-addr.arpa, <nibbles>.ip6.arpa     PTR of a registered address
+
+export type Lookup =
+  | { readonly kind: "apex" }
+  | { readonly kind: "ns" }
+  | { readonly kind: "service"; readonly name: string; readonly tags: readonly string[]; readonly rfc2782: boolean }
+  | { readonly kind: "node"; readonly node: string }
+  | { readonly kind: "addr"; readonly address: string }
+  | { readonly kind: "reverse"; readonly address: string }
+  /** A name inside the zone that holds no records but has names below it (RFC 8020: never NXDOMAIN). */
+  | { readonly kind: "empty-nonterminal" }
+  /** Inside the zone, and nothing there. */
+  | { readonly kind: "nxdomain" }
+  /** Not ours. */
+  | { readonly kind: "outside" };
+
+export interface ZoneNames {
+  /** The domain's labels, lowercase: ["home", "arpa"]. */
+  readonly domain: readonly string[];
+  readonly cluster: string;
+}
+
+const LABEL = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
+
+export function classify(labels: readonly string[], zone: ZoneNames): Lookup {
+  const reverse = classifyReverse(labels);
+  if (reverse !== undefined) return reverse;
+
+  const d = zone.domain.length;
+  if (labels.length < d) return { kind: "outside" };
+  for (let i = 0; i < d; i++) if (labels[labels.length - d + i] !== zone.domain[i]) return { kind: "outside" };
+  let rel = labels.slice(0, labels.length - d);
+  if (rel.length === 0) return { kind: "apex" };
+
+  // An optional cluster label after service/node, as Consul's datacenter: web.service.homelab.home.arpa
+  const last = rel[rel.length - 1]!;
+  if (rel.length >= 2 && last === zone.cluster && (rel[rel.length - 2] === "service" || rel[rel.length - 2] === "node")) {
+    rel = rel.slice(0, -1);
+    if (rel.length === 1) return { kind: "empty-nonterminal" };
+  }
+  const kind = rel[rel.length - 1]!;
+  const below = rel.slice(0, -1);
+
+  if (kind === "service") {
+    if (below.length === 0) return { kind: "empty-nonterminal" };
+    if (below[0]!.startsWith("_")) {
+      if (below.length !== 2 || !below[1]!.startsWith("_")) return { kind: "nxdomain" };
+      const name = below[0]!.slice(1);
+      const proto = below[1]!.slice(1);
+      if (!LABEL.test(name) || !LABEL.test(proto)) return { kind: "nxdomain" };
+      return { kind: "service", name, tags: proto === "tcp" || proto === "udp" ? [] : [proto], rfc2782: true };
+    }
+    if (!below.every((l) => LABEL.test(l))) return { kind: "nxdomain" };
+    return { kind: "service", name: below[below.length - 1]!, tags: below.slice(0, -1), rfc2782: false };
+  }
+  if (kind === "node") {
+    if (below.length === 0) return { kind: "empty-nonterminal" };
+    return below.length === 1 && LABEL.test(below[0]!) ? { kind: "node", node: below[0]! } : { kind: "nxdomain" };
+  }
+  if (kind === "addr") {
+    if (below.length === 0) return { kind: "empty-nonterminal" };
+    const address = below.length === 1 ? addressOfHex(below[0]!) : undefined;
+    return address === undefined ? { kind: "nxdomain" } : { kind: "addr", address };
+  }
+  if (rel.length === 1 && kind === "ns") return { kind: "ns" };
+  return { kind: "nxdomain" };
+}
+
+/** The target name of an address in SRV answers: 7f000001.addr.<domain>, 32 hex digits for IPv6. */
+export function hexOfAddress(address: string): string | undefined {
+  if (address.includes(":")) {
+    const words = expandIPv6(address);
+    return words?.map((w) => w.toString(16).padStart(4, "0")).join("");
+  }
+  const parts = address.split(".").map(Number);
+  if (parts.length !== 4 || parts.some((p) => !(p >= 0 && p <= 255))) return undefined;
+  return parts.map((p) => p.toString(16).padStart(2, "0")).join("");
+}
+
+export function addressOfHex(hex: string): string | undefined {
+  if (/^[0-9a-f]{8}$/.test(hex)) return [0, 2, 4, 6].map((i) => parseInt(hex.slice(i, i + 2), 16)).join(".");
+  if (/^[0-9a-f]{32}$/.test(hex)) return normaliseAddress(Array.from({ length: 8 }, (_, i) => hex.slice(i * 4, i * 4 + 4)).join(":"));
+  return undefined;
+}
+
+/** The reverse name of an address: 4.3.2.1.in-addr.arpa or its 32 nibbles under ip6.arpa. */
+export function reverseName(address: string): string | undefined {
+  const hex = hexOfAddress(address);
+  if (hex === undefined) return undefined;
+  if (!address.includes(":")) return `${address.split(".").reverse().join(".")}.in-addr.arpa`;
+  return `${[...hex].reverse().join(".")}.ip6.arpa`;
+}
+
+function classifyReverse(labels: readonly string[]): Lookup | undefined {
+  const n = labels.length;
+  if (n >= 2 && labels[n - 1] === "arpa" && labels[n - 2] === "in-addr") {
+    const octets = labels.slice(0, -2);
+    if (octets.length !== 4 || !octets.every((o) => /^(0|[1-9]\d{0,2})$/.test(o) && Number(o) <= 255)) return { kind: "outside" };
+    return { kind: "reverse", address: [...octets].reverse().join(".") };
+  }
+  if (n >= 2 && labels[n - 1] === "arpa" && labels[n - 2] === "ip6") {
+    const nibbles = labels.slice(0, -2);
+    if (nibbles.length !== 32 || !nibbles.every((x) => /^[0-9a-f]$/.test(x))) return { kind: "outside" };
+    const address = addressOfHex([...nibbles].reverse().join(""));
+    return address === undefined ? { kind: "outside" } : { kind: "reverse", address };
+  }
+  return undefined;
+}
+
+function expandIPv6(address: string): number[] | undefined {
+  let text = address;
+  const words: number[] = [];
+  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  if (v4) {
+    const hex = hexOfAddress(v4[1]!);
+    if (hex === undefined) return undefined;
+    text = `${text.slice(0, -v4[1]!.length)}${hex.slice(0, 4)}:${hex.slice(4)}`;
+  }
+  const [head, tail, ...rest] = text.split("::");
+  if (rest.length > 0) return undefined;
+  const parse = (s: string | undefined) => (s ? s.split(":").map((w) => parseInt(w, 16)) : []);
+  const h = parse(head);
+  const t = parse(tail);
+  const fill = tail === undefined ? 0 : 8 - h.length - t.length;
+  words.push(...h, ...Array.from({ length: fill }, () => 0), ...t);
+  return words.length === 8 && words.every((w) => w >= 0 && w <= 0xffff) ? words : undefined;
+}

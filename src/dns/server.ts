@@ -1,0 +1,241 @@
+// The DNS adapter: UDP and TCP sockets around one synchronous handle(packet) -> response. Encoded answers are
+// cached per (name, type, class, EDNS) and dropped on every registry change, so an answer is never stale;
+// a cached answer costs one copy and a patch of the ID, two flags and the question's case.
+import { createSocket, type Socket as UdpSocket } from "node:dgram";
+import { createServer, isIP, type Server as TcpServer, type Socket } from "node:net";
+import type { Logger } from "pino";
+import type { Listen } from "../config.js";
+import { Zone, type DnsSettings, type DnsView } from "./answer.js";
+import { encodeAnswer } from "./encode.js";
+import { bareResponse, CLASS_ANY, CLASS_IN, optRecord, parseQuery, RCODE, TYPE, truncated, type Query } from "./wire.js";
+
+/** The largest UDP payload we send and advertise. A LAN carries it; HAProxy, which never retries over TCP, needs it. */
+export const MAX_UDP_PAYLOAD = 4096;
+const MAX_CACHED_ANSWERS = 50_000;
+const MAX_ROTATIONS = 8;
+const TCP_IDLE_MS = 10_000;
+
+export interface DnsStats {
+  queries: number;
+  udp: number;
+  tcp: number;
+  dropped: number;
+  truncated: number;
+  cacheHits: number;
+  cacheMisses: number;
+  cachedAnswers: number;
+  byRcode: Record<string, number>;
+  errors: number;
+}
+
+interface Cached {
+  readonly variants: Buffer[];
+  next: number;
+}
+
+export interface DnsServerOptions {
+  settings: DnsSettings;
+  view: DnsView & { onChange(listener: () => void): () => void };
+  logger: Logger;
+  /** The SOA serial starts here and grows with the registry generation. */
+  serialBase?: number;
+}
+
+const RCODE_NAMES: Record<number, string> = { 0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED", 16: "BADVERS" };
+
+export class DnsServer {
+  readonly zone: Zone;
+  private readonly cache = new Map<string, Cached>();
+  private readonly unsubscribe: () => void;
+  private udp: UdpSocket | undefined;
+  private tcp: TcpServer | undefined;
+  private readonly connections = new Set<Socket>();
+  private readonly counters: DnsStats = {
+    queries: 0,
+    udp: 0,
+    tcp: 0,
+    dropped: 0,
+    truncated: 0,
+    cacheHits: 0,
+    cacheMisses: 0,
+    cachedAnswers: 0,
+    byRcode: {},
+    errors: 0,
+  };
+
+  constructor(private readonly opts: DnsServerOptions) {
+    this.zone = new Zone(opts.settings, opts.serialBase ?? Math.floor(Date.now() / 1000));
+    this.unsubscribe = opts.view.onChange(() => this.cache.clear());
+  }
+
+  /**
+   * Answers one DNS message; undefined means send nothing. Never throws: a bug answers SERVFAIL and is logged.
+   * `limit` is the transport's size limit: the UDP payload size, or 65535 over TCP.
+   */
+  handle(packet: Buffer, transport: "udp" | "tcp"): Buffer | undefined {
+    this.counters.queries += 1;
+    this.counters[transport] += 1;
+    const parsed = parseQuery(packet);
+    if (!parsed.ok) {
+      if (parsed.drop) {
+        this.counters.dropped += 1;
+        return undefined;
+      }
+      this.count(parsed.rcode);
+      return bareResponse({ ...parsed, aa: false, ra: false, edns: undefined });
+    }
+    const q = parsed.query;
+    try {
+      const response = this.respond(q);
+      const limit = transport === "tcp" ? 65_535 : q.edns ? Math.min(Math.max(512, q.edns.udpSize), MAX_UDP_PAYLOAD) : 512;
+      if (response.length <= limit) return response;
+      this.counters.truncated += 1;
+      return truncated(response, q.question.length, q.edns ? optRecord(MAX_UDP_PAYLOAD, 0, q.edns.dnssecOk) : undefined);
+    } catch (err) {
+      this.counters.errors += 1;
+      this.opts.logger.error({ err }, "DNS handler failed; answered SERVFAIL");
+      this.count(RCODE.SERVFAIL);
+      return bareResponse({ ...q, rcode: RCODE.SERVFAIL, aa: false, ra: false, edns: undefined });
+    }
+  }
+
+  private respond(q: Query): Buffer {
+    const edns = q.edns ? { udpSize: MAX_UDP_PAYLOAD, dnssecOk: q.edns.dnssecOk } : undefined;
+    const bare = (rcode: number, aa = false) => {
+      this.count(rcode);
+      return bareResponse({ ...q, rcode, aa, ra: false, edns });
+    };
+    if (q.edns && q.edns.version !== 0) return bare(RCODE.BADVERS);
+    if (q.qclass !== CLASS_IN && q.qclass !== CLASS_ANY) return bare(RCODE.REFUSED);
+    if (q.qtype === TYPE.AXFR || q.qtype === TYPE.IXFR) return bare(RCODE.REFUSED);
+    if (q.qtype === TYPE.OPT) return bare(RCODE.FORMERR);
+    // Labels with bytes no name of ours can hold: refuse rather than guess which zone they fall in.
+    if (q.labels === undefined) return bare(RCODE.REFUSED);
+
+    const qname = q.labels.join(".");
+    const key = `${qname}\u0000${q.qtype}\u0000${q.qclass}\u0000${q.edns ? (q.edns.dnssecOk ? "d" : "e") : "n"}`;
+    let cached = this.cache.get(key);
+    if (cached === undefined) {
+      this.counters.cacheMisses += 1;
+      cached = this.build(q, qname, edns);
+      if (this.cache.size >= MAX_CACHED_ANSWERS) this.cache.clear();
+      this.cache.set(key, cached);
+    } else {
+      this.counters.cacheHits += 1;
+    }
+    const variant = cached.variants[cached.next]!;
+    cached.next = (cached.next + 1) % cached.variants.length;
+    const out = Buffer.allocUnsafe(variant.length);
+    variant.copy(out);
+    out.writeUInt16BE(q.id, 0);
+    out[2] = out[2]! | ((q.copiedFlags >> 8) & 0x01); // RD
+    out[3] = out[3]! | (q.copiedFlags & 0x10); // CD
+    q.question.copy(out, 12);
+    this.count(out[3]! & 0x0f);
+    return out;
+  }
+
+  private build(q: Query, qname: string, edns: { udpSize: number; dnssecOk: boolean } | undefined): Cached {
+    const view = this.opts.view;
+    const answer = this.zone.answer(qname, q.labels!, q.qtype, view);
+    const soa = this.zone.soa(view, this.opts.settings.negativeTtl);
+    const encode = (answers: typeof answer.answers) =>
+      encodeAnswer({ qname, qtype: q.qtype, qclass: q.qclass, answer: { ...answer, answers }, soa, edns, recursionAvailable: false });
+    if (!answer.rotate) return { variants: [encode(answer.answers)], next: 0 };
+    // A and AAAA sets rotate between queries: a few precomputed rotations spread clients over the instances.
+    const n = answer.answers.length;
+    const k = Math.min(n, MAX_ROTATIONS);
+    const variants = Array.from({ length: k }, (_, i) => {
+      const shift = Math.floor((i * n) / k);
+      return encode([...answer.answers.slice(shift), ...answer.answers.slice(0, shift)]);
+    });
+    return { variants, next: 0 };
+  }
+
+  private count(rcode: number): void {
+    const name = RCODE_NAMES[rcode] ?? String(rcode);
+    this.counters.byRcode[name] = (this.counters.byRcode[name] ?? 0) + 1;
+  }
+
+  stats(): DnsStats {
+    return { ...this.counters, byRcode: { ...this.counters.byRcode }, cachedAnswers: this.cache.size };
+  }
+
+  /** Binds UDP and TCP on the same port (with port 0, TCP takes the port UDP got). */
+  async listen(listen: Listen): Promise<{ host: string; port: number }> {
+    const family = isIP(listen.host) === 6 ? "udp6" : "udp4";
+    for (let attempt = 0; ; attempt++) {
+      const udp = createSocket({ type: family });
+      const port = await new Promise<number>((resolve, reject) => {
+        udp.once("error", reject);
+        udp.bind(listen.port, listen.host, () => {
+          udp.off("error", reject);
+          resolve(udp.address().port);
+        });
+      });
+      try {
+        this.tcp = await this.listenTcp(listen.host, port);
+      } catch (err) {
+        udp.close();
+        // Port 0: the port UDP got may be taken for TCP; try another.
+        if (listen.port === 0 && attempt < 5) continue;
+        throw err;
+      }
+      udp.on("message", (msg, rinfo) => {
+        const response = this.handle(msg, "udp");
+        if (response !== undefined) udp.send(response, rinfo.port, rinfo.address);
+      });
+      udp.on("error", (err) => this.opts.logger.warn({ err }, "DNS UDP socket error"));
+      this.udp = udp;
+      return { host: listen.host, port };
+    }
+  }
+
+  private listenTcp(host: string, port: number): Promise<TcpServer> {
+    const server = createServer((socket) => this.serveTcp(socket));
+    server.maxConnections = 1_000;
+    return new Promise((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, host, () => {
+        server.off("error", reject);
+        resolve(server);
+      });
+    });
+  }
+
+  /** RFC 7766: two-byte length prefixes, several queries per connection, an idle timeout. */
+  private serveTcp(socket: Socket): void {
+    this.connections.add(socket);
+    socket.setNoDelay(true);
+    socket.setTimeout(TCP_IDLE_MS, () => socket.destroy());
+    socket.on("close", () => this.connections.delete(socket));
+    socket.on("error", () => socket.destroy());
+    let pending: Buffer = Buffer.alloc(0);
+    socket.on("data", (chunk: Buffer) => {
+      pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+      while (pending.length >= 2) {
+        const length = pending.readUInt16BE(0);
+        if (pending.length < 2 + length) break;
+        const message = pending.subarray(2, 2 + length);
+        pending = pending.subarray(2 + length);
+        const response = this.handle(message, "tcp");
+        if (response === undefined) continue;
+        const frame = Buffer.allocUnsafe(2 + response.length);
+        frame.writeUInt16BE(response.length, 0);
+        response.copy(frame, 2);
+        socket.write(frame);
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    this.unsubscribe();
+    const udp = this.udp;
+    const tcp = this.tcp;
+    for (const socket of this.connections) socket.destroy();
+    await Promise.all([
+      udp ? new Promise<void>((resolve) => udp.close(() => resolve())) : undefined,
+      tcp ? new Promise<void>((resolve) => tcp.close(() => resolve())) : undefined,
+    ]);
+  }
+}

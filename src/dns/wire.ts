@@ -1,0 +1,182 @@
+// The query side of the wire, by hand: one pass over the header, the question and an OPT record, with no
+// allocation beyond the name key. dns2's parser costs ~3 us a packet and answers responses (QR=1); this is the
+// hot path, so it reads only what an answer depends on. Answers are encoded with dns2 (encode.ts).
+
+export const TYPE = {
+  A: 1,
+  NS: 2,
+  CNAME: 5,
+  SOA: 6,
+  PTR: 12,
+  MX: 15,
+  TXT: 16,
+  AAAA: 28,
+  SRV: 33,
+  OPT: 41,
+  IXFR: 251,
+  AXFR: 252,
+  ANY: 255,
+} as const;
+
+export const CLASS_IN = 1;
+export const CLASS_ANY = 255;
+
+export const RCODE = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5, BADVERS: 16 } as const;
+
+export interface Edns {
+  /** The requestor's UDP payload size (the OPT class). */
+  readonly udpSize: number;
+  readonly version: number;
+  /** DNSSEC OK: copied into the response's OPT (RFC 3225). */
+  readonly dnssecOk: boolean;
+}
+
+export interface Query {
+  readonly id: number;
+  readonly opcode: number;
+  /** The flags the response copies: RD (0x0100) and CD (0x0010). */
+  readonly copiedFlags: number;
+  /** Lowercased labels, as text; only set when every label is printable ASCII without '.'. */
+  readonly labels: readonly string[] | undefined;
+  /** The question exactly as it came (name, type, class), echoed into the response. */
+  readonly question: Buffer;
+  readonly qtype: number;
+  readonly qclass: number;
+  readonly edns: Edns | undefined;
+}
+
+export type ParseResult =
+  | { readonly ok: true; readonly query: Query }
+  /** Not answered at all: too short to hold a header, or a response (QR=1), which would start reflection loops. */
+  | { readonly ok: false; readonly drop: true }
+  /** Answered with this rcode and the header only (plus the question when it could be read). */
+  | { readonly ok: false; readonly drop: false; readonly id: number; readonly opcode: number; readonly copiedFlags: number; readonly rcode: number; readonly question: Buffer | undefined };
+
+const HEADER = 12;
+
+export function parseQuery(buf: Buffer): ParseResult {
+  if (buf.length < HEADER) return { ok: false, drop: true };
+  const id = buf.readUInt16BE(0);
+  const flags = buf.readUInt16BE(2);
+  if (flags & 0x8000) return { ok: false, drop: true };
+  const opcode = (flags >> 11) & 0xf;
+  const copiedFlags = flags & 0x0110;
+  const fail = (rcode: number, question?: Buffer): ParseResult => ({ ok: false, drop: false, id, opcode, copiedFlags, rcode, question });
+  const qdcount = buf.readUInt16BE(4);
+  const ancount = buf.readUInt16BE(6);
+  const nscount = buf.readUInt16BE(8);
+  const arcount = buf.readUInt16BE(10);
+  if (opcode !== 0) return fail(RCODE.NOTIMP);
+  if (qdcount !== 1) return fail(RCODE.FORMERR);
+
+  // The question name: labels only (a compression pointer in a question is not something resolvers send).
+  let off = HEADER;
+  let printable = true;
+  let nameLength = 0;
+  const labels: string[] = [];
+  for (;;) {
+    if (off >= buf.length) return fail(RCODE.FORMERR);
+    const len = buf[off]!;
+    if (len === 0) {
+      off += 1;
+      break;
+    }
+    if (len > 63 || off + 1 + len > buf.length) return fail(RCODE.FORMERR);
+    nameLength += len + 1;
+    if (nameLength > 254) return fail(RCODE.FORMERR);
+    let label = "";
+    for (let i = off + 1; i <= off + len; i++) {
+      let c = buf[i]!;
+      if (c <= 0x20 || c >= 0x7f || c === 0x2e) printable = false;
+      if (c >= 0x41 && c <= 0x5a) c += 0x20;
+      label += String.fromCharCode(c);
+    }
+    labels.push(label);
+    off += 1 + len;
+  }
+  if (off + 4 > buf.length) return fail(RCODE.FORMERR);
+  const qtype = buf.readUInt16BE(off);
+  const qclass = buf.readUInt16BE(off + 2);
+  off += 4;
+  const question = buf.subarray(HEADER, off);
+
+  // Skip any answer and authority records, then look for OPT among the additional records.
+  let edns: Edns | undefined;
+  for (let i = 0; i < ancount + nscount + arcount; i++) {
+    const nameEnd = skipName(buf, off);
+    if (nameEnd < 0 || nameEnd + 10 > buf.length) return fail(RCODE.FORMERR, question);
+    const type = buf.readUInt16BE(nameEnd);
+    const rdlength = buf.readUInt16BE(nameEnd + 8);
+    if (nameEnd + 10 + rdlength > buf.length) return fail(RCODE.FORMERR, question);
+    if (i >= ancount + nscount && type === TYPE.OPT) {
+      // RFC 6891 6.1.1: one OPT, owned by the root.
+      if (edns !== undefined || nameEnd !== off + 1) return fail(RCODE.FORMERR, question);
+      const ttl = buf.readUInt32BE(nameEnd + 4);
+      edns = { udpSize: buf.readUInt16BE(nameEnd + 2), version: (ttl >>> 16) & 0xff, dnssecOk: (ttl & 0x8000) !== 0 };
+    }
+    off = nameEnd + 10 + rdlength;
+  }
+
+  return { ok: true, query: { id, opcode, copiedFlags, labels: printable ? labels : undefined, question, qtype, qclass, edns } };
+}
+
+/** The offset just past a (possibly compressed) name, or -1 if it runs off the packet. */
+function skipName(buf: Buffer, off: number): number {
+  for (;;) {
+    if (off >= buf.length) return -1;
+    const len = buf[off]!;
+    if (len === 0) return off + 1;
+    if ((len & 0xc0) === 0xc0) return off + 2 <= buf.length ? off + 2 : -1;
+    if (len > 63) return -1;
+    off += 1 + len;
+  }
+}
+
+/** A response with no records: header, the question if there was one, and an OPT when the query had EDNS. */
+export function bareResponse(opts: {
+  id: number;
+  opcode: number;
+  copiedFlags: number;
+  rcode: number;
+  aa: boolean;
+  ra: boolean;
+  question: Buffer | undefined;
+  edns: { udpSize: number; dnssecOk: boolean } | undefined;
+}): Buffer {
+  const q = opts.question ?? Buffer.alloc(0);
+  const opt = opts.edns ? optRecord(opts.edns.udpSize, opts.rcode >> 4, opts.edns.dnssecOk) : Buffer.alloc(0);
+  const out = Buffer.alloc(HEADER + q.length + opt.length);
+  out.writeUInt16BE(opts.id, 0);
+  out.writeUInt16BE(0x8000 | (opts.opcode << 11) | (opts.aa ? 0x0400 : 0) | opts.copiedFlags | (opts.ra ? 0x0080 : 0) | (opts.rcode & 0xf), 2);
+  out.writeUInt16BE(q.length > 0 ? 1 : 0, 4);
+  out.writeUInt16BE(opt.length > 0 ? 1 : 0, 10);
+  q.copy(out, HEADER);
+  opt.copy(out, HEADER + q.length);
+  return out;
+}
+
+/** An OPT pseudo-record (RFC 6891) advertising our payload size, version 0, with no options. */
+export function optRecord(udpSize: number, extendedRcode: number, dnssecOk: boolean): Buffer {
+  const b = Buffer.alloc(11);
+  b[0] = 0; // root
+  b.writeUInt16BE(TYPE.OPT, 1);
+  b.writeUInt16BE(udpSize, 3);
+  b[5] = extendedRcode & 0xff;
+  b[6] = 0; // version
+  b.writeUInt16BE(dnssecOk ? 0x8000 : 0, 7);
+  b.writeUInt16BE(0, 9);
+  return b;
+}
+
+/** Marks a full response as truncated and cuts it to header, question and OPT: the client retries over TCP. */
+export function truncated(full: Buffer, questionLength: number, opt: Buffer | undefined): Buffer {
+  const end = HEADER + questionLength;
+  const out = Buffer.alloc(end + (opt?.length ?? 0));
+  full.copy(out, 0, 0, end);
+  out[2] = out[2]! | 0x02; // TC
+  out.writeUInt16BE(0, 6);
+  out.writeUInt16BE(0, 8);
+  out.writeUInt16BE(opt ? 1 : 0, 10);
+  opt?.copy(out, end);
+  return out;
+}

@@ -1,0 +1,101 @@
+// Behaviour through c-ares (Node's dns.Resolver), a real independent client, against the real server.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { ServerHandle } from "../../src/server.js";
+import { api, startTestServer } from "../helpers.js";
+import { resolverFor } from "./helpers.js";
+
+let server: ServerHandle;
+let resolver: ReturnType<typeof resolverFor>;
+const put = (id: string, body: Record<string, unknown>) => api(server.url, "PUT", `/v1/services/${id}`, body);
+const code = (p: Promise<unknown>) => p.then(() => "answered", (err: NodeJS.ErrnoException) => err.code);
+
+beforeAll(async () => {
+  server = await startTestServer({ nodeId: "nas" });
+  resolver = resolverFor(server.dnsAddress.port);
+  await put("web-1", { name: "web", address: "10.0.0.1", port: 8080, tags: ["prod", "eu"] });
+  await put("web-2", { name: "web", address: "10.0.0.2", port: 8081, tags: ["prod"] });
+  await put("web-3", { name: "web", address: "fd00::3", port: 8082, tags: ["canary"] });
+  await put("db-1", { name: "db", address: "10.0.1.1", port: 5432, nodeId: "pi" });
+  await put("nas-1", { name: "files", address: "nas.example.net", port: 445 });
+});
+afterAll(() => server.stop());
+
+describe("DNS through c-ares", () => {
+  it("answers A and AAAA with healthy instances, case-insensitively", async () => {
+    expect((await resolver.resolve4("web.service.home.arpa")).sort()).toEqual(["10.0.0.1", "10.0.0.2"]);
+    expect((await resolver.resolve4("WeB.Service.HOME.arpa")).sort()).toEqual(["10.0.0.1", "10.0.0.2"]);
+    expect(await resolver.resolve6("web.service.home.arpa")).toEqual(["fd00::3"]);
+  });
+
+  it("answers SRV with ports and targets that resolve here", async () => {
+    const srv = (await resolver.resolveSrv("_web._tcp.service.home.arpa")).sort((a, b) => a.port - b.port);
+    expect(srv.map((r) => [r.port, r.name, r.weight, r.priority])).toEqual([
+      [8080, "0a000001.addr.home.arpa", 2560, 1],
+      [8081, "0a000002.addr.home.arpa", 2560, 1],
+      [8082, "fd000000000000000000000000000003.addr.home.arpa", 2560, 1],
+    ]);
+    expect(await resolver.resolve4(srv[0]!.name)).toEqual(["10.0.0.1"]);
+    expect(await resolver.resolve6(srv[2]!.name)).toEqual(["fd00::3"]);
+    expect((await resolver.resolveSrv("web.service.home.arpa")).length).toBe(3);
+  });
+
+  it("filters by one or several tag labels, and RFC 2782 tag names", async () => {
+    expect((await resolver.resolve4("prod.web.service.home.arpa")).sort()).toEqual(["10.0.0.1", "10.0.0.2"]);
+    expect(await resolver.resolve4("eu.prod.web.service.home.arpa")).toEqual(["10.0.0.1"]);
+    expect((await resolver.resolveSrv("_web._eu.service.home.arpa")).map((r) => r.port)).toEqual([8080]);
+    expect(await code(resolver.resolve4("us.web.service.home.arpa"))).toBe("ENODATA");
+  });
+
+  it("says NXDOMAIN for unknown names and NODATA for known ones with nothing to return", async () => {
+    expect(await code(resolver.resolve4("nothing.service.home.arpa"))).toBe("ENOTFOUND");
+    expect(await code(resolver.resolve4("x.home.arpa"))).toBe("ENOTFOUND");
+    expect(await code(resolver.resolve6("db.service.home.arpa"))).toBe("ENODATA");
+    expect(await code(resolver.resolve4("_web._tcp.service.home.arpa"))).toBe("ENODATA");
+    expect(await code(resolver.resolve4("service.home.arpa"))).toBe("ENODATA");
+  });
+
+  it("follows registrations, health changes and deregistrations in the next answer", async () => {
+    await put("api-1", { name: "api", address: "10.0.2.1", port: 80 });
+    expect(await resolver.resolve4("api.service.home.arpa")).toEqual(["10.0.2.1"]);
+    server.discovery.registry.setHealth("api-1", "unhealthy");
+    // a known service with no healthy instance is NODATA, never NXDOMAIN (which resolvers would cache and extend)
+    expect(await code(resolver.resolve4("api.service.home.arpa"))).toBe("ENODATA");
+    server.discovery.registry.setHealth("api-1", "degraded");
+    expect(await code(resolver.resolve4("api.service.home.arpa"))).toBe("ENODATA");
+    server.discovery.registry.setHealth("api-1", "healthy");
+    expect(await resolver.resolve4("api.service.home.arpa")).toEqual(["10.0.2.1"]);
+    await api(server.url, "DELETE", "/v1/services/api-1");
+    expect(await code(resolver.resolve4("api.service.home.arpa"))).toBe("ENOTFOUND");
+  });
+
+  it("answers nodes, addresses, reverse names, the apex and the cluster-qualified form", async () => {
+    expect(await resolver.resolve4("pi.node.home.arpa")).toEqual(["10.0.1.1"]);
+    expect((await resolver.resolve4("nas.node.home.arpa")).sort()).toEqual(["10.0.0.1", "10.0.0.2"]);
+    expect(await code(resolver.resolve4("ghost.node.home.arpa"))).toBe("ENOTFOUND");
+    expect(await resolver.reverse("10.0.1.1")).toEqual(["db.service.home.arpa"]);
+    expect(await resolver.resolve4("db.service.test.home.arpa")).toEqual(["10.0.1.1"]);
+    const soa = await resolver.resolveSoa("home.arpa");
+    expect(soa).toMatchObject({ nsname: "ns.home.arpa", hostmaster: "hostmaster.home.arpa", minttl: 5 });
+    expect(await resolver.resolveNs("home.arpa")).toEqual(["ns.home.arpa"]);
+    expect(await resolver.resolve4("ns.home.arpa")).toEqual(["127.0.0.1"]);
+  });
+
+  it("answers a host-name instance with a CNAME and uses the host name as SRV target", async () => {
+    expect(await resolver.resolveCname("files.service.home.arpa")).toEqual(["nas.example.net"]);
+    expect((await resolver.resolveSrv("_files._tcp.service.home.arpa"))[0]).toMatchObject({ name: "nas.example.net", port: 445 });
+  });
+
+  it("returns every instance of a large service: UDP truncates, c-ares retries over TCP", async () => {
+    const register = Array.from({ length: 200 }, (_, i) => ({ id: `big-${i}`, name: "big", address: `10.9.${i >> 8}.${i & 255}`, port: 1000 + i }));
+    await api(server.url, "POST", "/v1/services/bulk", { register });
+    expect((await resolver.resolve4("big.service.home.arpa")).length).toBe(200);
+    expect((await resolver.resolveSrv("_big._tcp.service.home.arpa")).length).toBe(200);
+    const stats = (await api(server.url, "GET", "/v1/stats")).body;
+    expect(stats.dns.truncated).toBeGreaterThan(0);
+    expect(stats.dns.tcp).toBeGreaterThan(0);
+  });
+
+  it("refuses names outside the zone", async () => {
+    expect(await code(resolver.resolve4("example.com"))).toBe("EREFUSED");
+  });
+});
