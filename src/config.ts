@@ -57,6 +57,26 @@ export const SETTINGS = {
   dnsSoaTtl: { flag: "dns-soa-ttl", description: "TTL of the SOA and NS records, seconds", default: 60, schema: seconds },
   dnsNegativeTtl: { flag: "dns-negative-ttl", description: "how long resolvers may cache a negative answer, seconds (the SOA minimum)", default: 5, schema: seconds },
   dnsIncludeDegraded: { flag: "dns-include-degraded", description: "answer with degraded instances too (with a lower SRV weight)", default: false, schema: bool, boolean: true },
+  dnsUpstream: {
+    flag: "dns-upstream",
+    description: "resolvers (host:port,...) that names outside the domain are forwarded to; without it they are REFUSED",
+    default: undefined,
+    defaultText: "none",
+    schema: z.string().transform((raw, ctx): Listen[] => {
+      const out: Listen[] = [];
+      for (const part of raw.split(",").map((p) => p.trim()).filter(Boolean)) {
+        const hasPort = /^\[.+\]:\d+$/.test(part) || /^[^:]+:\d+$/.test(part);
+        const withPort = hasPort ? part : isIP(part) === 6 ? `[${part}]:53` : `${part}:53`;
+        const parsed = listenSchema.safeParse(withPort);
+        if (!parsed.success) {
+          ctx.addIssue({ code: "custom", message: `"${part}" is not host[:port] (e.g. 127.0.0.1:5353 or [::1]:53)` });
+          return z.NEVER;
+        }
+        out.push(parsed.data);
+      }
+      return out;
+    }),
+  },
   logLevel: { flag: "log-level", description: "trace, debug, info, warn, error or fatal", default: "info", schema: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]) },
   adminToken: { flag: "admin-token", description: "bearer token every mutating API route requires", default: undefined, defaultText: "none", schema: z.string().min(8, "must be at least 8 characters") },
   cacheTtl: { flag: "cache-ttl", description: "how long query results stay cached, ms (changes invalidate them at once)", default: 60_000, schema: ms(0) },
@@ -80,6 +100,7 @@ export interface Config {
   dnsSoaTtl: number;
   dnsNegativeTtl: number;
   dnsIncludeDegraded: boolean;
+  dnsUpstream: Listen[] | undefined;
   logLevel: "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
   adminToken: string | undefined;
   cacheTtl: number;

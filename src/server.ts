@@ -55,6 +55,7 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Ser
     },
     view: discovery.registry,
     logger: dnsLogger,
+    ...(config.dnsUpstream ? { upstreams: config.dnsUpstream } : {}),
   });
   discovery.addStatsSource("dns", () => dns.stats());
   const httpLogger = logger.child({ component: "http" });
@@ -63,7 +64,8 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Ser
   let dnsAddress: { host: string; port: number };
   try {
     dnsAddress = await dns.listen(config.dnsListen);
-    dnsLogger.info({ address: `${dnsAddress.host}:${dnsAddress.port}`, transports: ["udp", "tcp"], domain: config.domain }, "DNS listening");
+    const upstreams = config.dnsUpstream?.map((u) => `${u.host}:${u.port}`) ?? [];
+    dnsLogger.info({ address: `${dnsAddress.host}:${dnsAddress.port}`, transports: ["udp", "tcp"], domain: config.domain, upstreams }, "DNS listening");
     http = await listenHttp(app, config.httpListen.host, config.httpListen.port);
   } catch (err) {
     await dns.close();

@@ -78,3 +78,16 @@ describe("configuration", () => {
     expect(help).toContain("default: 127.0.0.1:8500");
   });
 });
+
+describe("upstream resolvers", () => {
+  it("takes host[:port] lists, port 53 by default", () => {
+    expect(serve(["--dns-upstream", "127.0.0.1:5353, 10.0.0.1,[::1]:53,::1"]).dnsUpstream).toEqual([
+      { host: "127.0.0.1", port: 5353 },
+      { host: "10.0.0.1", port: 53 },
+      { host: "::1", port: 53 },
+      { host: "::1", port: 53 },
+    ]);
+    expect(serve([]).dnsUpstream).toBeUndefined();
+    expect(error(["--dns-upstream", "1.2.3.4:99999"])).toContain("--dns-upstream");
+  });
+});

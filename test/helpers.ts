@@ -22,6 +22,7 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     dnsSoaTtl: 60,
     dnsNegativeTtl: 5,
     dnsIncludeDegraded: false,
+    dnsUpstream: undefined,
     logLevel: "silent",
     adminToken: undefined,
     cacheTtl: 60_000,

@@ -3,13 +3,14 @@
 // answer carries the SOA, NXDOMAIN only for names that do not exist. Pure: no sockets, no clock.
 import { isIP } from "node:net";
 import type { ServiceEntry } from "../registry/schema.js";
-import { classify, hexOfAddress, type Lookup, type ZoneNames } from "./names.js";
+import { classify, hexOfAddress, instanceLabel, type Lookup, type ZoneNames } from "./names.js";
 import { RCODE, TYPE } from "./wire.js";
 
 /** A resource record in the shape dns2's encoder takes. */
 export type Rr =
   | { name: string; type: typeof TYPE.A | typeof TYPE.AAAA; class: 1; ttl: number; address: string }
   | { name: string; type: typeof TYPE.CNAME | typeof TYPE.PTR | typeof TYPE.NS; class: 1; ttl: number; domain: string; ns?: string }
+  | { name: string; type: typeof TYPE.TXT; class: 1; ttl: number; data: string[] }
   | { name: string; type: typeof TYPE.SRV; class: 1; ttl: number; priority: number; weight: number; port: number; target: string }
   | {
       name: string;
@@ -43,6 +44,8 @@ export interface DnsSettings {
 /** What answering needs from the registry. */
 export interface DnsView {
   readonly generation: number;
+  /** Every service name, sorted. */
+  serviceNames(): string[];
   instancesOf(name: string): ServiceEntry[];
   instancesOnNode(nodeId: string): ServiceEntry[];
   instancesAt(address: string): ServiceEntry[];
@@ -133,6 +136,12 @@ export class Zone {
         const records = addressRecords(qname, qtype, [lookup.address], s.serviceTtl);
         return records.length > 0 ? ok(records) : NONE;
       }
+      case "dnssd-types":
+        return this.dnssdTypes(qname, qtype, view);
+      case "dnssd-type":
+        return this.dnssdType(lookup.name, lookup.tags, qname, qtype, view);
+      case "dnssd-instance":
+        return this.dnssdInstance(lookup.name, lookup.instance, qname, qtype, view);
       case "reverse": {
         const instances = view.instancesAt(lookup.address);
         if (instances.length === 0) return REFUSED; // not a zone of ours: no claim either way
@@ -143,30 +152,41 @@ export class Zone {
     }
   }
 
+  /** Instances of a service with every tag that DNS answers with (healthy, or degraded when enabled), in stable order. */
+  private select(all: readonly ServiceEntry[], tags: readonly string[]): ServiceEntry[] {
+    const includeDegraded = this.settings.includeDegraded;
+    return all
+      .filter((e) => (e.healthStatus === "healthy" || (includeDegraded && e.healthStatus === "degraded")) && tags.every((t) => e.tags.includes(t)))
+      .sort(byAddressPort);
+  }
+
+  private ttlOf(selected: readonly ServiceEntry[]): number {
+    return Math.min(...selected.map((e) => e.dnsTtl ?? this.settings.serviceTtl));
+  }
+
+  /** SRV records for the instances, and A/AAAA glue for targets that are addresses (one per target). */
+  private srv(owner: string, selected: readonly ServiceEntry[], ttl: number): Answer {
+    const answers: Rr[] = [];
+    const glue = new Map<string, Rr>();
+    for (const e of selected) {
+      const hex = isIP(e.address) ? hexOfAddress(e.address) : undefined;
+      const target = hex !== undefined ? `${hex}.addr.${this.settings.domain}` : e.address;
+      const weight = e.healthStatus === "healthy" ? SRV_WEIGHT.healthy : SRV_WEIGHT.degraded;
+      answers.push({ name: owner, type: TYPE.SRV, class: 1, ttl, priority: 1, weight, port: e.port, target });
+      if (hex !== undefined && !glue.has(target)) {
+        glue.set(target, { name: target, type: isIP(e.address) === 6 ? TYPE.AAAA : TYPE.A, class: 1, ttl, address: e.address });
+      }
+    }
+    return ok(answers, [...glue.values()]);
+  }
+
   private service(name: string, tags: readonly string[], rfc2782: boolean, qname: string, qtype: number, view: DnsView): Answer {
     const all = view.instancesOf(name);
     if (all.length === 0) return NX;
-    const s = this.settings;
-    const selected = all
-      .filter((e) => (e.healthStatus === "healthy" || (s.includeDegraded && e.healthStatus === "degraded")) && tags.every((t) => e.tags.includes(t)))
-      .sort(byAddressPort);
+    const selected = this.select(all, tags);
     if (selected.length === 0) return NONE;
-    const ttl = Math.min(...selected.map((e) => e.dnsTtl ?? s.serviceTtl));
-
-    if (qtype === TYPE.SRV) {
-      const answers: Rr[] = [];
-      const glue = new Map<string, Rr>();
-      for (const e of selected) {
-        const hex = isIP(e.address) ? hexOfAddress(e.address) : undefined;
-        const target = hex !== undefined ? `${hex}.addr.${s.domain}` : e.address;
-        const weight = e.healthStatus === "healthy" ? SRV_WEIGHT.healthy : SRV_WEIGHT.degraded;
-        answers.push({ name: qname, type: TYPE.SRV, class: 1, ttl, priority: 1, weight, port: e.port, target });
-        if (hex !== undefined && !glue.has(target)) {
-          glue.set(target, { name: target, type: isIP(e.address) === 6 ? TYPE.AAAA : TYPE.A, class: 1, ttl, address: e.address });
-        }
-      }
-      return ok(answers, [...glue.values()]);
-    }
+    const ttl = this.ttlOf(selected);
+    if (qtype === TYPE.SRV) return this.srv(qname, selected, ttl);
     if (rfc2782) return NONE;
     if (qtype === TYPE.A || qtype === TYPE.AAAA || qtype === TYPE.ANY || qtype === TYPE.CNAME) {
       const ips = distinct(selected.filter((e) => isIP(e.address) !== 0).map((e) => e.address));
@@ -178,6 +198,40 @@ export class Zone {
       const host = selected[0]!.address;
       return ok([{ name: qname, type: TYPE.CNAME, class: 1, ttl, domain: host }]);
     }
+    return NONE;
+  }
+
+  /** `_services._dns-sd._udp.<domain>`: a PTR per service type that has an instance DNS would answer with. */
+  private dnssdTypes(qname: string, qtype: number, view: DnsView): Answer {
+    if (qtype !== TYPE.PTR && qtype !== TYPE.ANY) return NONE;
+    const d = this.settings.domain;
+    const names = view.serviceNames().filter((name) => this.select(view.instancesOf(name), []).length > 0);
+    return ok(names.map((name) => ({ name: qname, type: TYPE.PTR, class: 1, ttl: this.settings.serviceTtl, domain: `_${name}._tcp.${d}` })));
+  }
+
+  /** `_<name>._tcp.<domain>` (and `_<tag>._sub.` subtypes): PTR to instances; SRV as at the RFC 2782 name. */
+  private dnssdType(name: string, tags: readonly string[], qname: string, qtype: number, view: DnsView): Answer {
+    const all = view.instancesOf(name);
+    if (all.length === 0) return NX;
+    const selected = this.select(all, tags);
+    if (selected.length === 0) return NONE;
+    const ttl = this.ttlOf(selected);
+    if (qtype === TYPE.SRV && tags.length === 0) return this.srv(qname, selected, ttl);
+    if (qtype !== TYPE.PTR && qtype !== TYPE.ANY) return NONE;
+    const typeName = `_${name}._tcp.${this.settings.domain}`;
+    const instances = selected.map((e) => `${instanceLabel(e.id)}.${typeName}`).sort();
+    return ok(instances.map((domain) => ({ name: qname, type: TYPE.PTR, class: 1, ttl, domain })));
+  }
+
+  /** `<instance>._<name>._tcp.<domain>`: the instance's SRV (with glue) and its metadata as TXT (RFC 6763 6). */
+  private dnssdInstance(name: string, instance: string, qname: string, qtype: number, view: DnsView): Answer {
+    const entry = view.instancesOf(name).find((e) => instanceLabel(e.id) === instance);
+    if (entry === undefined) return NX;
+    const selected = this.select([entry], []);
+    if (selected.length === 0) return NONE;
+    const ttl = this.ttlOf(selected);
+    if (qtype === TYPE.SRV || qtype === TYPE.ANY) return this.srv(qname, selected, ttl);
+    if (qtype === TYPE.TXT) return ok([{ name: qname, type: TYPE.TXT, class: 1, ttl, data: txtStrings(entry) }]);
     return NONE;
   }
 
@@ -197,6 +251,22 @@ function addressRecords(name: string, qtype: number, addresses: readonly string[
   const v6 = addresses.filter((a) => isIP(a) === 6);
   const pick = qtype === TYPE.A ? v4 : qtype === TYPE.AAAA ? v6 : qtype === TYPE.ANY ? (v4.length > 0 ? v4 : v6) : [];
   return pick.map((address) => ({ name, type: isIP(address) === 6 ? TYPE.AAAA : TYPE.A, class: 1, ttl, address }));
+}
+
+/** RFC 6763 6: `key=value` strings of at most 255 bytes, `version=` first, within a bounded total; never empty. */
+export const TXT_MAX_TOTAL = 1300;
+export function txtStrings(entry: ServiceEntry): string[] {
+  const strings: string[] = [];
+  let total = 0;
+  const pairs: [string, string][] = [["version", entry.version], ...Object.entries(entry.metadata).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))];
+  for (const [key, value] of pairs) {
+    const text = `${key}=${value}`;
+    const bytes = Buffer.byteLength(text);
+    if (bytes > 255 || total + bytes + 1 > TXT_MAX_TOTAL) continue; // too long for one string, or for the record
+    strings.push(text);
+    total += bytes + 1;
+  }
+  return strings.length > 0 ? strings : [""];
 }
 
 function distinct<T>(values: T[]): T[] {

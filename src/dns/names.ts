@@ -9,6 +9,11 @@ import { normaliseAddress } from "../registry/schema.js";
 //   <node>.node[.<cluster>].<domain>          a node's addresses
 //   <hex>.addr.<domain>                       an address, the target of SRV records
 //   <reversed>.in-addr.arpa, <nibbles>.ip6.arpa     PTR of a registered address
+// DNS-SD (RFC 6763), browsing the domain itself:
+//   _services._dns-sd._udp.<domain>           the service types
+//   _<name>._tcp.<domain>                     a type: PTR to its instances
+//   _<tag>._sub._<name>._tcp.<domain>         a subtype: the instances with a tag
+//   <instance>._<name>._tcp.<domain>          an instance: SRV and TXT
 
 export type Lookup =
   | { readonly kind: "apex" }
@@ -17,6 +22,9 @@ export type Lookup =
   | { readonly kind: "node"; readonly node: string }
   | { readonly kind: "addr"; readonly address: string }
   | { readonly kind: "reverse"; readonly address: string }
+  | { readonly kind: "dnssd-types" }
+  | { readonly kind: "dnssd-type"; readonly name: string; readonly tags: readonly string[] }
+  | { readonly kind: "dnssd-instance"; readonly name: string; readonly instance: string }
   /** A name inside the zone that holds no records but has names below it (RFC 8020: never NXDOMAIN). */
   | { readonly kind: "empty-nonterminal" }
   /** Inside the zone, and nothing there. */
@@ -50,6 +58,7 @@ export function classify(labels: readonly string[], zone: ZoneNames): Lookup {
   }
   const kind = rel[rel.length - 1]!;
   const below = rel.slice(0, -1);
+  if (kind === "_tcp" || kind === "_udp" || kind.startsWith("_")) return classifyDnsSd(rel);
 
   if (kind === "service") {
     if (below.length === 0) return { kind: "empty-nonterminal" };
@@ -74,6 +83,44 @@ export function classify(labels: readonly string[], zone: ZoneNames): Lookup {
   }
   if (rel.length === 1 && kind === "ns") return { kind: "ns" };
   return { kind: "nxdomain" };
+}
+
+/** DNS-SD names: rel ends in a label starting with '_'. */
+function classifyDnsSd(rel: readonly string[]): Lookup {
+  const n = rel.length;
+  if (n === 3 && rel[0] === "_services" && rel[1] === "_dns-sd" && rel[2] === "_udp") return { kind: "dnssd-types" };
+  if ((n === 1 && (rel[0] === "_tcp" || rel[0] === "_udp")) || (n === 2 && rel[0] === "_dns-sd" && rel[1] === "_udp")) {
+    return { kind: "empty-nonterminal" };
+  }
+  const proto = rel[n - 1]!;
+  if (proto !== "_tcp" && proto !== "_udp") return { kind: "nxdomain" };
+  const service = n >= 2 ? serviceOfLabel(rel[n - 2]!) : undefined;
+  if (service === undefined) return { kind: "nxdomain" };
+  if (n === 2) return { kind: "dnssd-type", name: service, tags: [] };
+  if (n === 3) return rel[0] === "_sub" ? { kind: "empty-nonterminal" } : { kind: "dnssd-instance", name: service, instance: rel[0]! };
+  if (n === 4 && rel[1] === "_sub") {
+    const tag = serviceOfLabel(rel[0]!);
+    return tag === undefined ? { kind: "nxdomain" } : { kind: "dnssd-type", name: service, tags: [tag] };
+  }
+  return { kind: "nxdomain" };
+}
+
+/** `_web` -> `web`, when what follows the underscore is a DNS label (a service name or tag). */
+function serviceOfLabel(label: string): string | undefined {
+  const name = label.startsWith("_") ? label.slice(1) : undefined;
+  return name !== undefined && LABEL.test(name) ? name : undefined;
+}
+
+/**
+ * An instance's DNS-SD label: its id, lowercased, with '.' (which cannot stand in a label we parse) as '-';
+ * ids longer than a label keep 54 characters and a hash of the whole id.
+ */
+export function instanceLabel(id: string): string {
+  const label = id.toLowerCase().replace(/\./g, "-");
+  if (label.length <= 63) return label;
+  let h = 0x811c9dc5;
+  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193) >>> 0;
+  return `${label.slice(0, 54)}-${h.toString(16).padStart(8, "0")}`;
 }
 
 /** The target name of an address in SRV answers: 7f000001.addr.<domain>, 32 hex digits for IPv6. */

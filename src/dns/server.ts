@@ -7,6 +7,7 @@ import type { Logger } from "pino";
 import type { Listen } from "../config.js";
 import { Zone, type DnsSettings, type DnsView } from "./answer.js";
 import { encodeAnswer } from "./encode.js";
+import { Forwarder } from "./forward.js";
 import { bareResponse, CLASS_ANY, CLASS_IN, optRecord, parseQuery, RCODE, TYPE, truncated, type Query } from "./wire.js";
 
 /** The largest UDP payload we send and advertise. A LAN carries it; HAProxy, which never retries over TCP, needs it. */
@@ -21,6 +22,7 @@ export interface DnsStats {
   tcp: number;
   dropped: number;
   truncated: number;
+  forwarded: number;
   cacheHits: number;
   cacheMisses: number;
   cachedAnswers: number;
@@ -31,6 +33,8 @@ export interface DnsStats {
 interface Cached {
   readonly variants: Buffer[];
   next: number;
+  /** Not a name of ours: forwarded when upstreams are configured and the client asked for recursion. */
+  readonly outside: boolean;
 }
 
 export interface DnsServerOptions {
@@ -39,7 +43,12 @@ export interface DnsServerOptions {
   logger: Logger;
   /** The SOA serial starts here and grows with the registry generation. */
   serialBase?: number;
+  /** Resolvers for names outside the zone; without them those names are REFUSED. */
+  upstreams?: readonly Listen[];
 }
+
+/** respond()'s answer for "ask the upstream resolvers". */
+const FORWARD = Symbol("forward");
 
 const RCODE_NAMES: Record<number, string> = { 0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED", 16: "BADVERS" };
 
@@ -50,12 +59,14 @@ export class DnsServer {
   private udp: UdpSocket | undefined;
   private tcp: TcpServer | undefined;
   private readonly connections = new Set<Socket>();
+  private readonly forwarder: Forwarder | undefined;
   private readonly counters: DnsStats = {
     queries: 0,
     udp: 0,
     tcp: 0,
     dropped: 0,
     truncated: 0,
+    forwarded: 0,
     cacheHits: 0,
     cacheMisses: 0,
     cachedAnswers: 0,
@@ -66,13 +77,19 @@ export class DnsServer {
   constructor(private readonly opts: DnsServerOptions) {
     this.zone = new Zone(opts.settings, opts.serialBase ?? Math.floor(Date.now() / 1000));
     this.unsubscribe = opts.view.onChange(() => this.cache.clear());
+    this.forwarder = opts.upstreams && opts.upstreams.length > 0 ? new Forwarder(opts.upstreams) : undefined;
+  }
+
+  /** RA is set on every response when we forward, never otherwise. */
+  private get ra(): boolean {
+    return this.forwarder !== undefined;
   }
 
   /**
    * Answers one DNS message; undefined means send nothing. Never throws: a bug answers SERVFAIL and is logged.
    * `limit` is the transport's size limit: the UDP payload size, or 65535 over TCP.
    */
-  handle(packet: Buffer, transport: "udp" | "tcp"): Buffer | undefined {
+  handle(packet: Buffer, transport: "udp" | "tcp"): Buffer | undefined | Promise<Buffer | undefined> {
     this.counters.queries += 1;
     this.counters[transport] += 1;
     const parsed = parseQuery(packet);
@@ -82,11 +99,12 @@ export class DnsServer {
         return undefined;
       }
       this.count(parsed.rcode);
-      return bareResponse({ ...parsed, aa: false, ra: false, edns: undefined });
+      return bareResponse({ ...parsed, aa: false, ra: this.ra, edns: undefined });
     }
     const q = parsed.query;
     try {
       const response = this.respond(q);
+      if (response === FORWARD) return this.forward(packet, q, transport);
       const limit = transport === "tcp" ? 65_535 : q.edns ? Math.min(Math.max(512, q.edns.udpSize), MAX_UDP_PAYLOAD) : 512;
       if (response.length <= limit) return response;
       this.counters.truncated += 1;
@@ -95,22 +113,41 @@ export class DnsServer {
       this.counters.errors += 1;
       this.opts.logger.error({ err }, "DNS handler failed; answered SERVFAIL");
       this.count(RCODE.SERVFAIL);
-      return bareResponse({ ...q, rcode: RCODE.SERVFAIL, aa: false, ra: false, edns: undefined });
+      return bareResponse({ ...q, rcode: RCODE.SERVFAIL, aa: false, ra: this.ra, edns: undefined });
     }
   }
 
-  private respond(q: Query): Buffer {
+  private async forward(packet: Buffer, q: Query, transport: "udp" | "tcp"): Promise<Buffer> {
+    this.counters.forwarded += 1;
+    let reply: Buffer | undefined;
+    try {
+      reply = await this.forwarder!.forward(packet, transport);
+    } catch (err) {
+      this.counters.errors += 1;
+      this.opts.logger.error({ err }, "forwarding failed; answered SERVFAIL");
+    }
+    if (reply !== undefined) {
+      this.count(reply[3]! & 0x0f);
+      return reply;
+    }
+    this.count(RCODE.SERVFAIL);
+    const edns = q.edns ? { udpSize: MAX_UDP_PAYLOAD, dnssecOk: q.edns.dnssecOk } : undefined;
+    return bareResponse({ ...q, rcode: RCODE.SERVFAIL, aa: false, ra: true, edns });
+  }
+
+  private respond(q: Query): Buffer | typeof FORWARD {
     const edns = q.edns ? { udpSize: MAX_UDP_PAYLOAD, dnssecOk: q.edns.dnssecOk } : undefined;
     const bare = (rcode: number, aa = false) => {
       this.count(rcode);
-      return bareResponse({ ...q, rcode, aa, ra: false, edns });
+      return bareResponse({ ...q, rcode, aa, ra: this.ra, edns });
     };
+    const forwardable = this.forwarder !== undefined && (q.copiedFlags & 0x0100) !== 0;
     if (q.edns && q.edns.version !== 0) return bare(RCODE.BADVERS);
     if (q.qclass !== CLASS_IN && q.qclass !== CLASS_ANY) return bare(RCODE.REFUSED);
     if (q.qtype === TYPE.AXFR || q.qtype === TYPE.IXFR) return bare(RCODE.REFUSED);
     if (q.qtype === TYPE.OPT) return bare(RCODE.FORMERR);
-    // Labels with bytes no name of ours can hold: refuse rather than guess which zone they fall in.
-    if (q.labels === undefined) return bare(RCODE.REFUSED);
+    // Labels with bytes no name of ours can hold: not ours.
+    if (q.labels === undefined) return forwardable ? FORWARD : bare(RCODE.REFUSED);
 
     const qname = q.labels.join(".");
     const key = `${qname}\u0000${q.qtype}\u0000${q.qclass}\u0000${q.edns ? (q.edns.dnssecOk ? "d" : "e") : "n"}`;
@@ -123,6 +160,7 @@ export class DnsServer {
     } else {
       this.counters.cacheHits += 1;
     }
+    if (cached.outside && forwardable) return FORWARD;
     const variant = cached.variants[cached.next]!;
     cached.next = (cached.next + 1) % cached.variants.length;
     const out = Buffer.allocUnsafe(variant.length);
@@ -140,8 +178,9 @@ export class DnsServer {
     const answer = this.zone.answer(qname, q.labels!, q.qtype, view);
     const soa = this.zone.soa(view, this.opts.settings.negativeTtl);
     const encode = (answers: typeof answer.answers) =>
-      encodeAnswer({ qname, qtype: q.qtype, qclass: q.qclass, answer: { ...answer, answers }, soa, edns, recursionAvailable: false });
-    if (!answer.rotate) return { variants: [encode(answer.answers)], next: 0 };
+      encodeAnswer({ qname, qtype: q.qtype, qclass: q.qclass, answer: { ...answer, answers }, soa, edns, recursionAvailable: this.ra });
+    const outside = answer.kind === "refused";
+    if (!answer.rotate) return { variants: [encode(answer.answers)], next: 0, outside };
     // A and AAAA sets rotate between queries: a few precomputed rotations spread clients over the instances.
     const n = answer.answers.length;
     const k = Math.min(n, MAX_ROTATIONS);
@@ -149,7 +188,7 @@ export class DnsServer {
       const shift = Math.floor((i * n) / k);
       return encode([...answer.answers.slice(shift), ...answer.answers.slice(0, shift)]);
     });
-    return { variants, next: 0 };
+    return { variants, next: 0, outside };
   }
 
   private count(rcode: number): void {
@@ -183,7 +222,11 @@ export class DnsServer {
       }
       udp.on("message", (msg, rinfo) => {
         const response = this.handle(msg, "udp");
-        if (response !== undefined) udp.send(response, rinfo.port, rinfo.address);
+        if (response instanceof Promise) {
+          void response.then((r) => r !== undefined && udp.send(r, rinfo.port, rinfo.address));
+        } else if (response !== undefined) {
+          udp.send(response, rinfo.port, rinfo.address);
+        }
       });
       udp.on("error", (err) => this.opts.logger.warn({ err }, "DNS UDP socket error"));
       this.udp = udp;
@@ -219,17 +262,16 @@ export class DnsServer {
         const message = pending.subarray(2, 2 + length);
         pending = pending.subarray(2 + length);
         const response = this.handle(message, "tcp");
-        if (response === undefined) continue;
-        const frame = Buffer.allocUnsafe(2 + response.length);
-        frame.writeUInt16BE(response.length, 0);
-        response.copy(frame, 2);
-        socket.write(frame);
+        // Forwarded answers may come back after later ones: RFC 7766 6.2.1.1 lets clients match them by ID.
+        if (response instanceof Promise) void response.then((r) => r !== undefined && writeFrame(socket, r));
+        else if (response !== undefined) writeFrame(socket, response);
       }
     });
   }
 
   async close(): Promise<void> {
     this.unsubscribe();
+    this.forwarder?.close();
     const udp = this.udp;
     const tcp = this.tcp;
     for (const socket of this.connections) socket.destroy();
@@ -238,4 +280,12 @@ export class DnsServer {
       tcp ? new Promise<void>((resolve) => tcp.close(() => resolve())) : undefined,
     ]);
   }
+}
+
+function writeFrame(socket: Socket, message: Buffer): void {
+  if (socket.destroyed) return;
+  const frame = Buffer.allocUnsafe(2 + message.length);
+  frame.writeUInt16BE(message.length, 0);
+  message.copy(frame, 2);
+  socket.write(frame);
 }

@@ -95,6 +95,23 @@ describe("DNS through c-ares", () => {
     expect(stats.dns.tcp).toBeGreaterThan(0);
   });
 
+  it("browses with DNS-SD: types, instances, subtypes, SRV and TXT per instance", async () => {
+    await put("Web.Eu.1", { name: "web", address: "10.0.0.9", port: 9000, tags: ["eu"], version: "2.1.0", metadata: { team: "platform", path: "/api" } });
+    const types = await resolver.resolvePtr("_services._dns-sd._udp.home.arpa");
+    expect(types).toEqual(expect.arrayContaining(["_web._tcp.home.arpa", "_db._tcp.home.arpa", "_files._tcp.home.arpa"]));
+    const instances = await resolver.resolvePtr("_web._tcp.home.arpa");
+    expect(instances.sort()).toEqual(["web-1._web._tcp.home.arpa", "web-2._web._tcp.home.arpa", "web-3._web._tcp.home.arpa", "web-eu-1._web._tcp.home.arpa"]);
+    expect((await resolver.resolvePtr("_eu._sub._web._tcp.home.arpa")).sort()).toEqual(["web-1._web._tcp.home.arpa", "web-eu-1._web._tcp.home.arpa"]);
+    const srv = await resolver.resolveSrv("web-eu-1._web._tcp.home.arpa");
+    expect(srv).toEqual([{ name: "0a000009.addr.home.arpa", port: 9000, priority: 1, weight: 2560 }]);
+    expect(await resolver.resolveTxt("web-eu-1._web._tcp.home.arpa")).toEqual([["version=2.1.0", "path=/api", "team=platform"]]);
+    expect(await resolver.resolveTxt("web-2._web._tcp.home.arpa")).toEqual([["version=0.0.0"]]);
+    expect(await code(resolver.resolveSrv("ghost._web._tcp.home.arpa"))).toBe("ENOTFOUND");
+    expect(await code(resolver.resolvePtr("_ghost._tcp.home.arpa"))).toBe("ENOTFOUND");
+    expect(await code(resolver.resolvePtr("_tcp.home.arpa"))).toBe("ENODATA");
+    await api(server.url, "DELETE", "/v1/services/Web.Eu.1");
+  });
+
   it("refuses names outside the zone", async () => {
     expect(await code(resolver.resolve4("example.com"))).toBe("EREFUSED");
   });
