@@ -80,7 +80,13 @@ export const SETTINGS = {
   logLevel: { flag: "log-level", description: "trace, debug, info, warn, error or fatal", default: "info", schema: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]) },
   adminToken: { flag: "admin-token", description: "bearer token every mutating API route requires", default: undefined, defaultText: "none", schema: z.string().min(8, "must be at least 8 characters") },
   cacheTtl: { flag: "cache-ttl", description: "how long query results stay cached, ms (changes invalidate them at once)", default: 60_000, schema: ms(0) },
-  checkTimeout: { flag: "check-timeout", description: "timeout of one health check, ms", default: 5_000, schema: ms(100) },
+  checkTimeout: { flag: "check-timeout", description: "timeout of one health check, ms (kept under 90% of the instance's interval)", default: 5_000, schema: ms(100) },
+  checkDegradedAfter: { flag: "check-degraded-after", description: "an HTTP check answering 2xx slower than this is degraded, ms", default: 2_000, schema: ms(1) },
+  checkConcurrency: { flag: "check-concurrency", description: "health checks running at once", default: 256, schema: z.coerce.number().int().min(1, "must be at least 1").max(10_000) },
+  checkFailuresBeforeUnhealthy: { flag: "check-failures-before-unhealthy", description: "failed checks in a row that make an instance unhealthy", default: 2, schema: z.coerce.number().int().min(1).max(100) },
+  checkSuccessesBeforeHealthy: { flag: "check-successes-before-healthy", description: "passed checks in a row that bring an unhealthy instance back", default: 1, schema: z.coerce.number().int().min(1).max(100) },
+  checkBackoffMax: { flag: "check-backoff-max", description: "longest wait between checks of an instance that stays unhealthy, ms", default: 300_000, schema: ms(1_000) },
+  deregisterAfter: { flag: "deregister-after", description: "deregister instances unhealthy this long, ms (0: never; an instance's deregisterAfter wins)", default: 0, schema: ms(0) },
   maxBodyBytes: { flag: "max-body-bytes", description: "largest accepted API request body, bytes", default: 1_048_576, schema: z.coerce.number().int().min(1024, "must be at least 1024") },
 } as const satisfies Record<string, Setting>;
 
@@ -105,6 +111,12 @@ export interface Config {
   adminToken: string | undefined;
   cacheTtl: number;
   checkTimeout: number;
+  checkDegradedAfter: number;
+  checkConcurrency: number;
+  checkFailuresBeforeUnhealthy: number;
+  checkSuccessesBeforeHealthy: number;
+  checkBackoffMax: number;
+  deregisterAfter: number;
   maxBodyBytes: number;
 }
 

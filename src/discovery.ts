@@ -5,7 +5,7 @@ import pino, { type Logger } from "pino";
 import { z } from "zod";
 import { systemClock, type Clock } from "./clock.js";
 import { NotFoundError } from "./errors.js";
-import { healthUrl, HttpProber, type ProbeResult } from "./health/probe.js";
+import { DEFAULT_CHECKER_SETTINGS, HealthChecker, type CheckerSettings, type CheckerStats, type HealthCheckResult } from "./health/checker.js";
 import { QueryCache, type CacheStats } from "./registry/cache.js";
 import { compileQuery, serviceQuerySchema, type CompiledQuery, toPlainQuery, type ServiceQuery, type ServiceQueryBuilder } from "./registry/query.js";
 import { BatchError, Registry, type WriteItemError, type WriteOp } from "./registry/registry.js";
@@ -28,8 +28,8 @@ export interface DiscoveryOptions {
   clusterName?: string;
   /** How long a query result may be served from cache; changes invalidate it at once anyway. */
   cacheTtlMs?: number;
-  /** Timeout of one on-demand health check. */
-  checkTimeoutMs?: number;
+  /** Health checking: timeouts, thresholds, concurrency (defaults in DEFAULT_CHECKER_SETTINGS). */
+  checks?: Partial<CheckerSettings>;
   store?: Store;
   clock?: Clock;
   logger?: Logger;
@@ -47,19 +47,12 @@ export interface RegistryStats {
   byHealth: Record<HealthStatus, number>;
   cache: CacheStats;
   store: string;
+  checks: CheckerStats;
   /** Stats of the other parts of the process (DNS, ...), by name. */
   [part: string]: unknown;
 }
 
-export interface HealthCheckResult {
-  id: string;
-  kind: "http" | "ttl" | "none";
-  status: HealthStatus;
-  previousStatus: HealthStatus;
-  output: string;
-  checkedAt: string;
-  durationMs: number;
-}
+export type { HealthCheckResult };
 
 export interface HealthCheckSummary {
   checked: number;
@@ -73,6 +66,18 @@ export interface SyncResult {
   message: string;
   generation: number;
 }
+
+export const heartbeatSchema = z.strictObject({
+  status: z.enum(["healthy", "degraded", "unhealthy"]).default("healthy"),
+  note: z.string().max(1024, "must be at most 1024 characters").optional(),
+});
+export type HeartbeatReport = z.input<typeof heartbeatSchema>;
+
+export const maintenanceSchema = z.strictObject({
+  enable: z.boolean(),
+  reason: z.string().max(512, "must be at most 512 characters").optional(),
+});
+export type MaintenanceRequest = z.input<typeof maintenanceSchema>;
 
 export const bulkRequestSchema = z.strictObject({
   register: z.array(z.unknown()).max(10_000, "at most 10000 registrations per call").default([]),
@@ -97,6 +102,10 @@ export interface DiscoveryApi {
   bulk(request: BulkRequest): Promise<BulkResult>;
   healthCheckService(id: string): Promise<HealthCheckResult>;
   healthCheckAll(): Promise<HealthCheckSummary>;
+  /** A TTL instance's heartbeat: healthy unless a status is given. */
+  heartbeat(id: string, report?: HeartbeatReport): Promise<ServiceEntry>;
+  /** Hides an instance from DNS and healthy queries (enable) or brings it back. */
+  setMaintenance(id: string, maintenance: MaintenanceRequest): Promise<ServiceEntry>;
   getRegistryStats(): Promise<RegistryStats>;
   clearCache(): Promise<{ cleared: number }>;
   syncRegistry(): Promise<SyncResult>;
@@ -114,7 +123,7 @@ export class Discovery implements DiscoveryApi {
   readonly startedAt: number;
   private readonly clock: Clock;
   private readonly store: Store;
-  private readonly prober: HttpProber;
+  readonly checker: HealthChecker;
   private stopped = false;
   private readonly statsSources = new Map<string, () => unknown>();
 
@@ -128,13 +137,17 @@ export class Discovery implements DiscoveryApi {
     this.registry = new Registry({ store: this.store, clock: this.clock, nodeId: this.nodeId, logger: this.logger });
     this.cache = new QueryCache(this.clock, opts.cacheTtlMs ?? 60_000);
     this.registry.onChange((changes) => this.cache.invalidate(changes));
-    this.prober = new HttpProber(opts.checkTimeoutMs ?? 5_000);
+    this.checker = new HealthChecker(this.registry, this.clock, this.logger.child({ component: "health" }), {
+      ...DEFAULT_CHECKER_SETTINGS,
+      ...opts.checks,
+    });
   }
 
   /** Creates the registry and loads what the store holds. */
   static async start(opts: DiscoveryOptions = {}): Promise<Discovery> {
     const discovery = new Discovery(opts);
     const restored = await discovery.registry.load();
+    discovery.checker.start();
     discovery.logger.info({ nodeId: discovery.nodeId, store: discovery.store.kind, restored }, "registry ready");
     return discovery;
   }
@@ -229,51 +242,26 @@ export class Discovery implements DiscoveryApi {
   }
 
   async healthCheckService(id: string): Promise<HealthCheckResult> {
-    const entry = await this.getService(id);
-    const started = this.clock.now();
-    let kind: HealthCheckResult["kind"];
-    let probe: ProbeResult;
-    if (entry.healthEndpoint !== undefined) {
-      kind = "http";
-      probe = await this.prober.probe(healthUrl(entry)!);
-    } else if (entry.ttl !== undefined) {
-      kind = "ttl";
-      probe = { status: entry.healthStatus, output: "TTL check: the status comes from the instance's heartbeats", durationMs: 0 };
-    } else {
-      kind = "none";
-      probe = { status: entry.healthStatus, output: "no check declared: the instance is taken as registered", durationMs: 0 };
-    }
-    const after = kind === "http" ? this.recordHealth(entry, probe) : entry;
-    return {
-      id,
-      kind,
-      status: probe.status,
-      previousStatus: entry.healthStatus,
-      output: probe.output,
-      checkedAt: after.lastHealthCheck ?? new Date(started).toISOString(),
-      durationMs: Math.round(probe.durationMs * 1000) / 1000,
-    };
+    return this.checker.checkNow(id);
   }
 
   async healthCheckAll(): Promise<HealthCheckSummary> {
-    const ids = [...this.registry.values()].filter(hasCheck).map((e) => e.id);
-    const results: HealthCheckResult[] = [];
-    let next = 0;
-    const worker = async () => {
-      while (next < ids.length) {
-        const id = ids[next++]!;
-        try {
-          results.push(await this.healthCheckService(id));
-        } catch (err) {
-          if (!(err instanceof NotFoundError)) throw err; // deregistered while the run was going on
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(CHECK_ALL_CONCURRENCY, ids.length) }, worker));
-    results.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const results = await this.checker.checkAll();
     const byStatus = { healthy: 0, degraded: 0, unhealthy: 0, unknown: 0 } satisfies Record<HealthStatus, number>;
     for (const r of results) byStatus[r.status] += 1;
     return { checked: results.length, byStatus, results };
+  }
+
+  async heartbeat(id: string, report: HeartbeatReport = {}): Promise<ServiceEntry> {
+    const { status, note } = parseOrThrow(heartbeatSchema, report, "heartbeat");
+    return this.checker.heartbeat(id, status, note);
+  }
+
+  async setMaintenance(id: string, request: MaintenanceRequest): Promise<ServiceEntry> {
+    const { enable, reason } = parseOrThrow(maintenanceSchema, request, "maintenance request");
+    const entry = await this.registry.setMaintenance(id, enable ? (reason ?? "") : undefined);
+    this.logger.info({ id, name: entry.name, maintenance: enable, reason }, enable ? "maintenance on" : "maintenance off");
+    return entry;
   }
 
   async getRegistryStats(): Promise<RegistryStats> {
@@ -288,6 +276,7 @@ export class Discovery implements DiscoveryApi {
       byHealth: this.registry.countsByHealth(),
       cache: this.cache.stats(),
       store: this.registry.storeKind,
+      checks: this.checker.stats(),
       ...Object.fromEntries([...this.statsSources].map(([name, read]) => [name, read()])),
     };
   }
@@ -319,17 +308,8 @@ export class Discovery implements DiscoveryApi {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    await this.prober.close();
+    await this.checker.stop();
     await this.store.close();
-  }
-
-  private recordHealth(entry: ServiceEntry, probe: ProbeResult): ServiceEntry {
-    const after = this.registry.setHealth(entry.id, probe.status);
-    if (after === undefined) return entry;
-    if (entry.healthStatus !== probe.status) {
-      this.logger.info({ id: entry.id, from: entry.healthStatus, to: probe.status, reason: probe.output.slice(0, 200) }, "health changed");
-    }
-    return after;
   }
 }
 

@@ -27,6 +27,12 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     adminToken: undefined,
     cacheTtl: 60_000,
     checkTimeout: 1_000,
+    checkDegradedAfter: 2_000,
+    checkConcurrency: 64,
+    checkFailuresBeforeUnhealthy: 2,
+    checkSuccessesBeforeHealthy: 1,
+    checkBackoffMax: 300_000,
+    deregisterAfter: 0,
     maxBodyBytes: 1024 * 1024,
     ...overrides,
   };

@@ -7,6 +7,8 @@ import type {
   DiscoveryApi,
   HealthCheckResult,
   HealthCheckSummary,
+  HeartbeatReport,
+  MaintenanceRequest,
   RegistryStats,
   SyncResult,
 } from "../discovery.js";
@@ -54,6 +56,12 @@ export class DiscoveryClient implements DiscoveryApi {
   }
   healthCheckAll(): Promise<HealthCheckSummary> {
     return this.call("POST", "/v1/checks");
+  }
+  heartbeat(id: string, report: HeartbeatReport = {}): Promise<ServiceEntry> {
+    return this.call("PUT", `/v1/services/${encodeURIComponent(id)}/heartbeat`, report);
+  }
+  setMaintenance(id: string, request: MaintenanceRequest): Promise<ServiceEntry> {
+    return this.call("PUT", `/v1/services/${encodeURIComponent(id)}/maintenance`, request);
   }
   getRegistryStats(): Promise<RegistryStats> {
     return this.call("GET", "/v1/stats");

@@ -156,7 +156,12 @@ export class Zone {
   private select(all: readonly ServiceEntry[], tags: readonly string[]): ServiceEntry[] {
     const includeDegraded = this.settings.includeDegraded;
     return all
-      .filter((e) => (e.healthStatus === "healthy" || (includeDegraded && e.healthStatus === "degraded")) && tags.every((t) => e.tags.includes(t)))
+      .filter(
+        (e) =>
+          (e.healthStatus === "healthy" || (includeDegraded && e.healthStatus === "degraded")) &&
+          e.maintenance === undefined &&
+          tags.every((t) => e.tags.includes(t)),
+      )
       .sort(byAddressPort);
   }
 

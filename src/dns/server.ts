@@ -39,7 +39,7 @@ interface Cached {
 
 export interface DnsServerOptions {
   settings: DnsSettings;
-  view: DnsView & { onChange(listener: () => void): () => void };
+  view: DnsView & { onChange(listener: (changes: readonly { cause: string }[]) => void): () => void };
   logger: Logger;
   /** The SOA serial starts here and grows with the registry generation. */
   serialBase?: number;
@@ -76,7 +76,10 @@ export class DnsServer {
 
   constructor(private readonly opts: DnsServerOptions) {
     this.zone = new Zone(opts.settings, opts.serialBase ?? Math.floor(Date.now() / 1000));
-    this.unsubscribe = opts.view.onChange(() => this.cache.clear());
+    // A check that changed nothing DNS shows (only lastHealthCheck) keeps the encoded answers.
+    this.unsubscribe = opts.view.onChange((changes) => {
+      if (changes.some((c) => c.cause !== "checked")) this.cache.clear();
+    });
     this.forwarder = opts.upstreams && opts.upstreams.length > 0 ? new Forwarder(opts.upstreams) : undefined;
   }
 

@@ -1,6 +1,6 @@
 // Probes: one check of one instance, returning a status and the check's output. Adapters over undici;
 // the scheduler (periodic checks, thresholds, backoff) builds on these.
-import { isIP } from "node:net";
+import { connect, isIP } from "node:net";
 import { Agent, request } from "undici";
 import type { HealthStatus, ServiceEntry } from "../registry/schema.js";
 
@@ -28,17 +28,14 @@ export function statusOfHttp(code: number): HealthStatus {
   return "unhealthy";
 }
 
-export class HttpProber {
-  /** One keep-alive pool for every check; redirects are never followed. */
-  private readonly dispatcher: Agent;
+export class Prober {
+  /** One keep-alive pool for every HTTP check; redirects are never followed (undici's request does not). */
+  private readonly dispatcher = new Agent({ keepAliveTimeout: 30_000, connections: 4 });
 
-  constructor(private readonly timeoutMs: number) {
-    this.dispatcher = new Agent({ connect: { timeout: timeoutMs }, keepAliveTimeout: 30_000, connections: 4 });
-  }
-
-  async probe(url: string): Promise<ProbeResult> {
+  /** 2xx healthy (degraded when slower than degradedAfterMs), 429 degraded, anything else unhealthy. */
+  async http(url: string, timeoutMs: number, degradedAfterMs = Infinity): Promise<ProbeResult> {
     const started = performance.now();
-    const signal = AbortSignal.timeout(this.timeoutMs);
+    const signal = AbortSignal.timeout(timeoutMs);
     try {
       const res = await request(url, {
         method: "GET",
@@ -47,11 +44,33 @@ export class HttpProber {
         headers: { "user-agent": "homelab-discovery health check" },
       });
       const body = await readCapped(res.body, MAX_OUTPUT_BYTES);
-      return { status: statusOfHttp(res.statusCode), output: `HTTP ${res.statusCode}: ${body}`, durationMs: performance.now() - started };
+      const durationMs = performance.now() - started;
+      let status = statusOfHttp(res.statusCode);
+      let output = `HTTP ${res.statusCode}: ${body}`;
+      if (status === "healthy" && durationMs > degradedAfterMs) {
+        status = "degraded";
+        output = `HTTP ${res.statusCode} after ${Math.round(durationMs)} ms (slower than ${degradedAfterMs} ms): ${body}`;
+      }
+      return { status, output, durationMs };
     } catch (err) {
-      const reason = signal.aborted ? `timed out after ${this.timeoutMs} ms` : describe(err);
+      const reason = signal.aborted ? `timed out after ${timeoutMs} ms` : describe(err);
       return { status: "unhealthy", output: `GET ${url}: ${reason}`, durationMs: performance.now() - started };
     }
+  }
+
+  /** Connected is healthy. */
+  tcp(host: string, port: number, timeoutMs: number): Promise<ProbeResult> {
+    const started = performance.now();
+    return new Promise((resolve) => {
+      const socket = connect({ host, port });
+      const done = (status: HealthStatus, output: string) => {
+        socket.destroy();
+        resolve({ status, output, durationMs: performance.now() - started });
+      };
+      socket.setTimeout(timeoutMs, () => done("unhealthy", `TCP ${host}:${port}: timed out after ${timeoutMs} ms`));
+      socket.once("connect", () => done("healthy", `TCP ${host}:${port}: connected`));
+      socket.once("error", (err) => done("unhealthy", `TCP ${host}:${port}: ${describe(err)}`));
+    });
   }
 
   async close(): Promise<void> {

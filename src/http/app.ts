@@ -90,6 +90,8 @@ export function createHttpApp(discovery: Discovery, opts: HttpOptions): Hono {
   app.delete("/v1/services/:id", async (c) => send(c, await discovery.deregisterService(c.req.param("id"))));
 
   app.post("/v1/services/:id/check", async (c) => send(c, await discovery.healthCheckService(c.req.param("id"))));
+  app.put("/v1/services/:id/heartbeat", async (c) => send(c, await discovery.heartbeat(c.req.param("id"), (await optionalJsonBody(c)) as never)));
+  app.put("/v1/services/:id/maintenance", async (c) => send(c, await discovery.setMaintenance(c.req.param("id"), (await jsonBody(c)) as never)));
   app.post("/v1/checks", async (c) => send(c, await discovery.healthCheckAll()));
 
   app.get("/v1/stats", async (c) => send(c, await discovery.getRegistryStats()));
@@ -111,6 +113,13 @@ async function jsonBody(c: Context): Promise<unknown> {
   } catch (err) {
     throw new HttpError(400, "invalid_json", `the body is not valid JSON: ${(err as Error).message}`);
   }
+}
+
+/** Like jsonBody, but an empty body (no content) is an empty object: `curl -X PUT .../heartbeat` just works. */
+async function optionalJsonBody(c: Context): Promise<unknown> {
+  const length = c.req.header("content-length");
+  if ((length === undefined || length === "0") && c.req.header("transfer-encoding") === undefined) return {};
+  return jsonBody(c);
 }
 
 function digest(value: string): Buffer {

@@ -58,7 +58,11 @@ export function compileQuery(q: ParsedServiceQuery): CompiledQuery {
 export function matches(entry: ServiceEntry, q: CompiledQuery): boolean {
   if (q.name !== undefined && entry.name !== q.name) return false;
   if (q.nodeId !== undefined && entry.nodeId !== q.nodeId) return false;
-  if (q.healthStatus !== undefined && entry.healthStatus !== q.healthStatus) return false;
+  if (q.healthStatus !== undefined) {
+    if (entry.healthStatus !== q.healthStatus) return false;
+    // In maintenance: never among the healthy (or degraded) instances, whatever its checks say.
+    if (entry.maintenance !== undefined && q.healthStatus !== "unhealthy" && q.healthStatus !== "unknown") return false;
+  }
   for (const tag of q.tags) if (!entry.tags.includes(tag)) return false;
   for (const [k, v] of q.metadata) if (entry.metadata[k] !== v) return false;
   if (q.version !== undefined && !q.version(entry.version)) return false;

@@ -7,7 +7,8 @@ import type { Store, StoreMutation } from "../store/types.js";
 import { compareEntries, matches, type CompiledQuery } from "./query.js";
 import { hasCheck, HEALTH_STATUSES, type HealthStatus, type ParsedServiceInput, type ServiceEntry } from "./schema.js";
 
-export type ChangeCause = "register" | "deregister" | "health" | "load";
+/** "checked": a check ran and its status did not change (only lastHealthCheck moved). */
+export type ChangeCause = "register" | "deregister" | "health" | "checked" | "maintenance" | "load";
 
 export interface RegistryChange {
   readonly id: string;
@@ -20,7 +21,11 @@ export interface RegistryChange {
 
 export type ChangeListener = (changes: readonly RegistryChange[], generation: number) => void;
 
-export type WriteOp = { readonly op: "register"; readonly input: ParsedServiceInput } | { readonly op: "deregister"; readonly id: string };
+export type WriteOp =
+  | { readonly op: "register"; readonly input: ParsedServiceInput }
+  | { readonly op: "deregister"; readonly id: string }
+  /** reason undefined turns maintenance off. */
+  | { readonly op: "maintenance"; readonly id: string; readonly reason: string | undefined };
 
 export interface WriteItemError {
   readonly index: number;
@@ -209,10 +214,23 @@ export class Registry {
     const errors: WriteItemError[] = [];
     const mutations: StoreMutation[] = [];
 
+    const causes = new Map<string, ChangeCause>();
     ops.forEach((op, index) => {
       if (op.op === "register") {
         const entry = this.newEntry(op.input, current(op.input.id), now);
         view.set(entry.id, entry);
+        causes.set(entry.id, "register");
+        mutations.push({ op: "put", entry });
+      } else if (op.op === "maintenance") {
+        const before = current(op.id);
+        if (before === undefined) {
+          errors.push({ index, id: op.id, code: "not_found", message: `service ${op.id} is not registered` });
+          return;
+        }
+        const { maintenance: _, ...rest } = before;
+        const entry = freezeEntry(op.reason === undefined ? rest : { ...rest, maintenance: { reason: op.reason, since: now } });
+        view.set(entry.id, entry);
+        causes.set(entry.id, causes.get(entry.id) ?? "maintenance");
         mutations.push({ op: "put", entry });
       } else if (current(op.id) === undefined) {
         errors.push({ index, id: op.id, code: "not_found", message: `service ${op.id} is not registered` });
@@ -236,7 +254,7 @@ export class Registry {
         // Health changes that landed while the store was writing are kept when the check did not change.
         const after = before !== undefined && sameCheck(before, planned) ? carryHealth(planned, before) : planned;
         this.put(after, before);
-        changes.push({ id, cause: "register", before, after });
+        changes.push({ id, cause: causes.get(id) ?? "register", before, after });
       }
     }
     this.emit(changes);
@@ -252,8 +270,19 @@ export class Registry {
     if (before === undefined) return undefined;
     const after = freezeEntry({ ...before, healthStatus: status, lastHealthCheck: new Date(at).toISOString() });
     this.put(after, before);
-    this.emit([{ id, cause: "health", before, after }]);
+    this.emit([{ id, cause: before.healthStatus === status ? "checked" : "health", before, after }]);
     return after;
+  }
+
+  /** Puts an instance in maintenance (with a reason) or takes it out (undefined). Written to the store. */
+  async setMaintenance(id: string, reason: string | undefined): Promise<ServiceEntry> {
+    try {
+      const [change] = await this.write([{ op: "maintenance", id, reason }]);
+      return change!.after!;
+    } catch (err) {
+      if (err instanceof BatchError) throw new NotFoundError(`service ${id} is not registered`);
+      throw err;
+    }
   }
 
   /** Subscribes to the change feed; returns the unsubscribe function. Listeners run synchronously after each change. */
@@ -278,7 +307,11 @@ export class Registry {
       lastHealthCheck: null,
       healthCheckInterval: input.healthCheckInterval,
       ...(input.ttl !== undefined ? { ttl: input.ttl } : {}),
+      ...(input.tcpCheck === true ? { tcpCheck: true } : {}),
+      ...(input.deregisterAfter !== undefined ? { deregisterAfter: input.deregisterAfter } : {}),
       ...(input.dnsTtl !== undefined ? { dnsTtl: input.dnsTtl } : {}),
+      // An operator's maintenance outlives a re-registration (a deploy script must not end it).
+      ...(before?.maintenance !== undefined ? { maintenance: before.maintenance } : {}),
     });
     return before !== undefined && sameCheck(before, entry) ? carryHealth(entry, before) : entry;
   }
@@ -335,6 +368,7 @@ function sameCheck(a: ServiceEntry, b: ServiceEntry): boolean {
     a.address === b.address &&
     a.port === b.port &&
     a.healthEndpoint === b.healthEndpoint &&
+    a.tcpCheck === b.tcpCheck &&
     a.ttl === b.ttl
   );
 }

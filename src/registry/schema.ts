@@ -114,7 +114,8 @@ const intervalSchema = z
 const dnsTtlSchema = z.number().int("must be a whole number of seconds").min(0, "must be 0-86400 seconds").max(86_400, "must be 0-86400 seconds");
 
 /** What a client sends to register an instance. Server-managed fields are accepted (so a GET can be PUT back) and ignored. */
-export const serviceInputSchema = z.strictObject({
+export const serviceInputSchema = z
+  .strictObject({
   id: serviceIdSchema,
   name: dnsLabelSchema,
   version: versionSchema.default("0.0.0"),
@@ -130,12 +131,21 @@ export const serviceInputSchema = z.strictObject({
     .transform((tags) => [...new Set(tags)]),
   healthCheckInterval: intervalSchema.default(LIMITS.defaultIntervalMs),
   ttl: intervalSchema.optional(),
+  /** Check by connecting to address:port. */
+  tcpCheck: z.boolean().optional(),
+  /** Deregister after this long unhealthy (ms), like Consul's deregister_critical_service_after. */
+  deregisterAfter: z.number().int().min(10_000, "must be at least 10000 ms").max(30 * 86_400_000, "must be at most 30 days").optional(),
   dnsTtl: dnsTtlSchema.optional(),
   // Server-managed: accepted so a fetched entry can be sent back unchanged, never taken from the client.
   healthStatus: z.unknown().optional(),
   registeredAt: z.unknown().optional(),
   lastHealthCheck: z.unknown().optional(),
-});
+  maintenance: z.unknown().optional(),
+  })
+  .refine((s) => [s.healthEndpoint !== undefined, s.ttl !== undefined, s.tcpCheck === true].filter(Boolean).length <= 1, {
+    message: "declare at most one check: healthEndpoint (HTTP), tcpCheck (TCP) or ttl (heartbeats)",
+    path: ["healthEndpoint"],
+  });
 export type ServiceInput = z.input<typeof serviceInputSchema>;
 export type ParsedServiceInput = z.output<typeof serviceInputSchema>;
 
@@ -157,8 +167,12 @@ export interface ServiceEntry {
   readonly lastHealthCheck: string | null;
   readonly healthCheckInterval: number;
   readonly ttl?: number;
+  readonly tcpCheck?: boolean;
+  readonly deregisterAfter?: number;
   /** Seconds; the DNS TTL of this instance's records instead of the server's default. */
   readonly dnsTtl?: number;
+  /** Set while an operator has the instance in maintenance: hidden from DNS and from healthy queries. */
+  readonly maintenance?: { readonly reason: string; readonly since: string };
 }
 
 /** The stored form, validated when a store loads it back. */
@@ -177,12 +191,30 @@ export const serviceEntrySchema = z.strictObject({
   lastHealthCheck: z.iso.datetime().nullable(),
   healthCheckInterval: intervalSchema,
   ttl: intervalSchema.optional(),
+  tcpCheck: z.boolean().optional(),
+  deregisterAfter: z.number().int().min(10_000).optional(),
   dnsTtl: dnsTtlSchema.optional(),
+  maintenance: z.strictObject({ reason: z.string().max(512), since: z.iso.datetime() }).optional(),
 });
 
-/** True when the instance declares a check (an HTTP endpoint or a TTL heartbeat). */
-export function hasCheck(entry: Pick<ServiceEntry, "healthEndpoint" | "ttl">): boolean {
-  return entry.healthEndpoint !== undefined || entry.ttl !== undefined;
+export type CheckKind = "http" | "tcp" | "ttl" | "none";
+
+/** The one check an instance declares. */
+export function checkKind(entry: Pick<ServiceEntry, "healthEndpoint" | "ttl" | "tcpCheck">): CheckKind {
+  if (entry.ttl !== undefined) return "ttl";
+  if (entry.healthEndpoint !== undefined) return "http";
+  if (entry.tcpCheck === true) return "tcp";
+  return "none";
+}
+
+/** True when the instance declares a check (HTTP, TCP or TTL heartbeats). */
+export function hasCheck(entry: Pick<ServiceEntry, "healthEndpoint" | "ttl" | "tcpCheck">): boolean {
+  return checkKind(entry) !== "none";
+}
+
+/** Whether DNS and healthy queries may return the instance: it is not in maintenance. */
+export function inService(entry: Pick<ServiceEntry, "maintenance">): boolean {
+  return entry.maintenance === undefined;
 }
 
 export function toIssues(error: z.ZodError, prefix: (string | number)[] = []): ErrorIssue[] {
