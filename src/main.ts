@@ -51,6 +51,10 @@ async function main(): Promise<number> {
     };
     process.once("SIGTERM", shutdown);
     process.once("SIGINT", shutdown);
+    process.on("SIGHUP", () => {
+      logger.info({ signal: "SIGHUP" }, "reloading");
+      void running.reload();
+    });
   });
   logger.info("stopped");
   logger.flush();

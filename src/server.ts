@@ -9,8 +9,11 @@ import { listenHttp, type HttpServerHandle } from "./http/server.js";
 import type { Clock } from "./clock.js";
 import type { Store } from "./store/index.js";
 import { DnsServer } from "./dns/server.js";
+import { loadZones, type StaticZones } from "./dns/zones.js";
 
 export interface ServerHandle {
+  /** Reloads what can change live (static zones); a broken file keeps what was loaded and is reported. */
+  reload(): Promise<{ ok: true; zones: number } | { ok: false; error: string }>;
   readonly discovery: Discovery;
   readonly http: HttpServerHandle;
   readonly dns: DnsServer;
@@ -50,6 +53,16 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Ser
     ...(deps.clock ? { clock: deps.clock } : {}),
   });
   const dnsLogger = logger.child({ component: "dns" });
+  const readZones = () => loadZones([config.zonesDir], { domain: config.domain, cluster: config.clusterName, defaultTtl: config.dnsSoaTtl });
+  const logZones = (zones: StaticZones, msg: string) =>
+    dnsLogger.info({ dir: config.zonesDir, zones: zones.zones.map((z) => ({ origin: z.origin, file: z.file, records: z.recordCount })) }, msg);
+  let zones: StaticZones;
+  try {
+    zones = await readZones();
+  } catch (err) {
+    await discovery.stop();
+    throw err;
+  }
   const dns = new DnsServer({
     settings: {
       domain: config.domain,
@@ -65,6 +78,8 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Ser
     logger: dnsLogger,
     ...(config.dnsUpstream ? { upstreams: config.dnsUpstream } : {}),
   });
+  dns.setStaticZones(zones);
+  logZones(zones, "static zones loaded");
   discovery.addStatsSource("dns", () => dns.stats());
   const httpLogger = logger.child({ component: "http" });
   const app = createHttpApp(discovery, { adminToken: config.adminToken, maxBodyBytes: config.maxBodyBytes, logger: httpLogger });
@@ -94,6 +109,17 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Ser
     dns,
     dnsAddress,
     url,
+    reload: async () => {
+      try {
+        const fresh = await readZones();
+        dns.setStaticZones(fresh);
+        logZones(fresh, "static zones reloaded");
+        return { ok: true, zones: fresh.zones.length };
+      } catch (err) {
+        dnsLogger.error({ error: (err as Error).message }, "static zones not reloaded: keeping the zones loaded before");
+        return { ok: false, error: (err as Error).message };
+      }
+    },
     stop: () =>
       (stopping ??= (async () => {
         await Promise.all([http.close(), dns.close()]);

@@ -1,5 +1,8 @@
 // The built CLI as an operator runs it: help, a bad setting (exit 2), startup logs, and SIGTERM (exit 0).
 import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { closedPort } from "./helpers.js";
@@ -45,6 +48,15 @@ describe("the CLI", () => {
     expect(await exited).toBe(0);
     expect(Date.now() - t0).toBeLessThan(5_000);
     expect(out).toContain('"msg":"stopped"');
+  });
+
+  it("exits 1 naming the file and line of a broken zone file", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "hd-cli-zones-"));
+    writeFileSync(join(dir, "home.arpa.zone"), "@ IN SOA ns hostmaster 1 1h 10m 1w 30\nnas IN A 10.0.0.300\n");
+    const r = spawnSync(process.execPath, [main, "--in-memory", "--zones-dir", dir, "--http-listen", "127.0.0.1:0", "--dns-listen", "127.0.0.1:0"], { encoding: "utf8" });
+    expect(r.status).toBe(1);
+    expect(r.stdout).toContain("home.arpa.zone:2: ");
+    expect(r.stdout).toContain("10.0.0.300");
   });
 
   it("warns when the API listens beyond loopback without an admin token", async () => {

@@ -5,6 +5,7 @@ import { isIP } from "node:net";
 import type { ServiceEntry } from "../registry/schema.js";
 import { classify, hexOfAddress, instanceLabel, type Lookup, type ZoneNames } from "./names.js";
 import { RCODE, TYPE } from "./wire.js";
+import type { StaticZone, StaticZones, ZoneLookup, ZoneRr } from "./zones.js";
 
 /** A resource record in the shape dns2's encoder takes. */
 export type Rr =
@@ -55,10 +56,12 @@ export type Kind = "success" | "nxdomain" | "nodata" | "refused";
 
 export interface Answer {
   readonly kind: Kind;
-  readonly answers: Rr[];
-  readonly additionals: Rr[];
+  readonly answers: readonly ZoneRr[];
+  readonly additionals: readonly ZoneRr[];
   /** The answer is an A or AAAA set whose order rotates between queries. */
   readonly rotate: boolean;
+  /** The SOA for a negative answer when it is not the registry's own (a zone file's). */
+  readonly soa?: Rr;
 }
 
 /** SRV weights survive HAProxy's (w+255)/256 mapping: healthy 2560 -> 10, degraded 256 -> 1. */
@@ -71,6 +74,8 @@ const REFUSED: Answer = { kind: "refused", answers: [], additionals: [], rotate:
 export class Zone {
   readonly names: ZoneNames;
   readonly nsName: string;
+  /** Zones from files; the one whose origin is the domain merges with the registry's names. */
+  statics: StaticZones | undefined;
 
   constructor(
     readonly settings: DnsSettings,
@@ -100,7 +105,21 @@ export class Zone {
   /** `qname` is the lowercase name as the answer's owner; `labels` the same split. */
   answer(qname: string, labels: readonly string[], qtype: number, view: DnsView): Answer {
     const lookup = classify(labels, this.names);
-    return this.answerLookup(lookup, qname, qtype, view);
+    const file = this.statics?.findZone(labels);
+    if (file === undefined) return this.answerLookup(lookup, qname, qtype, view);
+    if (file.origin !== this.settings.domain) {
+      // Another zone from a file. A reverse zone's names come from the file, else from the registry's PTRs.
+      if (lookup.kind === "reverse" && !file.has(labels)) {
+        const registry = this.answerLookup(lookup, qname, qtype, view);
+        if (registry.kind !== "refused") return { ...registry, soa: file.negativeSoa };
+      }
+      return fromFile(file.lookup(labels, qtype), file);
+    }
+    // The file for our own domain: the registry keeps its names, the file has the rest, one SOA (the file's).
+    if (REGISTRY_KINDS.has(lookup.kind) || (lookup.kind === "ns" && !file.has(labels))) {
+      return { ...this.answerLookup(lookup, qname, qtype, view), soa: file.negativeSoa };
+    }
+    return fromFile(file.lookup(labels, qtype), file);
   }
 
   private answerLookup(lookup: Lookup, qname: string, qtype: number, view: DnsView): Answer {
@@ -179,7 +198,7 @@ export class Zone {
       const weight = e.healthStatus === "healthy" ? SRV_WEIGHT.healthy : SRV_WEIGHT.degraded;
       answers.push({ name: owner, type: TYPE.SRV, class: 1, ttl, priority: 1, weight, port: e.port, target });
       if (hex !== undefined && !glue.has(target)) {
-        glue.set(target, { name: target, type: isIP(e.address) === 6 ? TYPE.AAAA : TYPE.A, class: 1, ttl, address: e.address });
+        glue.set(target, { name: target, type: isIP(e.address) === 6 ? TYPE.AAAA : TYPE.A, class: 1, ttl, address: encodable(e.address) });
       }
     }
     return ok(answers, [...glue.values()]);
@@ -246,6 +265,18 @@ export class Zone {
   }
 }
 
+/** Names the registry answers even when a zone file covers the domain. */
+const REGISTRY_KINDS: ReadonlySet<Lookup["kind"]> = new Set(["service", "node", "addr", "dnssd-types", "dnssd-type", "dnssd-instance", "empty-nonterminal"]);
+
+/** A zone file's lookup as an answer: RFC 6604 for CNAME chains (the rcode is the last name's). */
+function fromFile(result: ZoneLookup, file: StaticZone): Answer {
+  const records = result.records;
+  const rotate = records.length > 1 && records.every((r) => r.type === TYPE.A || r.type === TYPE.AAAA);
+  const end = result.kind === "cname" ? result.end : result.kind;
+  if (end === "success" || end === "outside") return { kind: "success", answers: records, additionals: [], rotate };
+  return { kind: end, answers: records, additionals: [], rotate: false, soa: file.negativeSoa };
+}
+
 function ok(answers: Rr[], additionals: Rr[] = [], rotate = false): Answer {
   return { kind: "success", answers, additionals, rotate: rotate && answers.length > 1 };
 }
@@ -255,7 +286,7 @@ function addressRecords(name: string, qtype: number, addresses: readonly string[
   const v4 = addresses.filter((a) => isIP(a) === 4);
   const v6 = addresses.filter((a) => isIP(a) === 6);
   const pick = qtype === TYPE.A ? v4 : qtype === TYPE.AAAA ? v6 : qtype === TYPE.ANY ? (v4.length > 0 ? v4 : v6) : [];
-  return pick.map((address) => ({ name, type: isIP(address) === 6 ? TYPE.AAAA : TYPE.A, class: 1, ttl, address }));
+  return pick.map((address) => ({ name, type: isIP(address) === 6 ? TYPE.AAAA : TYPE.A, class: 1, ttl, address: encodable(address) }));
 }
 
 /** RFC 6763 6: `key=value` strings of at most 255 bytes, `version=` first, within a bounded total; never empty. */
@@ -272,6 +303,12 @@ export function txtStrings(entry: ServiceEntry): string[] {
     total += bytes + 1;
   }
   return strings.length > 0 ? strings : [""];
+}
+
+/** dns2 encodes an IPv4-mapped IPv6 address written as ::ffff:1.2.3.4 wrongly: give it the hex words. */
+function encodable(address: string): string {
+  if (!address.includes(":") || !address.includes(".")) return address;
+  return hexOfAddress(address)!.match(/.{4}/g)!.join(":");
 }
 
 function distinct<T>(values: T[]): T[] {

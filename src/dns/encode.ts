@@ -28,7 +28,7 @@ export function encodeAnswer(o: EncodeOptions): Buffer {
   p.header.ra = o.recursionAvailable ? 1 : 0;
   p.header.rcode = rcodeOf(o.answer.kind);
   p.questions.push(new Packet.Question(o.qname, o.qtype, o.qclass));
-  p.answers = o.answer.answers as unknown as typeof p.answers;
+  p.answers = [...o.answer.answers] as unknown as typeof p.answers;
   p.authorities = (negative ? [o.soa] : []) as unknown as typeof p.authorities;
   const additionals: unknown[] = [...o.answer.additionals];
   if (o.edns) additionals.push({ name: "", type: TYPE.OPT, class: o.edns.udpSize, ttl: o.edns.dnssecOk ? 0x8000 : 0, rdata: [] });

@@ -8,6 +8,7 @@ import type { Listen } from "../config.js";
 import { Zone, type DnsSettings, type DnsView } from "./answer.js";
 import { encodeAnswer } from "./encode.js";
 import { Forwarder } from "./forward.js";
+import type { StaticZones } from "./zones.js";
 import { bareResponse, CLASS_ANY, CLASS_IN, optRecord, parseQuery, RCODE, TYPE, truncated, type Query } from "./wire.js";
 
 /** The largest UDP payload we send and advertise. A LAN carries it; HAProxy, which never retries over TCP, needs it. */
@@ -179,7 +180,7 @@ export class DnsServer {
   private build(q: Query, qname: string, edns: { udpSize: number; dnssecOk: boolean } | undefined): Cached {
     const view = this.opts.view;
     const answer = this.zone.answer(qname, q.labels!, q.qtype, view);
-    const soa = this.zone.soa(view, this.opts.settings.negativeTtl);
+    const soa = answer.soa ?? this.zone.soa(view, this.opts.settings.negativeTtl);
     const encode = (answers: typeof answer.answers) =>
       encodeAnswer({ qname, qtype: q.qtype, qclass: q.qclass, answer: { ...answer, answers }, soa, edns, recursionAvailable: this.ra });
     const outside = answer.kind === "refused";
@@ -197,6 +198,12 @@ export class DnsServer {
   private count(rcode: number): void {
     const name = RCODE_NAMES[rcode] ?? String(rcode);
     this.counters.byRcode[name] = (this.counters.byRcode[name] ?? 0) + 1;
+  }
+
+  /** Serves these zones from files from now on (after a reload, say). */
+  setStaticZones(zones: StaticZones | undefined): void {
+    this.zone.statics = zones;
+    this.cache.clear();
   }
 
   stats(): DnsStats {

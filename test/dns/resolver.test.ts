@@ -68,6 +68,12 @@ describe("DNS through c-ares", () => {
     expect(await code(resolver.resolve4("api.service.home.arpa"))).toBe("ENOTFOUND");
   });
 
+  it("encodes IPv4-mapped IPv6 addresses correctly", async () => {
+    await put("mapped-1", { name: "mapped", address: "::ffff:192.0.2.7", port: 80 });
+    expect(await resolver.resolve6("mapped.service.home.arpa")).toEqual(["::ffff:192.0.2.7"]);
+    await api(server.url, "DELETE", "/v1/services/mapped-1");
+  });
+
   it("answers nodes, addresses, reverse names, the apex and the cluster-qualified form", async () => {
     expect(await resolver.resolve4("pi.node.home.arpa")).toEqual(["10.0.1.1"]);
     expect((await resolver.resolve4("nas.node.home.arpa")).sort()).toEqual(["10.0.0.1", "10.0.0.2"]);

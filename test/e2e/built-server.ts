@@ -8,6 +8,8 @@ export const root = fileURLToPath(new URL("../..", import.meta.url));
 export interface BuiltServer {
   url: string;
   dnsPort: number;
+  /** The node process itself (npm and the shell run above it). */
+  pid: number;
   log: () => string;
   stop(): Promise<void>;
 }
@@ -33,12 +35,13 @@ export async function startBuiltServer(env: Record<string, string> = {}, args: s
     }
     await new Promise((r) => setTimeout(r, 50));
   }
-  const lines = out.trim().split("\n").map((l) => JSON.parse(l) as { msg: string; url?: string; address?: string });
+  const lines = out.trim().split("\n").map((l) => JSON.parse(l) as { msg: string; url?: string; address?: string; pid: number });
   const http = lines.find((l) => l.msg === "HTTP API listening")!;
   const dns = lines.find((l) => l.msg === "DNS listening")!;
   return {
     url: http.url!,
     dnsPort: Number(dns.address!.split(":").pop()),
+    pid: http.pid,
     log: () => out,
     stop: async () => {
       if (child.exitCode !== null) return;

@@ -1,10 +1,15 @@
 // dig (dnsutils) against the built server started as the README says.
 import { execFileSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { api } from "../helpers.js";
 import { startBuiltServer, type BuiltServer } from "./built-server.js";
 
 let server: BuiltServer;
+const zonesDir = mkdtempSync(join(tmpdir(), "hd-e2e-zones-"));
+const zone = (nas: string) => `$ORIGIN home.arpa.\n@ IN SOA ns.home.arpa. hostmaster.home.arpa. 1 3600 600 86400 5\n  IN NS ns.home.arpa.\nnas IN A ${nas}\n`;
 
 function dig(...args: string[]): string {
   return execFileSync("dig", ["@127.0.0.1", "-p", String(server.dnsPort), "+norec", "+time=2", "+tries=1", ...args], { encoding: "utf8" });
@@ -17,7 +22,8 @@ const section = (out: string, name: string) => {
 };
 
 beforeAll(async () => {
-  server = await startBuiltServer();
+  writeFileSync(join(zonesDir, "home.arpa.zone"), zone("192.168.1.10"));
+  server = await startBuiltServer({ HD_ZONES_DIR: zonesDir });
   const register = [
     { id: "web-1", name: "web", address: "10.0.0.1", port: 8080, tags: ["prod", "eu"] },
     { id: "web-2", name: "web", address: "10.0.0.2", port: 8081, tags: ["prod"] },
@@ -77,6 +83,16 @@ describe("dig against the built server", () => {
     const bad = dig("+edns=1", "+noednsnegotiation", "web.service.home.arpa");
     expect(status(bad)).toBe("BADVERS");
     expect(section(bad, "ANSWER")).toEqual([]);
+  });
+
+  it("serves a zone-file record beside the registry's names, and reloads it on SIGHUP", async () => {
+    expect(dig("+short", "nas.home.arpa").trim()).toBe("192.168.1.10");
+    expect(dig("+short", "web.service.home.arpa").trim().split("\n").sort()).toEqual(["10.0.0.1", "10.0.0.2"]);
+    writeFileSync(join(zonesDir, "home.arpa.zone"), zone("192.168.1.11"));
+    process.kill(server.pid, "SIGHUP");
+    const end = Date.now() + 5_000;
+    while (!server.log().includes("static zones reloaded") && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+    expect(dig("+short", "nas.home.arpa").trim()).toBe("192.168.1.11");
   });
 
   it("refuses other zones and echoes the question's case", () => {
