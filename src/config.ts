@@ -49,8 +49,9 @@ export const SETTINGS = {
   },
   nodeId: { flag: "node-id", description: "this node's id, a DNS label", default: undefined, defaultText: "the host name", schema: dnsLabelSchema },
   clusterName: { flag: "cluster-name", description: "name of the cluster this node belongs to", default: "homelab", schema: dnsLabelSchema },
-  dataDir: { flag: "data-dir", description: "directory of the durable store (the durable store is not built yet)", default: "./data", schema: z.string().min(1) },
-  inMemory: { flag: "in-memory", description: "keep nothing on disk", default: false, schema: bool, boolean: true },
+  dataDir: { flag: "data-dir", description: "directory of the durable store (a journal and a snapshot)", default: "./data", schema: z.string().min(1) },
+  inMemory: { flag: "in-memory", description: "keep nothing on disk: no data dir, nothing survives a restart", default: false, schema: bool, boolean: true },
+  servicesDir: { flag: "services-dir", description: "directory of JSON/YAML files declaring static services (reloaded on SIGHUP)", default: undefined, defaultText: "none", schema: z.string().min(1) },
   zonesDir: { flag: "zones-dir", description: "directory of static zone files", default: "./zones", schema: z.string().min(1) },
   dnsTtl: { flag: "dns-ttl", description: "TTL of service records, seconds (an instance's dnsTtl overrides it)", default: 5, schema: seconds },
   dnsNodeTtl: { flag: "dns-node-ttl", description: "TTL of node records, seconds", default: 30, schema: seconds },
@@ -101,6 +102,7 @@ export interface Config {
   dataDir: string;
   inMemory: boolean;
   zonesDir: string;
+  servicesDir: string | undefined;
   dnsTtl: number;
   dnsNodeTtl: number;
   dnsSoaTtl: number;

@@ -4,7 +4,7 @@ import { hostname } from "node:os";
 import pino, { type Logger } from "pino";
 import { z } from "zod";
 import { systemClock, type Clock } from "./clock.js";
-import { NotFoundError } from "./errors.js";
+import { ConflictError, NotFoundError } from "./errors.js";
 import { DEFAULT_CHECKER_SETTINGS, HealthChecker, type CheckerSettings, type CheckerStats, type HealthCheckResult } from "./health/checker.js";
 import { QueryCache, type CacheStats } from "./registry/cache.js";
 import { compileQuery, serviceQuerySchema, type CompiledQuery, toPlainQuery, type ServiceQuery, type ServiceQueryBuilder } from "./registry/query.js";
@@ -19,7 +19,8 @@ import {
   type ServiceEntry,
   type ServiceInput,
 } from "./registry/schema.js";
-import { MemoryStore, type Store } from "./store/index.js";
+import { entryMatches, type ServiceFileSet } from "./services-files.js";
+import { FileStore, MemoryStore, type Store } from "./store/index.js";
 import { VERSION } from "./version.js";
 
 export interface DiscoveryOptions {
@@ -96,7 +97,7 @@ export interface BulkResult {
 /** What embedded and remote callers share: `Discovery` implements it in-process, `DiscoveryClient` over HTTP. */
 export interface DiscoveryApi {
   registerService(service: ServiceInput): Promise<ServiceEntry>;
-  deregisterService(id: string): Promise<ServiceEntry>;
+  deregisterService(id: string, opts?: { force?: boolean }): Promise<ServiceEntry>;
   getService(id: string): Promise<ServiceEntry>;
   discoverServices(query?: ServiceQuery | ServiceQueryBuilder): Promise<ServiceEntry[]>;
   bulk(request: BulkRequest): Promise<BulkResult>;
@@ -148,7 +149,8 @@ export class Discovery implements DiscoveryApi {
     const discovery = new Discovery(opts);
     const restored = await discovery.registry.load();
     discovery.checker.start();
-    discovery.logger.info({ nodeId: discovery.nodeId, store: discovery.store.kind, restored }, "registry ready");
+    const where = discovery.store instanceof FileStore ? { dataDir: discovery.store.dir, ...discovery.store.loadReport } : {};
+    discovery.logger.info({ nodeId: discovery.nodeId, store: discovery.store.kind, restored, ...where }, "registry ready");
     return discovery;
   }
 
@@ -160,10 +162,39 @@ export class Discovery implements DiscoveryApi {
     return entry;
   }
 
-  async deregisterService(id: string): Promise<ServiceEntry> {
-    const entry = await this.registry.deregister(parseOrThrow(serviceIdSchema, id, "service id"));
+  /** Deregisters an instance; one declared in a services file needs `force` (the file would bring it back on reload). */
+  async deregisterService(id: string, opts: { force?: boolean } = {}): Promise<ServiceEntry> {
+    const existing = this.registry.get(parseOrThrow(serviceIdSchema, id, "service id"));
+    if (existing?.source === "file" && opts.force !== true) {
+      throw new ConflictError(`service ${id} is declared in a services file: remove it there (and reload), or deregister with force`);
+    }
+    const entry = await this.registry.deregister(id);
     this.logger.info({ id: entry.id, name: entry.name }, "service deregistered");
     return entry;
+  }
+
+  /**
+   * Makes the registry match the services files: declared services registered (or re-registered when changed),
+   * file-declared services no longer declared deregistered, the rest untouched. One all-or-nothing batch.
+   */
+  async syncServiceFiles(set: ServiceFileSet): Promise<{ registered: string[]; deregistered: string[]; unchanged: number }> {
+    const declared = new Set(set.services.map((s) => s.id));
+    const ops: WriteOp[] = [];
+    let unchanged = 0;
+    for (const input of set.services) {
+      const entry = this.registry.get(input.id);
+      if (entry?.source === "file" && entryMatches(entry, input)) unchanged += 1;
+      else ops.push({ op: "register", input, source: "file" });
+    }
+    for (const entry of this.registry.values()) if (entry.source === "file" && !declared.has(entry.id)) ops.push({ op: "deregister", id: entry.id });
+    const changes = ops.length > 0 ? await this.registry.write(ops) : [];
+    const result = {
+      registered: changes.filter((c) => c.after !== undefined).map((c) => c.id),
+      deregistered: changes.filter((c) => c.after === undefined).map((c) => c.id),
+      unchanged,
+    };
+    this.logger.info({ files: set.files.length, ...result }, "services files applied");
+    return result;
   }
 
   async getService(id: string): Promise<ServiceEntry> {

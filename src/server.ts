@@ -7,9 +7,11 @@ import { Discovery } from "./discovery.js";
 import { createHttpApp } from "./http/app.js";
 import { listenHttp, type HttpServerHandle } from "./http/server.js";
 import type { Clock } from "./clock.js";
-import type { Store } from "./store/index.js";
+import { resolve } from "node:path";
+import { FileStore, MemoryStore, type Store } from "./store/index.js";
 import { DnsServer } from "./dns/server.js";
 import { loadZones, type StaticZones } from "./dns/zones.js";
+import { loadServiceFiles } from "./services-files.js";
 
 export interface ServerHandle {
   /** Reloads what can change live (static zones); a broken file keeps what was loaded and is reported. */
@@ -32,9 +34,7 @@ export interface ServerDeps {
 
 export async function startServer(config: Config, deps: ServerDeps): Promise<ServerHandle> {
   const { logger } = deps;
-  if (!config.inMemory) {
-    logger.warn({ dataDir: config.dataDir }, "no durable store in this version yet: registrations are kept in memory only");
-  }
+  const store = deps.store ?? (config.inMemory ? new MemoryStore() : new FileStore({ dir: resolve(config.dataDir), logger: logger.child({ component: "store" }) }));
   const discovery = await Discovery.start({
     nodeId: config.nodeId,
     clusterName: config.clusterName,
@@ -49,9 +49,17 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Ser
       deregisterAfterMs: config.deregisterAfter,
     },
     logger: logger.child({ component: "registry" }),
-    ...(deps.store ? { store: deps.store } : {}),
+    store,
     ...(deps.clock ? { clock: deps.clock } : {}),
   });
+  const readServices = () => (config.servicesDir ? loadServiceFiles(config.servicesDir) : undefined);
+  try {
+    const services = await readServices();
+    if (services) await discovery.syncServiceFiles(services);
+  } catch (err) {
+    await discovery.stop();
+    throw err;
+  }
   const dnsLogger = logger.child({ component: "dns" });
   const readZones = () => loadZones([config.zonesDir], { domain: config.domain, cluster: config.clusterName, defaultTtl: config.dnsSoaTtl });
   const logZones = (zones: StaticZones, msg: string) =>
@@ -110,15 +118,25 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Ser
     dnsAddress,
     url,
     reload: async () => {
+      const errors: string[] = [];
+      let zoneCount = dns.zone.statics?.zones.length ?? 0;
       try {
         const fresh = await readZones();
         dns.setStaticZones(fresh);
         logZones(fresh, "static zones reloaded");
-        return { ok: true, zones: fresh.zones.length };
+        zoneCount = fresh.zones.length;
       } catch (err) {
         dnsLogger.error({ error: (err as Error).message }, "static zones not reloaded: keeping the zones loaded before");
-        return { ok: false, error: (err as Error).message };
+        errors.push((err as Error).message);
       }
+      try {
+        const services = await readServices();
+        if (services) await discovery.syncServiceFiles(services);
+      } catch (err) {
+        logger.error({ component: "registry", error: (err as Error).message }, "services files not reloaded: nothing changed");
+        errors.push((err as Error).message);
+      }
+      return errors.length === 0 ? { ok: true, zones: zoneCount } : { ok: false, error: errors.join("\n") };
     },
     stop: () =>
       (stopping ??= (async () => {

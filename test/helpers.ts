@@ -17,6 +17,7 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     dataDir: "./data",
     inMemory: true,
     zonesDir: "./zones",
+    servicesDir: undefined,
     dnsTtl: 5,
     dnsNodeTtl: 30,
     dnsSoaTtl: 60,

@@ -37,8 +37,8 @@ export class DiscoveryClient implements DiscoveryApi {
   registerService(service: ServiceInput): Promise<ServiceEntry> {
     return this.call("PUT", `/v1/services/${encodeURIComponent(service.id)}`, service);
   }
-  deregisterService(id: string): Promise<ServiceEntry> {
-    return this.call("DELETE", `/v1/services/${encodeURIComponent(id)}`);
+  deregisterService(id: string, opts: { force?: boolean } = {}): Promise<ServiceEntry> {
+    return this.call("DELETE", `/v1/services/${encodeURIComponent(id)}${opts.force ? "?force=true" : ""}`);
   }
   getService(id: string): Promise<ServiceEntry> {
     return this.call("GET", `/v1/services/${encodeURIComponent(id)}`);

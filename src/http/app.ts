@@ -87,7 +87,11 @@ export function createHttpApp(discovery: Discovery, opts: HttpOptions): Hono {
     return send(c, entry, existed ? 200 : 201);
   });
 
-  app.delete("/v1/services/:id", async (c) => send(c, await discovery.deregisterService(c.req.param("id"))));
+  app.delete("/v1/services/:id", async (c) => {
+    const force = c.req.query("force");
+    if (force !== undefined && force !== "true" && force !== "false") throw new InvalidError("invalid query: force must be true or false");
+    return send(c, await discovery.deregisterService(c.req.param("id"), { force: force === "true" }));
+  });
 
   app.post("/v1/services/:id/check", async (c) => send(c, await discovery.healthCheckService(c.req.param("id"))));
   app.put("/v1/services/:id/heartbeat", async (c) => send(c, await discovery.heartbeat(c.req.param("id"), (await optionalJsonBody(c)) as never)));

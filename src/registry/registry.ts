@@ -22,7 +22,7 @@ export interface RegistryChange {
 export type ChangeListener = (changes: readonly RegistryChange[], generation: number) => void;
 
 export type WriteOp =
-  | { readonly op: "register"; readonly input: ParsedServiceInput }
+  | { readonly op: "register"; readonly input: ParsedServiceInput; readonly source?: "file" }
   | { readonly op: "deregister"; readonly id: string }
   /** reason undefined turns maintenance off. */
   | { readonly op: "maintenance"; readonly id: string; readonly reason: string | undefined };
@@ -76,6 +76,12 @@ class SetIndex {
 
 const EMPTY: ReadonlySet<string> = new Set();
 
+interface Plan {
+  readonly view: Map<string, ServiceEntry | undefined>;
+  readonly mutations: StoreMutation[];
+  readonly causes: Map<string, ChangeCause>;
+}
+
 export class Registry {
   private readonly byId = new Map<string, ServiceEntry>();
   private readonly byName = new SetIndex();
@@ -86,7 +92,10 @@ export class Registry {
   /** Keyed by metaKey(key, value). */
   private readonly byMeta = new SetIndex();
   private readonly listeners = new Set<ChangeListener>();
-  private writeTail: Promise<unknown> = Promise.resolve();
+  /** Memory follows the store in the order writes were made: each commit waits for the one before. */
+  private commitTail: Promise<unknown> = Promise.resolve();
+  /** What writes in flight (sent to the store, not yet acknowledged) will make of their ids. */
+  private readonly pending = new Map<string, { entry: ServiceEntry | undefined; plan: Plan }>();
   private gen = 0;
 
   constructor(private readonly opts: RegistryOptions) {}
@@ -202,22 +211,42 @@ export class Registry {
    * takes the whole batch, then memory changes and one change event goes out for the batch.
    */
   write(ops: readonly WriteOp[]): Promise<RegistryChange[]> {
-    const run = this.writeTail.then(() => this.writeNow(ops));
-    this.writeTail = run.catch(() => undefined);
-    return run;
+    let plan: Plan;
+    try {
+      plan = this.plan(ops);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    for (const [id, entry] of plan.view) this.pending.set(id, { entry, plan });
+    // Sent to the store at once, so concurrent writes can share one sync (group commit); memory changes
+    // when the store has it, in the order of the writes.
+    const durable = this.opts.store.apply(plan.mutations);
+    const done = this.commitTail.then(() => durable).then(
+      () => this.commit(plan),
+      (err: unknown) => {
+        this.settle(plan);
+        throw err;
+      },
+    );
+    this.commitTail = done.catch(() => undefined);
+    return done;
   }
 
-  private async writeNow(ops: readonly WriteOp[]): Promise<RegistryChange[]> {
+  /** Checks every op against the state the writes before it (in flight or done) leave, and builds the mutations. */
+  private plan(ops: readonly WriteOp[]): Plan {
     const now = new Date(this.opts.clock.now()).toISOString();
     const view = new Map<string, ServiceEntry | undefined>();
-    const current = (id: string) => (view.has(id) ? view.get(id) : this.byId.get(id));
+    const current = (id: string) => {
+      if (view.has(id)) return view.get(id);
+      const inFlight = this.pending.get(id);
+      return inFlight !== undefined ? inFlight.entry : this.byId.get(id);
+    };
     const errors: WriteItemError[] = [];
     const mutations: StoreMutation[] = [];
-
     const causes = new Map<string, ChangeCause>();
     ops.forEach((op, index) => {
       if (op.op === "register") {
-        const entry = this.newEntry(op.input, current(op.input.id), now);
+        const entry = this.newEntry(op.input, current(op.input.id), now, op.source);
         view.set(entry.id, entry);
         causes.set(entry.id, "register");
         mutations.push({ op: "put", entry });
@@ -240,11 +269,13 @@ export class Registry {
       }
     });
     if (errors.length > 0) throw new BatchError(errors, ops.length);
+    return { view, mutations, causes };
+  }
 
-    await this.opts.store.apply(mutations);
-
+  private commit(plan: Plan): RegistryChange[] {
+    this.settle(plan);
     const changes: RegistryChange[] = [];
-    for (const [id, planned] of view) {
+    for (const [id, planned] of plan.view) {
       const before = this.byId.get(id);
       if (planned === undefined) {
         if (before === undefined) continue; // registered then removed in the same batch
@@ -254,11 +285,16 @@ export class Registry {
         // Health changes that landed while the store was writing are kept when the check did not change.
         const after = before !== undefined && sameCheck(before, planned) ? carryHealth(planned, before) : planned;
         this.put(after, before);
-        changes.push({ id, cause: causes.get(id) ?? "register", before, after });
+        changes.push({ id, cause: plan.causes.get(id) ?? "register", before, after });
       }
     }
     this.emit(changes);
     return changes;
+  }
+
+  /** Forgets a plan's pending state (unless a later write in flight has replaced it). */
+  private settle(plan: Plan): void {
+    for (const id of plan.view.keys()) if (this.pending.get(id)?.plan === plan) this.pending.delete(id);
   }
 
   /**
@@ -291,7 +327,7 @@ export class Registry {
     return () => this.listeners.delete(listener);
   }
 
-  private newEntry(input: ParsedServiceInput, before: ServiceEntry | undefined, now: string): ServiceEntry {
+  private newEntry(input: ParsedServiceInput, before: ServiceEntry | undefined, now: string, source?: "file"): ServiceEntry {
     const entry: ServiceEntry = freezeEntry({
       id: input.id,
       name: input.name,
@@ -312,6 +348,7 @@ export class Registry {
       ...(input.dnsTtl !== undefined ? { dnsTtl: input.dnsTtl } : {}),
       // An operator's maintenance outlives a re-registration (a deploy script must not end it).
       ...(before?.maintenance !== undefined ? { maintenance: before.maintenance } : {}),
+      ...(source !== undefined ? { source } : {}),
     });
     return before !== undefined && sameCheck(before, entry) ? carryHealth(entry, before) : entry;
   }

@@ -141,6 +141,7 @@ export const serviceInputSchema = z
   registeredAt: z.unknown().optional(),
   lastHealthCheck: z.unknown().optional(),
   maintenance: z.unknown().optional(),
+  source: z.unknown().optional(),
   })
   .refine((s) => [s.healthEndpoint !== undefined, s.ttl !== undefined, s.tcpCheck === true].filter(Boolean).length <= 1, {
     message: "declare at most one check: healthEndpoint (HTTP), tcpCheck (TCP) or ttl (heartbeats)",
@@ -173,6 +174,8 @@ export interface ServiceEntry {
   readonly dnsTtl?: number;
   /** Set while an operator has the instance in maintenance: hidden from DNS and from healthy queries. */
   readonly maintenance?: { readonly reason: string; readonly since: string };
+  /** "file" when declared in --services-dir: API deregistration then needs force. */
+  readonly source?: "file";
 }
 
 /** The stored form, validated when a store loads it back. */
@@ -195,6 +198,7 @@ export const serviceEntrySchema = z.strictObject({
   deregisterAfter: z.number().int().min(10_000).optional(),
   dnsTtl: dnsTtlSchema.optional(),
   maintenance: z.strictObject({ reason: z.string().max(512), since: z.iso.datetime() }).optional(),
+  source: z.literal("file").optional(),
 });
 
 export type CheckKind = "http" | "tcp" | "ttl" | "none";

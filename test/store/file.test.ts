@@ -1,0 +1,141 @@
+// The journal store on a real disk: reload, group commit, torn tails, damage, compaction.
+import { appendFile, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { ServiceEntry } from "../../src/registry/schema.js";
+import { FileStore, StoreError } from "../../src/store/index.js";
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), "hd-store-"));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const entry = (id: string, port = 80): ServiceEntry => ({
+  id,
+  name: "web",
+  version: "1.0.0",
+  nodeId: "n1",
+  address: "10.0.0.1",
+  port,
+  healthStatus: "healthy",
+  metadata: { team: "a" },
+  tags: ["prod"],
+  registeredAt: "2026-01-01T00:00:00.000Z",
+  lastHealthCheck: null,
+  healthCheckInterval: 30_000,
+});
+
+async function open(opts: { compactAfterBytes?: number } = {}) {
+  const store = new FileStore({ dir, ...opts });
+  const loaded = await store.load();
+  return { store, loaded };
+}
+const ids = (entries: ServiceEntry[]) => entries.map((e) => `${e.id}:${e.port}`).sort();
+
+describe("the file store", () => {
+  it("brings back exactly what was written", async () => {
+    const { store, loaded } = await open();
+    expect(loaded).toEqual([]);
+    await store.apply([{ op: "put", entry: entry("a") }, { op: "put", entry: entry("b") }]);
+    await store.apply([{ op: "put", entry: entry("a", 81) }]);
+    await store.apply([{ op: "delete", id: "b" }]);
+    await store.close();
+    const again = await open();
+    expect(ids(again.loaded)).toEqual(["a:81"]);
+    expect(again.loaded[0]).toEqual(entry("a", 81));
+    await again.store.close();
+  });
+
+  it("shares one sync among concurrent writes (group commit)", async () => {
+    const { store } = await open();
+    await Promise.all(Array.from({ length: 50 }, (_, i) => store.apply([{ op: "put", entry: entry(`s${i}`) }])));
+    expect(store.counters.records).toBe(50);
+    expect(store.counters.syncs).toBeLessThan(50);
+    await store.close();
+    expect((await open()).loaded).toHaveLength(50);
+  });
+
+  it("recovers a torn tail up to the last whole record, and cuts it off", async () => {
+    const { store } = await open();
+    await store.apply([{ op: "put", entry: entry("a") }]);
+    await store.apply([{ op: "put", entry: entry("b") }]);
+    await store.close();
+    const journal = join(dir, "registry.journal");
+    const whole = await readFile(journal);
+    // a crash in the middle of writing the third record
+    await appendFile(journal, whole.subarray(0, Math.floor(whole.length / 3)));
+    const again = await open();
+    expect(ids(again.loaded)).toEqual(["a:80", "b:80"]);
+    expect(again.store.loadReport.droppedTailBytes).toBeGreaterThan(0);
+    await again.store.apply([{ op: "put", entry: entry("c") }]);
+    await again.store.close();
+    expect(ids((await open()).loaded)).toEqual(["a:80", "b:80", "c:80"]);
+  });
+
+  it("drops a tail record whose checksum does not match", async () => {
+    const { store } = await open();
+    await store.apply([{ op: "put", entry: entry("a") }]);
+    await store.apply([{ op: "put", entry: entry("b") }]);
+    await store.close();
+    const journal = join(dir, "registry.journal");
+    const text = await readFile(journal, "utf8");
+    const lines = text.split("\n");
+    lines[1] = lines[1]!.replace('"port":80', '"port":99'); // the last record, changed after the fact
+    await writeFile(journal, lines.join("\n"));
+    expect(ids((await open()).loaded)).toEqual(["a:80"]);
+  });
+
+  it("refuses to start over a journal damaged in the middle", async () => {
+    const { store } = await open();
+    for (const id of ["a", "b", "c"]) await store.apply([{ op: "put", entry: entry(id) }]);
+    await store.close();
+    const journal = join(dir, "registry.journal");
+    const lines = (await readFile(journal, "utf8")).split("\n");
+    lines[0] = lines[0]!.replace('"name":"web"', '"name":"wxb"');
+    await writeFile(journal, lines.join("\n"));
+    await expect(open()).rejects.toThrow(StoreError);
+    await expect(open()).rejects.toThrow(/registry\.journal:1: a damaged record with valid records after it/);
+  });
+
+  it("compacts into a snapshot and loads it back, with the journal after it", async () => {
+    const { store } = await open({ compactAfterBytes: 2_000 });
+    for (let i = 0; i < 30; i++) await store.apply([{ op: "put", entry: entry(`c${i}`, 1000 + i) }]);
+    await store.compact();
+    await store.apply([{ op: "delete", id: "c0" }]);
+    await store.close();
+    const snapshot = await readFile(join(dir, "registry.snapshot"), "utf8");
+    expect(snapshot.split("\n")[0]).toMatch(/"format":"homelab-discovery\/snapshot"/);
+    const again = await open();
+    expect(again.loaded).toHaveLength(29);
+    expect(again.store.loadReport.snapshotEntries).toBe(30);
+    await again.store.close();
+  });
+
+  it("skips journal records the snapshot already holds (a crash between snapshot and truncation)", async () => {
+    const { store } = await open();
+    for (const id of ["a", "b"]) await store.apply([{ op: "put", entry: entry(id) }]);
+    const journalBefore = await readFile(join(dir, "registry.journal"));
+    await store.compact();
+    await store.close();
+    await writeFile(join(dir, "registry.journal"), journalBefore); // as if the truncation never happened
+    const again = await open();
+    expect(ids(again.loaded)).toEqual(["a:80", "b:80"]);
+    expect(again.store.loadReport.journalRecords).toBe(0);
+  });
+
+  it("refuses to start over a damaged snapshot instead of starting empty", async () => {
+    const { store } = await open();
+    await store.apply([{ op: "put", entry: entry("a") }]);
+    await store.compact();
+    await store.close();
+    const path = join(dir, "registry.snapshot");
+    await writeFile(path, (await readFile(path, "utf8")).replace('"id":"a"', '"id":"a b"'));
+    await expect(open()).rejects.toThrow(/registry\.snapshot:2: not a valid service entry/);
+    await writeFile(path, "garbage\n");
+    await expect(open()).rejects.toThrow(/is damaged/);
+  });
+});
