@@ -10,7 +10,6 @@ import {
   loadServiceFiles,
   serviceFileExtensions,
   ServiceFileError,
-
 } from "../src/services-files.js";
 
 const FIXTURES = new URL("./fixtures/services/", import.meta.url).pathname;
