@@ -19,5 +19,6 @@ export { HEALTH_STATUSES, type HealthStatus, type ServiceEntry, type ServiceInpu
 export { DiscoveryError, InvalidError, NotFoundError, ConflictError, UnavailableError, UnauthorizedError, type ErrorKind, type ErrorIssue } from "./errors.js";
 export { startServer, type ServerHandle } from "./server.js";
 export { loadConfig, type Config } from "./config.js";
-export { MemoryStore, type Store, type StoreMutation } from "./store/index.js";
-export { ManualClock, systemClock, type Clock } from "./clock.js";
+export { FileStore, MemoryStore, StoreError, type Store, type StoreMutation } from "./store/index.js";
+export { ManualClock, systemClock, type Clock, type Timer } from "./clock.js";
+export type { CheckerSettings } from "./health/checker.js";

@@ -6,7 +6,7 @@ import { loadBalancerExample } from "../../examples/library/load-balancer.js";
 import { webApiExample } from "../../examples/library/web-api.js";
 import { DiscoveryClient } from "../../src/client/client.js";
 import { startDiscovery, type DiscoveryApi } from "../../src/discovery.js";
-import { InvalidError, NotFoundError, UnauthorizedError, UnavailableError } from "../../src/errors.js";
+import { ConflictError, InvalidError, NotFoundError, UnauthorizedError, UnavailableError } from "../../src/errors.js";
 import { newServiceQuery } from "../../src/registry/query.js";
 import type { ServerHandle } from "../../src/server.js";
 import { closedPort, startTestServer } from "../helpers.js";
@@ -82,6 +82,21 @@ describe.each(implementations)("DiscoveryApi (%s)", (_kind, make) => {
     expect(err).toBeInstanceOf(InvalidError);
     expect((err as InvalidError).details?.items).toEqual([{ index: 1, id: "ghost", code: "not_found", message: "service ghost is not registered" }]);
     expect((await api.getService("bulk-1")).id).toBe("bulk-1");
+  });
+
+  it("heartbeats a TTL instance and puts an instance in maintenance", async () => {
+    await api.registerService({ id: "beat-1", name: "beat", address: "10.0.5.1", port: 1, ttl: 60_000 });
+    expect((await api.getService("beat-1")).healthStatus).toBe("unknown");
+    expect((await api.heartbeat("beat-1")).healthStatus).toBe("healthy");
+    expect((await api.heartbeat("beat-1", { status: "degraded", note: "slow disk" })).healthStatus).toBe("degraded");
+    await expect(api.heartbeat("backend-1")).rejects.toBeInstanceOf(ConflictError);
+    await expect(api.heartbeat("beat-1", { status: "bogus" as never })).rejects.toBeInstanceOf(InvalidError);
+    const on = await api.setMaintenance("backend-2", { enable: true, reason: "swap disk" });
+    expect(on.maintenance?.reason).toBe("swap disk");
+    expect((await api.discoverServices({ name: "backend", healthStatus: "healthy" })).map((e) => e.id)).toEqual(["backend-1", "backend-3"]);
+    expect((await api.setMaintenance("backend-2", { enable: false })).maintenance).toBeUndefined();
+    await expect(api.setMaintenance("ghost", { enable: true })).rejects.toBeInstanceOf(NotFoundError);
+    await api.deregisterService("beat-1");
   });
 
   it("checks on demand, reports stats, clears the cache and syncs", async () => {
