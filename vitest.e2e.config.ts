@@ -4,7 +4,7 @@ import { defineConfig } from "vitest/config";
 // `.ci/run` installs the Debian packages they need.
 export default defineConfig({
   test: {
-    include: ["test/e2e/**/*.test.ts"],
+    include: ["test/e2e/**/*.test.ts", "test/cluster/**/*.test.ts"],
     testTimeout: 60_000,
     fileParallelism: false,
   },
