@@ -10,7 +10,6 @@ import { QueryCache, type CacheStats } from "./registry/cache.js";
 import { compileQuery, serviceQuerySchema, type CompiledQuery, toPlainQuery, type ServiceQuery, type ServiceQueryBuilder } from "./registry/query.js";
 import { BatchError, Registry, type WriteItemError, type WriteOp } from "./registry/registry.js";
 import {
-  hasCheck,
   parseOrThrow,
   serviceIdSchema,
   serviceInputSchema,
@@ -112,8 +111,6 @@ export interface DiscoveryApi {
   syncRegistry(): Promise<SyncResult>;
   stop(): Promise<void>;
 }
-
-const CHECK_ALL_CONCURRENCY = 32;
 
 export class Discovery implements DiscoveryApi {
   readonly registry: Registry;

@@ -1,20 +1,21 @@
-// Wires the parts for one process: the registry (Discovery) and the HTTP API, with start and stop.
-// No globals: tests create servers on port 0 and stop them.
+// Wires the parts for one process: the store, the registry and its checker (Discovery), services files, the
+// DNS server with its zone files, and the HTTP API; with reload and stop. No globals: tests start servers on
+// port 0 and stop them.
 import { isIP } from "node:net";
+import { resolve } from "node:path";
 import type { Logger } from "pino";
+import type { Clock } from "./clock.js";
 import type { Config } from "./config.js";
 import { Discovery } from "./discovery.js";
-import { createHttpApp } from "./http/app.js";
-import { listenHttp, type HttpServerHandle } from "./http/server.js";
-import type { Clock } from "./clock.js";
-import { resolve } from "node:path";
-import { FileStore, MemoryStore, type Store } from "./store/index.js";
 import { DnsServer } from "./dns/server.js";
 import { loadZones, type StaticZones } from "./dns/zones.js";
+import { createHttpApp } from "./http/app.js";
+import { listenHttp, type HttpServerHandle } from "./http/server.js";
 import { loadServiceFiles } from "./services-files.js";
+import { FileStore, MemoryStore, type Store } from "./store/index.js";
 
 export interface ServerHandle {
-  /** Reloads what can change live (static zones); a broken file keeps what was loaded and is reported. */
+  /** Reloads what can change live (zone files, services files); a broken file keeps what was loaded and is reported. */
   reload(): Promise<{ ok: true; zones: number } | { ok: false; error: string }>;
   readonly discovery: Discovery;
   readonly http: HttpServerHandle;
@@ -53,24 +54,10 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Ser
     ...(deps.clock ? { clock: deps.clock } : {}),
   });
   const readServices = () => (config.servicesDir ? loadServiceFiles(config.servicesDir) : undefined);
-  try {
-    const services = await readServices();
-    if (services) await discovery.syncServiceFiles(services);
-  } catch (err) {
-    await discovery.stop();
-    throw err;
-  }
   const dnsLogger = logger.child({ component: "dns" });
   const readZones = () => loadZones([config.zonesDir], { domain: config.domain, cluster: config.clusterName, defaultTtl: config.dnsSoaTtl });
   const logZones = (zones: StaticZones, msg: string) =>
     dnsLogger.info({ dir: config.zonesDir, zones: zones.zones.map((z) => ({ origin: z.origin, file: z.file, records: z.recordCount })) }, msg);
-  let zones: StaticZones;
-  try {
-    zones = await readZones();
-  } catch (err) {
-    await discovery.stop();
-    throw err;
-  }
   const dns = new DnsServer({
     settings: {
       domain: config.domain,
@@ -86,14 +73,17 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Ser
     logger: dnsLogger,
     ...(config.dnsUpstream ? { upstreams: config.dnsUpstream } : {}),
   });
-  dns.setStaticZones(zones);
-  logZones(zones, "static zones loaded");
   discovery.addStatsSource("dns", () => dns.stats());
   const httpLogger = logger.child({ component: "http" });
   const app = createHttpApp(discovery, { adminToken: config.adminToken, maxBodyBytes: config.maxBodyBytes, logger: httpLogger });
   let http: HttpServerHandle;
   let dnsAddress: { host: string; port: number };
   try {
+    const services = await readServices();
+    if (services) await discovery.syncServiceFiles(services);
+    const zones = await readZones();
+    dns.setStaticZones(zones);
+    logZones(zones, "static zones loaded");
     dnsAddress = await dns.listen(config.dnsListen);
     const upstreams = config.dnsUpstream?.map((u) => `${u.host}:${u.port}`) ?? [];
     dnsLogger.info({ address: `${dnsAddress.host}:${dnsAddress.port}`, transports: ["udp", "tcp"], domain: config.domain, upstreams }, "DNS listening");
