@@ -1,6 +1,7 @@
 import { defineConfig } from "vitest/config";
 
-// End-to-end tests drive the built server (dist/) with real clients (curl, later dig, HAProxy, etcd);
+// End-to-end tests drive the built server (dist/) with real clients (curl, dig, glibc in a network namespace,
+// HAProxy, dnsmasq, unbound) and start etcd for the cluster tests;
 // `.ci/run` installs the Debian packages they need.
 export default defineConfig({
   test: {

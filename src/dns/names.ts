@@ -63,6 +63,8 @@ export function classify(labels: readonly string[], zone: ZoneNames): Lookup {
   if (kind === "service") {
     if (below.length === 0) return { kind: "empty-nonterminal" };
     if (below[0]!.startsWith("_")) {
+      // `_tcp.service.<domain>` (or `_<tag>.`) holds no records but RFC 2782 names sit below it: NODATA (RFC 8020).
+      if (below.length === 1) return serviceOfLabel(below[0]!) !== undefined ? { kind: "empty-nonterminal" } : { kind: "nxdomain" };
       if (below.length !== 2 || !below[1]!.startsWith("_")) return { kind: "nxdomain" };
       const name = below[0]!.slice(1);
       const proto = below[1]!.slice(1);

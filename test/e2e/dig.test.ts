@@ -1,6 +1,6 @@
 // dig (dnsutils) against the built server started as the README says.
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -32,7 +32,10 @@ beforeAll(async () => {
   const r = await api(server.url, "POST", "/v1/services/bulk", { register });
   expect(r.status).toBe(200);
 });
-afterAll(() => server.stop());
+afterAll(async () => {
+  await server.stop();
+  rmSync(zonesDir, { recursive: true, force: true });
+});
 
 describe("dig against the built server", () => {
   it("SRV with glue whose names are the targets", () => {
