@@ -36,8 +36,11 @@ export interface Query {
   readonly opcode: number;
   /** The flags the response copies: RD (0x0100) and CD (0x0010). */
   readonly copiedFlags: number;
-  /** Lowercased labels, as text; only set when every label is printable ASCII without '.'. */
-  readonly labels: readonly string[] | undefined;
+  /**
+   * The name in wire form (length bytes and labels), lowercased, as a latin1 string: the cache key. Only set
+   * when every label is printable ASCII without '.', the names we can hold; labelsOf() splits it on a miss.
+   */
+  readonly name: string | undefined;
   /** The question exactly as it came (name, type, class), echoed into the response. */
   readonly question: Buffer;
   readonly qtype: number;
@@ -70,10 +73,10 @@ export function parseQuery(buf: Buffer): ParseResult {
   if (qdcount !== 1) return fail(RCODE.FORMERR);
 
   // The question name: labels only (a compression pointer in a question is not something resolvers send).
+  // Validated here without building strings; the key is made in one toString below.
   let off = HEADER;
   let printable = true;
   let nameLength = 0;
-  const labels: string[] = [];
   for (;;) {
     if (off >= buf.length) return fail(RCODE.FORMERR);
     const len = buf[off]!;
@@ -84,16 +87,13 @@ export function parseQuery(buf: Buffer): ParseResult {
     if (len > 63 || off + 1 + len > buf.length) return fail(RCODE.FORMERR);
     nameLength += len + 1;
     if (nameLength > 254) return fail(RCODE.FORMERR);
-    let label = "";
     for (let i = off + 1; i <= off + len; i++) {
-      let c = buf[i]!;
+      const c = buf[i]!;
       if (c <= 0x20 || c >= 0x7f || c === 0x2e) printable = false;
-      if (c >= 0x41 && c <= 0x5a) c += 0x20;
-      label += String.fromCharCode(c);
     }
-    labels.push(label);
     off += 1 + len;
   }
+  const nameEnd = off;
   if (off + 4 > buf.length) return fail(RCODE.FORMERR);
   const qtype = buf.readUInt16BE(off);
   const qclass = buf.readUInt16BE(off + 2);
@@ -117,7 +117,21 @@ export function parseQuery(buf: Buffer): ParseResult {
     off = nameEnd + 10 + rdlength;
   }
 
-  return { ok: true, query: { id, opcode, copiedFlags, labels: printable ? labels : undefined, question, qtype, qclass, edns } };
+  // ASCII only (printable), so toLowerCase is exactly DNS's case folding.
+  const name = printable ? buf.toString("latin1", HEADER, nameEnd).toLowerCase() : undefined;
+  return { ok: true, query: { id, opcode, copiedFlags, name, question, qtype, qclass, edns } };
+}
+
+/** The labels of a wire-form name key (see Query.name): "\x03web\x07service..." -> ["web", "service", ...]. */
+export function labelsOf(name: string): string[] {
+  const labels: string[] = [];
+  for (let i = 0; i < name.length; ) {
+    const len = name.charCodeAt(i);
+    if (len === 0) break; // the root label ends the name
+    labels.push(name.slice(i + 1, i + 1 + len));
+    i += 1 + len;
+  }
+  return labels;
 }
 
 /** The offset just past a (possibly compressed) name, or -1 if it runs off the packet. */
