@@ -289,7 +289,10 @@ export class HealthChecker {
     let base = interval;
     if (status === "unhealthy") base = Math.min(Math.max(interval, this.settings.backoffMaxMs), interval * 2 ** state.backoff);
     else if (state.failures > 0) base = Math.max(1_000, interval / 4); // confirm a blip quickly, without waiting a whole interval
-    const delay = Math.round(base * (0.9 + 0.2 * this.random()));
+    // After the first check (at registration), the second lands anywhere in the interval, as Consul does:
+    // instances registered together (a bulk call, a restart) then spread out instead of checking in waves.
+    const first = state.dueAt === undefined;
+    const delay = Math.round(first ? base * this.random() : base * (0.9 + 0.2 * this.random()));
     state.dueAt = this.clock.now() + delay;
     state.timer = this.clock.setTimer(() => {
       state.timer = undefined;

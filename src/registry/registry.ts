@@ -305,7 +305,12 @@ export class Registry {
     const before = this.byId.get(id);
     if (before === undefined) return undefined;
     const after = freezeEntry({ ...before, healthStatus: status, lastHealthCheck: new Date(at).toISOString() });
-    this.put(after, before);
+    // Only the health index can change: leave the others alone (checks run about a thousand times a second at 10k).
+    this.byId.set(id, after);
+    if (before.healthStatus !== status) {
+      this.byHealth.remove(before.healthStatus, id);
+      this.byHealth.add(status, id);
+    }
     this.emit([{ id, cause: before.healthStatus === status ? "checked" : "health", before, after }]);
     return after;
   }

@@ -178,7 +178,7 @@ export interface ServiceEntry {
   readonly source?: "file";
 }
 
-/** The stored form, validated when a store loads it back. */
+/** The form the API returns and the store writes, as a schema: the tests hold both to it. */
 export const serviceEntrySchema = z.strictObject({
   id: serviceIdSchema,
   name: dnsLabelSchema,

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { serviceEntrySchema } from "../../src/registry/schema.js";
 import type { ServerHandle } from "../../src/server.js";
 import { api, startTestServer } from "../helpers.js";
 
@@ -20,6 +21,7 @@ describe("HTTP API", () => {
     expect(created.headers.get("content-type")).toContain("application/json");
     expect(created.body).toMatchObject({ id: "web-1", name: "web-api", tags: ["prod"], nodeId: "test-node", healthStatus: "healthy", healthCheckInterval: 30000 });
     expect(Date.parse(created.body.registeredAt)).not.toBeNaN();
+    expect(serviceEntrySchema.safeParse(created.body).error).toBeUndefined();
 
     const replaced = await call("PUT", "/v1/services/web-1", { ...created.body, port: 9090 });
     expect(replaced.status).toBe(200);

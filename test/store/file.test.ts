@@ -3,7 +3,7 @@ import { appendFile, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { ServiceEntry } from "../../src/registry/schema.js";
+import { serviceEntrySchema, type ServiceEntry } from "../../src/registry/schema.js";
 import { FileStore, StoreError } from "../../src/store/index.js";
 
 let dir: string;
@@ -47,6 +47,7 @@ describe("the file store", () => {
     const again = await open();
     expect(ids(again.loaded)).toEqual(["a:81"]);
     expect(again.loaded[0]).toEqual(entry("a", 81));
+    expect(serviceEntrySchema.safeParse(again.loaded[0]).error).toBeUndefined();
     await again.store.close();
   });
 
