@@ -10,12 +10,18 @@ import { closedPort } from "../helpers.js";
 
 const main = fileURLToPath(new URL("../../dist/src/main.js", import.meta.url));
 const dataDir = mkdtempSync(join(tmpdir(), "hd-crash-"));
-afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+const children = new Set<ChildProcess>();
+afterAll(() => {
+  // A failed assertion leaves the round's server running: never leave it behind.
+  for (const child of children) if (child.exitCode === null) child.kill("SIGKILL");
+  rmSync(dataDir, { recursive: true, force: true });
+});
 
 async function start(port: number): Promise<ChildProcess> {
   const child = spawn(process.execPath, [main, "--data-dir", dataDir, "--http-listen", `127.0.0.1:${port}`, "--dns-listen", "127.0.0.1:0", "--log-level", "warn", "--zones-dir", dataDir], {
     stdio: ["ignore", "ignore", "inherit"],
   });
+  children.add(child);
   const end = Date.now() + 10_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
