@@ -803,6 +803,21 @@ function tokenize(text: string, file: string): Entry[] {
   };
   let i = 0;
   const n = text.length;
+  /** Reads from `from` up to a character `stop` accepts, keeping `\x` escapes (but not before a newline) whole. */
+  const readToken = (from: number, stop: (c: string) => boolean): [string, number] => {
+    let j = from;
+    let s = "";
+    while (j < n && !stop(text[j]!)) {
+      if (text[j] === "\\" && j + 1 < n && text[j + 1] !== "\n") {
+        s += text[j]! + text[j + 1]!;
+        j += 2;
+      } else {
+        s += text[j]!;
+        j += 1;
+      }
+    }
+    return [s, j];
+  };
   if (text.charCodeAt(0) === 0xfeff) i = 1; // a byte-order mark
   while (i < n) {
     const c = text[i]!;
@@ -828,38 +843,14 @@ function tokenize(text: string, file: string): Entry[] {
       depth -= 1;
       i += 1;
     } else if (c === '"') {
-      let j = i + 1;
-      let s = "";
-      for (;;) {
-        if (j >= n || text[j] === "\n") throw new ZoneError(file, line, "unterminated quoted string");
-        const d = text[j]!;
-        if (d === '"') break;
-        if (d === "\\" && j + 1 < n && text[j + 1] !== "\n") {
-          s += d + text[j + 1]!;
-          j += 2;
-        } else {
-          s += d;
-          j += 1;
-        }
-      }
-      push({ text: s, quoted: true, line });
-      i = j + 1;
+      const [token, end] = readToken(i + 1, (d) => d === '"' || d === "\n");
+      if (end >= n || text[end] === "\n") throw new ZoneError(file, line, "unterminated quoted string");
+      push({ text: token, quoted: true, line });
+      i = end + 1;
     } else {
-      let j = i;
-      let s = "";
-      while (j < n) {
-        const d = text[j]!;
-        if (d === " " || d === "\t" || d === "\r" || d === "\n" || d === ";" || d === "(" || d === ")" || d === '"') break;
-        if (d === "\\" && j + 1 < n && text[j + 1] !== "\n") {
-          s += d + text[j + 1]!;
-          j += 2;
-        } else {
-          s += d;
-          j += 1;
-        }
-      }
-      push({ text: s, quoted: false, line });
-      i = j;
+      const [token, end] = readToken(i, (d) => d === " " || d === "\t" || d === "\r" || d === "\n" || d === ";" || d === "(" || d === ")" || d === '"');
+      push({ text: token, quoted: false, line });
+      i = end;
     }
   }
   if (depth > 0) throw new ZoneError(file, parenLine, `"(" is never closed`);
