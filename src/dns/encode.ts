@@ -8,6 +8,27 @@ import { TYPE } from "./wire.js";
 
 const { Packet } = dns2;
 
+// RFC 2782: an SRV target is never compressed. dns2 compresses it, and the c-ares in Node 22 and later rejects
+// such answers outright (EBADRESP; Node 20's c-ares let it pass). Targets are written literally, and their
+// suffixes recorded, so the glue records' owner names after them point at the target's own bytes: byte-identical,
+// as HAProxy compares them. This replaces dns2's SRV encoder for the whole process (every dns2 user here wants it).
+type NameWriter = { write(value: number, bits: number): void; byteLength(): number; names?: Map<string, number> };
+(Packet.Resource as unknown as { SRV: { encode: (record: Record<string, unknown>, writer: NameWriter) => void } }).SRV.encode = (record, writer) => {
+  writer.write(record.priority as number, 16);
+  writer.write(record.weight as number, 16);
+  writer.write(record.port as number, 16);
+  const labels = String(record.target).split(".").filter(Boolean);
+  for (let i = 0; i < labels.length; i++) {
+    const suffix = labels.slice(i).join(".").toLowerCase();
+    const offset = writer.byteLength();
+    if (writer.names && !writer.names.has(suffix) && offset < 0x4000) writer.names.set(suffix, offset);
+    const label = labels[i]!;
+    writer.write(label.length, 8);
+    for (let j = 0; j < label.length; j++) writer.write(label.charCodeAt(j), 8);
+  }
+  writer.write(0, 8);
+};
+
 export interface EncodeOptions {
   qname: string;
   qtype: number;

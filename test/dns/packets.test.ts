@@ -42,6 +42,26 @@ describe("DNS on the wire", () => {
     expect(r.additionals.map((a) => a.name).sort()).toEqual(targets);
   });
 
+  it("never compresses SRV targets (RFC 2782; newer c-ares rejects answers that do)", async () => {
+    const buf = (await udp(port, query("_web._tcp.service.home.arpa", T.SRV, { edns: { udpSize: 4096 } })))!;
+    const r = decode(buf);
+    expect(r.answers.length).toBeGreaterThan(0);
+    // Walk the answer section: each SRV's target, after priority, weight and port, holds no pointer (0xC0).
+    let off = 12;
+    while (buf[off] !== 0) off += 1 + buf[off]!;
+    off += 5; // root, qtype, qclass
+    for (let i = 0; i < r.answers.length; i++) {
+      off += (buf[off]! & 0xc0) === 0xc0 ? 2 : 0; // the owner: a pointer to the question
+      const rdlength = buf.readUInt16BE(off + 8);
+      let t = off + 10 + 6;
+      while (buf[t] !== 0) {
+        expect(buf[t]! & 0xc0, `target of answer ${i}`).toBe(0);
+        t += 1 + buf[t]!;
+      }
+      off += 10 + rdlength;
+    }
+  });
+
   it("echoes an OPT only when asked, with version 0, our size and the DO bit", async () => {
     const plain = decode((await udp(port, query("few.web.service.home.arpa", T.A)))!);
     expect(plain.additionals.filter((a) => a.type === T.EDNS)).toHaveLength(0);
