@@ -6,6 +6,7 @@ import { randomInt } from "node:crypto";
 import { createSocket, type Socket as UdpSocket } from "node:dgram";
 import { connect, isIP } from "node:net";
 import type { Listen } from "../config.js";
+import { tcpFrame } from "./wire.js";
 
 const TIMEOUT_MS = 2_000;
 
@@ -72,10 +73,7 @@ export class Forwarder {
         data = Buffer.concat([data, chunk]);
         if (data.length >= 2 && data.length >= 2 + data.readUInt16BE(0)) done(data.subarray(2, 2 + data.readUInt16BE(0)));
       });
-      const frame = Buffer.alloc(2 + query.length);
-      frame.writeUInt16BE(query.length, 0);
-      query.copy(frame, 2);
-      socket.write(frame);
+      socket.write(tcpFrame(query));
     });
   }
 

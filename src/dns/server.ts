@@ -9,7 +9,7 @@ import { Zone, type DnsSettings, type DnsView } from "./answer.js";
 import { encodeAnswer } from "./encode.js";
 import { Forwarder } from "./forward.js";
 import type { StaticZones } from "./zones.js";
-import { bareResponse, CLASS_ANY, CLASS_IN, labelsOf, optRecord, parseQuery, RCODE, TYPE, truncated, type Query } from "./wire.js";
+import { bareResponse, CLASS_ANY, CLASS_IN, labelsOf, optRecord, parseQuery, RCODE, tcpFrame, TYPE, truncated, type Query } from "./wire.js";
 
 /** The largest UDP payload we send and advertise. A LAN carries it; HAProxy, which never retries over TCP, needs it. */
 export const MAX_UDP_PAYLOAD = 4096;
@@ -294,9 +294,5 @@ export class DnsServer {
 }
 
 function writeFrame(socket: Socket, message: Buffer): void {
-  if (socket.destroyed) return;
-  const frame = Buffer.allocUnsafe(2 + message.length);
-  frame.writeUInt16BE(message.length, 0);
-  message.copy(frame, 2);
-  socket.write(frame);
+  if (!socket.destroyed) socket.write(tcpFrame(message));
 }

@@ -194,3 +194,11 @@ export function truncated(full: Buffer, questionLength: number, opt: Buffer | un
   opt?.copy(out, end);
   return out;
 }
+
+/** A message as DNS over TCP carries it: a two-byte length, then the message (RFC 1035 4.2.2). */
+export function tcpFrame(message: Buffer): Buffer {
+  const frame = Buffer.allocUnsafe(2 + message.length);
+  frame.writeUInt16BE(message.length, 0);
+  message.copy(frame, 2);
+  return frame;
+}

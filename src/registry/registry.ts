@@ -197,11 +197,16 @@ export class Registry {
 
   /** Removes an instance; NotFoundError if it is not registered. */
   async deregister(id: string): Promise<ServiceEntry> {
+    return (await this.writeOne({ op: "deregister", id })).before!;
+  }
+
+  /** A single-op write on an existing instance: its one way to fail the batch is not being registered. */
+  private async writeOne(op: WriteOp & { id: string }): Promise<RegistryChange> {
     try {
-      const [result] = await this.write([{ op: "deregister", id }]);
-      return result!.before!;
+      const [change] = await this.write([op]);
+      return change!;
     } catch (err) {
-      if (err instanceof BatchError) throw new NotFoundError(`service ${id} is not registered`);
+      if (err instanceof BatchError) throw new NotFoundError(`service ${op.id} is not registered`);
       throw err;
     }
   }
@@ -317,13 +322,7 @@ export class Registry {
 
   /** Puts an instance in maintenance (with a reason) or takes it out (undefined). Written to the store. */
   async setMaintenance(id: string, reason: string | undefined): Promise<ServiceEntry> {
-    try {
-      const [change] = await this.write([{ op: "maintenance", id, reason }]);
-      return change!.after!;
-    } catch (err) {
-      if (err instanceof BatchError) throw new NotFoundError(`service ${id} is not registered`);
-      throw err;
-    }
+    return (await this.writeOne({ op: "maintenance", id, reason })).after!;
   }
 
   /** Subscribes to the change feed; returns the unsubscribe function. Listeners run synchronously after each change. */
