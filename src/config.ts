@@ -88,6 +88,37 @@ export const SETTINGS = {
   checkSuccessesBeforeHealthy: { flag: "check-successes-before-healthy", description: "passed checks in a row that bring an unhealthy instance back", default: 1, schema: z.coerce.number().int().min(1).max(100) },
   checkBackoffMax: { flag: "check-backoff-max", description: "longest wait between checks of an instance that stays unhealthy, ms", default: 300_000, schema: ms(1_000) },
   deregisterAfter: { flag: "deregister-after", description: "deregister instances unhealthy this long, ms (0: never; an instance's deregisterAfter wins)", default: 0, schema: ms(0) },
+  store: { flag: "store", description: "embedded (this node alone) or etcd (a cluster sharing one registry through etcd)", default: "embedded", schema: z.enum(["embedded", "etcd"]) },
+  etcdEndpoints: {
+    flag: "etcd-endpoints",
+    description: "etcd client URLs, comma-separated (with --store etcd)",
+    default: undefined,
+    defaultText: "none",
+    schema: z.string().transform((raw, ctx): string[] => {
+      const urls = raw.split(",").map((p) => p.trim()).filter(Boolean);
+      const bad = urls.find((u) => !/^https?:\/\/[^/\s]+\/?$/.test(u));
+      if (urls.length === 0 || bad !== undefined) {
+        ctx.addIssue({ code: "custom", message: `must be http(s)://host:port URLs separated by commas${bad ? `; got ${JSON.stringify(bad)}` : ""}` });
+        return z.NEVER;
+      }
+      return urls.map((u) => u.replace(/\/$/, ""));
+    }),
+  },
+  etcdPrefix: { flag: "etcd-prefix", description: "etcd key prefix; the cluster name is appended", default: "/homelab-discovery", schema: z.string().regex(/^\/[^\s]*[^/\s]$/, "must start with / and not end with /") },
+  etcdLeaseTtl: { flag: "etcd-lease-ttl", description: "TTL of this node's etcd lease, seconds: a dead node's services vanish this long after its last keepalive", default: 10, schema: z.coerce.number().int("must be a whole number of seconds").min(2, "must be at least 2 s").max(3600) },
+  etcdCallTimeout: { flag: "etcd-call-timeout", description: "deadline of one etcd call, ms (a call to a dead leader is retried elsewhere after it)", default: 500, schema: ms(50) },
+  etcdUsername: { flag: "etcd-username", description: "etcd user (with --etcd-password)", default: undefined, defaultText: "none", schema: z.string().min(1) },
+  etcdPassword: { flag: "etcd-password", description: "etcd password", default: undefined, defaultText: "none", schema: z.string().min(1) },
+  etcdCa: { flag: "etcd-ca", description: "PEM file of the CA that signed etcd's certificate (https endpoints)", default: undefined, defaultText: "system CAs", schema: z.string().min(1) },
+  etcdCert: { flag: "etcd-cert", description: "PEM client certificate for etcd (with --etcd-key)", default: undefined, defaultText: "none", schema: z.string().min(1) },
+  etcdKey: { flag: "etcd-key", description: "PEM private key of --etcd-cert", default: undefined, defaultText: "none", schema: z.string().min(1) },
+  advertiseUrl: {
+    flag: "advertise-url",
+    description: "URL of this node's API that other nodes forward writes to (cluster mode)",
+    default: undefined,
+    defaultText: "http://<http-listen>, with the host name for a wildcard address",
+    schema: z.string().regex(/^https?:\/\/[^/\s]+$/, "must be http(s)://host:port with no path"),
+  },
   maxBodyBytes: { flag: "max-body-bytes", description: "largest accepted API request body, bytes", default: 1_048_576, schema: z.coerce.number().int().min(1024, "must be at least 1024") },
 } as const satisfies Record<string, Setting>;
 
@@ -120,6 +151,17 @@ export interface Config {
   checkBackoffMax: number;
   deregisterAfter: number;
   maxBodyBytes: number;
+  store: "embedded" | "etcd";
+  etcdEndpoints: string[] | undefined;
+  etcdPrefix: string;
+  etcdLeaseTtl: number;
+  etcdCallTimeout: number;
+  etcdUsername: string | undefined;
+  etcdPassword: string | undefined;
+  etcdCa: string | undefined;
+  etcdCert: string | undefined;
+  etcdKey: string | undefined;
+  advertiseUrl: string | undefined;
 }
 
 /** A setting that could not be used: the message names it by flag, variable and file key. */
@@ -178,6 +220,9 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Cli
     if (result.success) config[key] = result.data;
     else problems.push(`${settingName(key)} from ${entry.source}: ${result.error.issues.map((i) => i.message).join("; ")}`);
   }
+  if (config.store === "etcd" && config.etcdEndpoints === undefined) problems.push(`--store etcd needs ${settingName("etcdEndpoints")}`);
+  if ((config.etcdUsername === undefined) !== (config.etcdPassword === undefined)) problems.push(`${settingName("etcdUsername")} and --etcd-password go together`);
+  if ((config.etcdCert === undefined) !== (config.etcdKey === undefined)) problems.push(`${settingName("etcdCert")} and --etcd-key go together`);
   if (problems.length > 0) throw new ConfigError(`invalid configuration:\n  ${problems.join("\n  ")}`);
   return { kind: "serve", config: config as unknown as Config };
 }

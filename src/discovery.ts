@@ -4,7 +4,7 @@ import { hostname } from "node:os";
 import pino, { type Logger } from "pino";
 import { z } from "zod";
 import { systemClock, type Clock } from "./clock.js";
-import { ConflictError, NotFoundError } from "./errors.js";
+import { ConflictError, NotFoundError, UnavailableError } from "./errors.js";
 import { DEFAULT_CHECKER_SETTINGS, HealthChecker, type CheckerSettings, type CheckerStats, type HealthCheckResult } from "./health/checker.js";
 import { QueryCache, type CacheStats } from "./registry/cache.js";
 import { compileQuery, serviceQuerySchema, type CompiledQuery, toPlainQuery, type ServiceQuery, type ServiceQueryBuilder } from "./registry/query.js";
@@ -61,10 +61,21 @@ export interface HealthCheckSummary {
 }
 
 export interface SyncResult {
-  mode: "standalone";
-  synced: false;
+  mode: "standalone" | "cluster";
+  synced: boolean;
   message: string;
   generation: number;
+  /** Cluster mode: the replica and lease after the sync. */
+  cluster?: unknown;
+}
+
+/** What Discovery needs from cluster mode (src/cluster/cluster.ts): owners, status, sync and leaving. */
+export interface ClusterLink {
+  /** The owner of an instance when it is another node; undefined when it is this one (or nobody). */
+  ownerOf(id: string): { nodeId: string; apiUrl: string | undefined } | undefined;
+  status(): { state: string; replica: { stale: boolean } };
+  sync(force: boolean): Promise<unknown>;
+  stop(): Promise<void>;
 }
 
 export const heartbeatSchema = z.strictObject({
@@ -108,7 +119,7 @@ export interface DiscoveryApi {
   setMaintenance(id: string, maintenance: MaintenanceRequest): Promise<ServiceEntry>;
   getRegistryStats(): Promise<RegistryStats>;
   clearCache(): Promise<{ cleared: number }>;
-  syncRegistry(): Promise<SyncResult>;
+  syncRegistry(opts?: { force?: boolean }): Promise<SyncResult>;
   stop(): Promise<void>;
 }
 
@@ -124,6 +135,7 @@ export class Discovery implements DiscoveryApi {
   readonly checker: HealthChecker;
   private stopped = false;
   private readonly statsSources = new Map<string, () => unknown>();
+  private cluster: ClusterLink | undefined;
 
   private constructor(opts: DiscoveryOptions) {
     this.clock = opts.clock ?? systemClock;
@@ -259,7 +271,13 @@ export class Discovery implements DiscoveryApi {
     });
     if (items.length > 0) throw new BatchError(items, parsed.register.length + parsed.deregister.length);
 
-    const changes = await this.registry.write(ops);
+    const changes = await this.registry.write(ops).catch((err: unknown) => {
+      // Nothing else was wrong, only ids owned by other nodes: that is a conflict, not bad input.
+      if (err instanceof BatchError && err.items.every((i) => i.code === "owned_elsewhere")) {
+        throw new ConflictError(`bulk request rejected: ${err.items.length} items belong to other nodes; send them there (nothing was applied)`, { items: err.items });
+      }
+      throw err;
+    });
     const result: BulkResult = { registered: [], deregistered: [], generation: this.registry.generation };
     for (const change of changes) {
       if (change.after !== undefined) result.registered.push(change.after);
@@ -292,14 +310,24 @@ export class Discovery implements DiscoveryApi {
     return entry;
   }
 
+  /** Cluster mode: joins this Discovery to the cluster (writes for other nodes' instances, status, sync, stop). */
+  attachCluster(cluster: ClusterLink): void {
+    this.cluster = cluster;
+    this.addStatsSource("cluster", () => cluster.status());
+  }
+
+  /** The owner of an instance when it is another node of the cluster (writes for it are forwarded there). */
+  foreignOwner(id: string): { nodeId: string; apiUrl: string | undefined } | undefined {
+    return this.cluster?.ownerOf(id);
+  }
+
   async getRegistryStats(): Promise<RegistryStats> {
-    const local = this.registry.size;
     return {
       nodeId: this.nodeId,
       clusterName: this.clusterName,
       generation: this.registry.generation,
-      localCount: local,
-      totalCount: local,
+      localCount: this.registry.localSize,
+      totalCount: this.registry.size,
       services: this.registry.serviceNames().length,
       byHealth: this.registry.countsByHealth(),
       cache: this.cache.stats(),
@@ -320,7 +348,17 @@ export class Discovery implements DiscoveryApi {
     return { cleared };
   }
 
-  async syncRegistry(): Promise<SyncResult> {
+  async syncRegistry(opts: { force?: boolean } = {}): Promise<SyncResult> {
+    if (this.cluster !== undefined) {
+      let cluster: unknown;
+      try {
+        cluster = await this.cluster.sync(opts.force === true);
+      } catch (err) {
+        throw new UnavailableError(`sync failed: ${(err as Error).message}`);
+      }
+      this.logger.info({ force: opts.force === true }, "registry synced with the cluster");
+      return { mode: "cluster", synced: true, message: "replica read again from etcd; this node's writes published", generation: this.registry.generation, cluster };
+    }
     return {
       mode: "standalone",
       synced: false,
@@ -329,13 +367,18 @@ export class Discovery implements DiscoveryApi {
     };
   }
 
-  status(): { status: "ok"; version: string; nodeId: string; uptimeMs: number } {
-    return { status: "ok", version: VERSION, nodeId: this.nodeId, uptimeMs: this.clock.now() - this.startedAt };
+  /** Liveness and, in cluster mode, whether the replica is stale (the process still serves: status stays 200). */
+  status(): { status: "ok" | "stale"; version: string; nodeId: string; uptimeMs: number; cluster?: unknown } {
+    const base = { version: VERSION, nodeId: this.nodeId, uptimeMs: this.clock.now() - this.startedAt };
+    if (this.cluster === undefined) return { status: "ok", ...base };
+    const cluster = this.cluster.status();
+    return { status: cluster.replica.stale ? "stale" : "ok", ...base, cluster };
   }
 
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    await this.cluster?.stop();
     await this.checker.stop();
     await this.store.close();
   }

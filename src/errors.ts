@@ -37,8 +37,8 @@ export class NotFoundError extends DiscoveryError {
 }
 
 export class ConflictError extends DiscoveryError {
-  constructor(message: string) {
-    super("conflict", message);
+  constructor(message: string, details?: Record<string, unknown>) {
+    super("conflict", message, details ? { details } : {});
     this.name = "ConflictError";
   }
 }
@@ -67,7 +67,7 @@ export function errorOfKind(kind: ErrorKind, message: string, issues?: ErrorIssu
     case "not_found":
       return new NotFoundError(message);
     case "conflict":
-      return new ConflictError(message);
+      return new ConflictError(message, details);
     case "unavailable":
       return new UnavailableError(message);
     case "unauthorized":

@@ -1,10 +1,13 @@
 // Wires the parts for one process: the store, the registry and its checker (Discovery), services files, the
 // DNS server with its zone files, and the HTTP API; with reload and stop. No globals: tests start servers on
 // port 0 and stop them.
+import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
+import { hostname } from "node:os";
 import { resolve } from "node:path";
 import type { Logger } from "pino";
 import type { Clock } from "./clock.js";
+import { EtcdCluster, type SelfPreservationSettings } from "./cluster/cluster.js";
 import type { Config } from "./config.js";
 import { Discovery } from "./discovery.js";
 import { DnsServer } from "./dns/server.js";
@@ -31,6 +34,8 @@ export interface ServerDeps {
   logger: Logger;
   store?: Store;
   clock?: Clock;
+  /** Cluster mode: self-preservation thresholds (tests shorten them). */
+  selfPreservation?: Partial<SelfPreservationSettings>;
 }
 
 export async function startServer(config: Config, deps: ServerDeps): Promise<ServerHandle> {
@@ -96,6 +101,38 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Ser
   const host = isIP(http.host) === 6 ? `[${http.host}]` : http.host;
   const url = `http://${host}:${http.port}`;
   httpLogger.info({ address: `${host}:${http.port}`, url }, "HTTP API listening");
+  if (config.store === "etcd") {
+    try {
+      const cluster = new EtcdCluster({
+        registry: discovery.registry,
+        nodeId: discovery.nodeId,
+        prefix: `${config.etcdPrefix}/${config.clusterName}`,
+        endpoints: config.etcdEndpoints ?? [],
+        leaseTtlS: config.etcdLeaseTtl,
+        callTimeoutMs: config.etcdCallTimeout,
+        apiUrl: config.advertiseUrl ?? (isWildcard(http.host) ? `http://${hostname()}:${http.port}` : url),
+        dns: `${dnsAddress.host}:${dnsAddress.port}`,
+        logger: logger.child({ component: "cluster" }),
+        ...(config.etcdUsername && config.etcdPassword ? { auth: { username: config.etcdUsername, password: config.etcdPassword } } : {}),
+        ...(config.etcdCa || config.etcdCert
+          ? {
+              tls: {
+                ...(config.etcdCa ? { ca: readFileSync(config.etcdCa) } : {}),
+                ...(config.etcdCert ? { cert: readFileSync(config.etcdCert) } : {}),
+                ...(config.etcdKey ? { key: readFileSync(config.etcdKey) } : {}),
+              },
+            }
+          : {}),
+        ...(deps.selfPreservation ? { selfPreservation: deps.selfPreservation } : {}),
+      });
+      discovery.attachCluster(cluster);
+      await cluster.start();
+    } catch (err) {
+      await Promise.all([http.close(), dns.close()]);
+      await discovery.stop();
+      throw err;
+    }
+  }
   if (!config.adminToken && !isLoopback(config.httpListen.host)) {
     httpLogger.warn({ address: config.httpListen.host }, "the API listens beyond loopback without --admin-token: anyone who reaches it can register and deregister services");
   }

@@ -35,6 +35,17 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     checkBackoffMax: 300_000,
     deregisterAfter: 0,
     maxBodyBytes: 1024 * 1024,
+    store: "embedded",
+    etcdEndpoints: undefined,
+    etcdPrefix: "/homelab-discovery",
+    etcdLeaseTtl: 10,
+    etcdCallTimeout: 500,
+    etcdUsername: undefined,
+    etcdPassword: undefined,
+    etcdCa: undefined,
+    etcdCert: undefined,
+    etcdKey: undefined,
+    advertiseUrl: undefined,
     ...overrides,
   };
 }

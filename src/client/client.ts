@@ -69,8 +69,8 @@ export class DiscoveryClient implements DiscoveryApi {
   clearCache(): Promise<{ cleared: number }> {
     return this.call("DELETE", "/v1/cache");
   }
-  syncRegistry(): Promise<SyncResult> {
-    return this.call("POST", "/v1/sync");
+  syncRegistry(opts: { force?: boolean } = {}): Promise<SyncResult> {
+    return this.call("POST", `/v1/sync${opts.force ? "?force=true" : ""}`);
   }
   /** Liveness and version of the server. */
   status(): Promise<{ status: string; version: string; nodeId: string; uptimeMs: number }> {

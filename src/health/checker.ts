@@ -162,7 +162,8 @@ export class HealthChecker {
 
   private follow(changes: readonly RegistryChange[]): void {
     for (const change of changes) {
-      if (change.cause === "health" || change.cause === "checked" || change.cause === "maintenance") continue;
+      // Only the owner checks an instance: the replica's come checked.
+      if (change.cause === "health" || change.cause === "checked" || change.cause === "maintenance" || change.cause === "replica") continue;
       if (change.after === undefined) this.untrack(change.id);
       else this.track(change.after);
     }

@@ -3,6 +3,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import { Hono, type Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { Logger } from "pino";
+import { forwardToOwner } from "../cluster/forward.js";
 import type { Discovery } from "../discovery.js";
 import { InvalidError, UnauthorizedError } from "../errors.js";
 import { compileQuery, serviceQuerySchema } from "../registry/query.js";
@@ -53,6 +54,13 @@ export function createHttpApp(discovery: Discovery, opts: HttpOptions): Hono {
     }),
   );
 
+  // Cluster mode: a write for another node's instance runs there (one hop). Mutating routes only, as above.
+  app.on(MUTATING, ["/v1/services/:id", "/v1/services/:id/*"], async (c, next) => {
+    const id = c.req.param("id");
+    const owner = id === undefined || c.req.path === "/v1/services/bulk" ? undefined : discovery.foreignOwner(id);
+    return owner === undefined ? next() : forwardToOwner(c, owner, discovery.nodeId);
+  });
+
   app.get("/v1/status", (c) => send(c, discovery.status()));
 
   // The hot route: a repeated query costs one cache lookup keyed by the raw query string.
@@ -100,7 +108,11 @@ export function createHttpApp(discovery: Discovery, opts: HttpOptions): Hono {
 
   app.get("/v1/stats", async (c) => send(c, await discovery.getRegistryStats()));
   app.delete("/v1/cache", async (c) => send(c, await discovery.clearCache()));
-  app.post("/v1/sync", async (c) => send(c, await discovery.syncRegistry()));
+  app.post("/v1/sync", async (c) => {
+    const force = c.req.query("force");
+    if (force !== undefined && force !== "true" && force !== "false") throw new InvalidError("invalid query: force must be true or false");
+    return send(c, await discovery.syncRegistry({ force: force === "true" }));
+  });
 
   return app;
 }

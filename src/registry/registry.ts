@@ -1,14 +1,19 @@
 // THE CORE: instances by id, indexes by name, tag, node, health and metadata pair so a query costs what it returns, a
-// generation counter and a change feed. Writes are serialised and reach the store before memory changes.
+// generation counter and a change feed. Writes are serialised and reach the store before memory changes. In cluster
+// mode it also holds the other nodes' instances (the replica): indexed and answered like local ones, never stored
+// here, never checked here, and never written here (they are written on their owner).
 import type { Logger } from "pino";
 import type { Clock } from "../clock.js";
-import { InvalidError, NotFoundError } from "../errors.js";
+import { ConflictError, InvalidError, NotFoundError } from "../errors.js";
 import type { Store, StoreMutation } from "../store/types.js";
 import { compareEntries, matches, type CompiledQuery } from "./query.js";
 import { hasCheck, HEALTH_STATUSES, type HealthStatus, type ParsedServiceInput, type ServiceEntry } from "./schema.js";
 
-/** "checked": a check ran and its status did not change (only lastHealthCheck moved). */
-export type ChangeCause = "register" | "deregister" | "health" | "checked" | "maintenance" | "load";
+/**
+ * "checked": a check ran and its status did not change (only lastHealthCheck moved).
+ * "replica": another node's instance arrived, changed or left (cluster mode).
+ */
+export type ChangeCause = "register" | "deregister" | "health" | "checked" | "maintenance" | "load" | "replica";
 
 export interface RegistryChange {
   readonly id: string;
@@ -26,6 +31,13 @@ export type WriteOp =
   | { readonly op: "deregister"; readonly id: string }
   /** reason undefined turns maintenance off. */
   | { readonly op: "maintenance"; readonly id: string; readonly reason: string | undefined };
+
+/** One change to another node's instance, from the cluster replica; entry undefined removes it. */
+export interface RemoteUpdate {
+  readonly id: string;
+  readonly owner: string;
+  readonly entry: ServiceEntry | undefined;
+}
 
 export interface WriteItemError {
   readonly index: number;
@@ -92,6 +104,8 @@ export class Registry {
   /** Keyed by metaKey(key, value). */
   private readonly byMeta = new SetIndex();
   private readonly listeners = new Set<ChangeListener>();
+  /** The owner node of every instance another node registered (the replica); local instances are not in it. */
+  private readonly owners = new Map<string, string>();
   /** Memory follows the store in the order writes were made: each commit waits for the one before. */
   private commitTail: Promise<unknown> = Promise.resolve();
   /** What writes in flight (sent to the store, not yet acknowledged) will make of their ids. */
@@ -115,6 +129,53 @@ export class Registry {
 
   get(id: string): ServiceEntry | undefined {
     return this.byId.get(id);
+  }
+
+  /** The node that owns an instance: this node for local ones, undefined when it is not registered. */
+  ownerOf(id: string): string | undefined {
+    return this.owners.get(id) ?? (this.byId.has(id) ? this.opts.nodeId : undefined);
+  }
+
+  /** Instances registered on this node (not the replica's). */
+  get localSize(): number {
+    return this.byId.size - this.owners.size;
+  }
+
+  *localValues(): IterableIterator<ServiceEntry> {
+    for (const entry of this.byId.values()) if (!this.owners.has(entry.id)) yield entry;
+  }
+
+  /** The replica's instances: id -> owner node. */
+  remoteOwners(): ReadonlyMap<string, string> {
+    return this.owners;
+  }
+
+  /**
+   * Applies changes to other nodes' instances (cluster replica) in memory only, as one change event. A local
+   * instance (or one being written here) always wins over a remote one with the same id; a removal only applies
+   * to the owner that published it (an id that moved to another owner stays).
+   */
+  applyRemote(updates: readonly RemoteUpdate[]): RegistryChange[] {
+    const changes: RegistryChange[] = [];
+    for (const { id, owner, entry } of updates) {
+      if (owner === this.opts.nodeId || this.pending.has(id)) continue;
+      const before = this.byId.get(id);
+      const currentOwner = this.owners.get(id);
+      if (before !== undefined && currentOwner === undefined) continue; // ours
+      if (entry === undefined) {
+        if (before === undefined || currentOwner !== owner) continue;
+        this.remove(before);
+        this.owners.delete(id);
+        changes.push({ id, cause: "replica", before, after: undefined });
+      } else {
+        const after = freezeEntry({ ...entry, metadata: { ...entry.metadata }, tags: [...entry.tags] });
+        this.put(after, before);
+        this.owners.set(id, owner);
+        changes.push({ id, cause: "replica", before, after });
+      }
+    }
+    this.emit(changes);
+    return changes;
   }
 
   values(): IterableIterator<ServiceEntry> {
@@ -206,7 +267,11 @@ export class Registry {
       const [change] = await this.write([op]);
       return change!;
     } catch (err) {
-      if (err instanceof BatchError) throw new NotFoundError(`service ${op.id} is not registered`);
+      if (err instanceof BatchError) {
+        const item = err.items[0];
+        if (item?.code === "owned_elsewhere") throw new ConflictError(item.message, { code: item.code });
+        throw new NotFoundError(`service ${op.id} is not registered`);
+      }
       throw err;
     }
   }
@@ -246,6 +311,12 @@ export class Registry {
       const inFlight = this.pending.get(id);
       return inFlight !== undefined ? inFlight.entry : this.byId.get(id);
     };
+    /** Another node's instance, not being taken over by a write in flight: only its owner may change it. */
+    const foreign = (index: number, id: string): boolean => {
+      const owner = view.has(id) || this.pending.has(id) ? undefined : this.owners.get(id);
+      if (owner !== undefined) errors.push({ index, id, code: "owned_elsewhere", message: `service ${id} is registered on node ${owner}: write it there` });
+      return owner !== undefined;
+    };
     const errors: WriteItemError[] = [];
     const mutations: StoreMutation[] = [];
     const causes = new Map<string, ChangeCause>();
@@ -255,6 +326,8 @@ export class Registry {
         view.set(entry.id, entry);
         causes.set(entry.id, "register");
         mutations.push({ op: "put", entry });
+      } else if (foreign(index, op.id)) {
+        return;
       } else if (op.op === "maintenance") {
         const before = current(op.id);
         if (before === undefined) {
@@ -282,6 +355,7 @@ export class Registry {
     const changes: RegistryChange[] = [];
     for (const [id, planned] of plan.view) {
       const before = this.byId.get(id);
+      this.owners.delete(id); // a registration here takes over an instance the replica held
       if (planned === undefined) {
         if (before === undefined) continue; // registered then removed in the same batch
         this.remove(before);

@@ -1,0 +1,731 @@
+// Cluster mode on etcd (docs/cluster-design.md). This node publishes its own instances under its own lease and
+// keeps a replica of every other node's: one range read, then a watch from the next revision. DNS and queries
+// read the registry, which holds both, and never wait on etcd. The local durable store stays the source of truth
+// for this node's instances: anything etcd loses is republished from it.
+import type { Etcd3, IKeyValue, IRequestOp, Lease, Watcher } from "etcd3";
+import { EtcdLeaseInvalidError } from "etcd3";
+import type { Logger } from "pino";
+import { z } from "zod";
+import type { Registry, RegistryChange, RemoteUpdate } from "../registry/registry.js";
+import { serviceEntrySchema, type ServiceEntry } from "../registry/schema.js";
+import { VERSION } from "../version.js";
+import { connectEtcd, type EtcdConnection } from "./etcd.js";
+
+export interface ClusterOptions extends EtcdConnection {
+  registry: Registry;
+  nodeId: string;
+  /** Key prefix of this cluster, e.g. /homelab-discovery/homelab (no trailing slash). */
+  prefix: string;
+  leaseTtlS: number;
+  /** This node's API, where other nodes forward writes for its instances. */
+  apiUrl: string;
+  /** This node's DNS address (host:port), for operators reading the node list. */
+  dns: string;
+  logger: Logger;
+  selfPreservation?: Partial<SelfPreservationSettings>;
+}
+
+export interface SelfPreservationSettings {
+  /** Expiries of other nodes within one window that trigger it: at least this many... */
+  minNodes: number;
+  /** ...and more than this share of the other nodes known when the window began. */
+  share: number;
+  /** The window, ms (default: lease TTL + 5 s). */
+  windowMs: number;
+  /** How long held nodes are kept at most, ms. */
+  holdMs: number;
+}
+
+export type ClusterState = "starting" | "ok" | "degraded" | "unreachable";
+
+export interface ClusterStatus {
+  state: ClusterState;
+  nodeId: string;
+  prefix: string;
+  nodes: { nodeId: string; apiUrl: string; dns: string; version: string; state: "up" | "leaving" }[];
+  replica: { stale: boolean; revision: number; remoteInstances: number; staleForMs: number; lastSyncAt: string | null };
+  lease: { id: string | null; ttl: number; lastKeepaliveAgoMs: number | null };
+  pendingPublish: number;
+  conflicts: string[];
+  selfPreservation: { active: boolean; since: string | null; heldNodes: string[] };
+  counters: { resyncs: number; published: number; publishFailures: number; leaseLosses: number; watchErrors: number };
+}
+
+const nodeRecordSchema = z.object({
+  v: z.literal(1),
+  nodeId: z.string(),
+  apiUrl: z.string(),
+  dns: z.string(),
+  version: z.string(),
+  startedAt: z.string(),
+  state: z.enum(["up", "leaving"]),
+});
+type NodeRecord = z.infer<typeof nodeRecordSchema>;
+
+const serviceRecordSchema = z.object({ v: z.literal(1), entry: serviceEntrySchema });
+
+/** etcd's --max-txn-ops is 128 and every instance takes two ops (its key and its id claim). */
+const IDS_PER_TXN = 64;
+const PAGE = 1_000;
+/** A failure this long (longer than a normal leader failover, <= 2.6 s measured) makes the replica stale. */
+const DEGRADED_AFTER_MS = 3_000;
+
+type Key =
+  | { kind: "node"; nodeId: string }
+  | { kind: "service"; owner: string; id: string }
+  | { kind: "claim"; id: string }
+  | { kind: "other" };
+
+export class EtcdCluster {
+  private readonly client: Etcd3;
+  private readonly log: Logger;
+  private readonly registry: Registry;
+  private readonly self: Buffer;
+  private readonly startedAt = new Date().toISOString();
+  private readonly sp: SelfPreservationSettings;
+
+  private lease: Lease | undefined;
+  private leaseId: string | undefined;
+  private watcher: Watcher | undefined;
+  /** The highest revision the replica has applied. */
+  private revision = 0;
+  private needResync = true;
+  private readonly nodes = new Map<string, NodeRecord>();
+  /** Mod revision of each remote instance's key, to skip unchanged ones on a resync. */
+  private readonly remoteRevs = new Map<string, number>();
+  /** This node's instances still to be written to etcd (undefined: to be deleted), latest wins. */
+  private readonly pending = new Map<string, ServiceEntry | undefined>();
+  /** Ids whose claim key this node holds. */
+  private claimed = new Set<string>();
+  private readonly conflicts = new Set<string>();
+
+  private loopRunning: Promise<void> | undefined;
+  private again = false;
+  private retryDelayMs = 0;
+  private wake: (() => void) | undefined;
+  private keepaliveTimer: NodeJS.Timeout | undefined;
+  private stateTimer: NodeJS.Timeout | undefined;
+  private unsubscribe: (() => void) | undefined;
+  private stopped = false;
+
+  private lastContactAt = 0;
+  private failingSince: number | undefined;
+  private lastSyncAt: number | undefined;
+  private state: ClusterState = "starting";
+  private readonly counters = { resyncs: 0, published: 0, publishFailures: 0, leaseLosses: 0, watchErrors: 0 };
+
+  /** Expired (not leaving) nodes in the current window, with the instances they had, newest last. */
+  private expiries: { nodeId: string; at: number; instances: RemoteUpdate[] }[] = [];
+  private windowStart = 0;
+  private windowNodes = 0;
+  private held = new Map<string, RemoteUpdate[]>();
+  private heldSince: number | undefined;
+
+  constructor(private readonly opts: ClusterOptions) {
+    this.client = connectEtcd(opts);
+    this.log = opts.logger;
+    this.registry = opts.registry;
+    this.self = Buffer.from(opts.nodeId);
+    this.sp = { minNodes: 2, share: 0.5, windowMs: opts.leaseTtlS * 1000 + 5_000, holdMs: 15 * 60_000, ...opts.selfPreservation };
+  }
+
+  /**
+   * Starts publishing and replicating. Waits up to `waitMs` for the first publish and sync; if etcd cannot be
+   * reached by then, the node serves its own instances and keeps trying in the background.
+   */
+  async start(waitMs = 5_000): Promise<void> {
+    this.unsubscribe = this.registry.onChange((changes) => this.follow(changes));
+    this.stateTimer = setInterval(() => this.updateState(), 250);
+    this.stateTimer.unref();
+    this.kick();
+    const ready = await Promise.race([
+      this.loopRunning!.then(() => this.leaseId !== undefined && !this.needResync),
+      new Promise<false>((r) => setTimeout(() => r(false), waitMs).unref()),
+    ]);
+    this.updateState();
+    if (ready) {
+      this.log.info({ prefix: this.opts.prefix, endpoints: this.opts.endpoints, nodes: this.nodes.size, remoteInstances: this.registry.remoteOwners().size, revision: this.revision }, "cluster joined");
+    } else {
+      this.log.warn({ prefix: this.opts.prefix, endpoints: this.opts.endpoints }, "etcd not reachable yet: serving this node's instances, retrying in the background");
+    }
+  }
+
+  /** Publishes what changed on this node (not the replica's changes, not checks that changed nothing). */
+  private follow(changes: readonly RegistryChange[]): void {
+    let any = false;
+    for (const change of changes) {
+      if (change.cause === "checked" || change.cause === "replica") continue;
+      this.pending.set(change.id, change.after);
+      this.conflicts.delete(change.id);
+      any = true;
+    }
+    if (any) this.kick();
+  }
+
+  // ---------------------------------------------------------------- the loop: lease, resync, publish
+
+  private kick(): void {
+    if (this.stopped) return;
+    this.again = true;
+    if (this.wake !== undefined && this.retryDelayMs === 0) this.wake();
+    this.loopRunning ??= this.loop().finally(() => (this.loopRunning = undefined));
+  }
+
+  private async loop(): Promise<void> {
+    while (this.again && !this.stopped) {
+      this.again = false;
+      try {
+        if (this.leaseId === undefined) await this.acquireLease();
+        if (this.needResync) await this.resync();
+        await this.flush();
+        this.retryDelayMs = 0;
+        this.contact();
+      } catch (err) {
+        if (this.stopped) return;
+        this.failure("etcd call failed", err);
+        this.retryDelayMs = Math.min(Math.max(250, this.retryDelayMs * 2), 5_000);
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, this.retryDelayMs);
+          this.wake = () => {
+            clearTimeout(t);
+            resolve();
+          };
+        });
+        this.wake = undefined;
+        this.again = true;
+      }
+    }
+  }
+
+  /**
+   * Anti-entropy: a new lease, the node key, then every local instance put on it (with its claim) and every key
+   * etcd still holds under this node's name that the local store does not have deleted. Older leases seen on
+   * this node's keys (a previous run) are revoked last, so leftovers vanish in one revision.
+   */
+  private async acquireLease(): Promise<void> {
+    const lease = this.client.lease(this.opts.leaseTtlS, { autoKeepAlive: false });
+    const id = await lease.grant();
+    await this.putNodeKey(id, "up");
+    const mine = await this.rangeAll(`${this.opts.prefix}/services/${this.opts.nodeId}/`);
+    const oldLeases = new Set<string>();
+    const published = new Set<string>();
+    for (const kv of mine.kvs) {
+      const key = this.parseKey(kv.key);
+      if (key.kind !== "service") continue;
+      published.add(key.id);
+      if (kv.lease !== "0" && kv.lease !== id) oldLeases.add(kv.lease);
+    }
+    this.claimed = published;
+    for (const entry of this.registry.localValues()) this.pending.set(entry.id, entry);
+    for (const pubId of published) if (this.registry.ownerOf(pubId) !== this.opts.nodeId) this.pending.set(pubId, undefined);
+    this.lease = lease;
+    this.leaseId = id;
+    await this.flush();
+    for (const old of oldLeases) {
+      await this.client.leaseClient.leaseRevoke({ ID: old }).catch(() => undefined); // already expired: fine
+    }
+    this.scheduleKeepalive(0);
+    const removed = [...published].filter((p) => this.registry.ownerOf(p) !== this.opts.nodeId).length;
+    this.log.info({ lease: id, ttl: this.opts.leaseTtlS, published: this.registry.localSize, removed }, "published this node's instances");
+  }
+
+  private putNodeKey(leaseId: string, state: "up" | "leaving"): Promise<unknown> {
+    const record: NodeRecord = {
+      v: 1,
+      nodeId: this.opts.nodeId,
+      apiUrl: this.opts.apiUrl,
+      dns: this.opts.dns,
+      version: VERSION,
+      startedAt: this.startedAt,
+      state,
+    };
+    return this.client.kv.put({ key: Buffer.from(`${this.opts.prefix}/nodes/${this.opts.nodeId}`), value: Buffer.from(JSON.stringify(record)), lease: leaseId });
+  }
+
+  /** Writes pending instances in transactions of IDS_PER_TXN, in order, until nothing is pending. */
+  private async flush(): Promise<void> {
+    while (this.pending.size > 0 && this.leaseId !== undefined) {
+      const batch: [string, ServiceEntry | undefined][] = [];
+      for (const item of this.pending) {
+        batch.push(item);
+        if (batch.length === IDS_PER_TXN) break;
+      }
+      const ok = await this.publishBatch(batch, this.leaseId);
+      if (!ok) for (const item of batch) await this.publishOne(item, this.leaseId);
+      for (const [id, entry] of batch) if (this.pending.get(id) === entry && this.pending.has(id)) this.pending.delete(id);
+    }
+  }
+
+  private keys(id: string): { service: Buffer; claim: Buffer } {
+    return { service: Buffer.from(`${this.opts.prefix}/services/${this.opts.nodeId}/${id}`), claim: Buffer.from(`${this.opts.prefix}/ids/${id}`) };
+  }
+
+  private puts(id: string, entry: ServiceEntry, lease: string): IRequestOp[] {
+    const k = this.keys(id);
+    return [
+      { request_put: { key: k.service, value: Buffer.from(JSON.stringify({ v: 1, entry })), lease } },
+      { request_put: { key: k.claim, value: this.self, lease } },
+    ];
+  }
+
+  /** One transaction for the whole batch; false when a claim compare failed (someone else's id, or a stale claim). */
+  private async publishBatch(batch: [string, ServiceEntry | undefined][], lease: string): Promise<boolean> {
+    const compare = [];
+    const success: IRequestOp[] = [];
+    for (const [id, entry] of batch) {
+      const k = this.keys(id);
+      if (entry === undefined) {
+        if (!this.claimed.has(id)) continue; // never published
+        compare.push({ key: k.claim, target: "Value" as const, result: "Equal" as const, value: this.self });
+        success.push({ request_delete_range: { key: k.service } }, { request_delete_range: { key: k.claim } });
+      } else {
+        compare.push(
+          this.claimed.has(id)
+            ? { key: k.claim, target: "Value" as const, result: "Equal" as const, value: this.self }
+            : { key: k.claim, target: "Create" as const, result: "Equal" as const, create_revision: 0 },
+        );
+        success.push(...this.puts(id, entry, lease));
+      }
+    }
+    if (success.length === 0) return true;
+    const res = await this.client.kv.txn({ compare, success });
+    if (!res.succeeded) return false;
+    for (const [id, entry] of batch) {
+      if (entry === undefined) this.claimed.delete(id);
+      else this.claimed.add(id);
+    }
+    this.counters.published += batch.length;
+    return true;
+  }
+
+  /** The slow path for one id whose claim was not what this node thought: claim it if free or ours, else a conflict. */
+  private async publishOne([id, entry]: [string, ServiceEntry | undefined], lease: string): Promise<void> {
+    const k = this.keys(id);
+    if (entry === undefined) {
+      await this.client.kv.txn({
+        compare: [{ key: k.claim, target: "Value", result: "Equal", value: this.self }],
+        success: [{ request_delete_range: { key: k.service } }, { request_delete_range: { key: k.claim } }],
+        failure: [{ request_delete_range: { key: k.service } }],
+      });
+      this.claimed.delete(id);
+      return;
+    }
+    const fresh = await this.client.kv.txn({
+      compare: [{ key: k.claim, target: "Create", result: "Equal", create_revision: 0 }],
+      success: this.puts(id, entry, lease),
+      failure: [{ request_range: { key: k.claim } }],
+    });
+    if (fresh.succeeded) {
+      this.claimed.add(id);
+      this.counters.published += 1;
+      return;
+    }
+    const holder = fresh.responses[0]?.response_range.kvs[0]?.value.toString();
+    if (holder === this.opts.nodeId) {
+      const mine = await this.client.kv.txn({ compare: [{ key: k.claim, target: "Value", result: "Equal", value: this.self }], success: this.puts(id, entry, lease) });
+      if (mine.succeeded) {
+        this.claimed.add(id);
+        this.counters.published += 1;
+        return;
+      }
+    }
+    // Two nodes registered the same new id at once and the other one's claim won: ours stays local only.
+    this.claimed.delete(id);
+    this.counters.publishFailures += 1;
+    if (!this.conflicts.has(id)) this.log.warn({ id, owner: holder }, "instance id already registered on another node: kept on this node only, not published");
+    this.conflicts.add(id);
+  }
+
+  // ---------------------------------------------------------------- the replica: range, then watch
+
+  /** Reads the whole cluster at one revision and makes the replica match it, then watches from the next revision. */
+  private async resync(): Promise<void> {
+    const old = this.watcher;
+    this.watcher = undefined;
+    if (old !== undefined) {
+      old.removeAllListeners();
+      old.on("error", () => undefined);
+      await old.cancel().catch(() => undefined);
+    }
+    const { kvs, revision } = await this.rangeAll(`${this.opts.prefix}/`);
+    const nodes = new Map<string, NodeRecord>();
+    const seen = new Map<string, { owner: string; kv: IKeyValue }>();
+    for (const kv of kvs) {
+      const key = this.parseKey(kv.key);
+      if (key.kind === "node") {
+        const record = key.nodeId === this.opts.nodeId ? undefined : this.parseNode(kv);
+        if (record !== undefined) nodes.set(key.nodeId, record);
+      } else if (key.kind === "service" && key.owner !== this.opts.nodeId) {
+        seen.set(key.id, { owner: key.owner, kv });
+      }
+    }
+    const updates: RemoteUpdate[] = [];
+    for (const [id, { owner, kv }] of seen) {
+      const rev = Number(kv.mod_revision);
+      if (this.remoteRevs.get(id) === rev && this.registry.remoteOwners().get(id) === owner) continue;
+      const entry = this.parseService(kv);
+      if (entry === undefined) continue;
+      this.remoteRevs.set(id, rev);
+      updates.push({ id, owner, entry });
+    }
+    for (const [id, owner] of this.registry.remoteOwners()) {
+      if (seen.has(id) || this.held.has(owner)) continue;
+      this.remoteRevs.delete(id);
+      updates.push({ id, owner, entry: undefined });
+    }
+    this.nodes.clear();
+    for (const [id, record] of nodes) this.nodes.set(id, record);
+    this.registry.applyRemote(updates);
+    this.revision = revision;
+    this.needResync = false;
+    this.lastSyncAt = Date.now();
+    this.counters.resyncs += 1;
+    this.watcher = await this.client.watch().prefix(`${this.opts.prefix}/`).startRevision(String(revision + 1)).create();
+    this.watcher.on("data", (res) => this.applyEvents(res.events));
+    this.watcher.on("error", (err) => {
+      // How etcd3 reports a watch below the compacted revision (and any other cancel): read everything again.
+      this.counters.watchErrors += 1;
+      this.log.warn({ error: err.message }, "etcd watch cancelled: resyncing the replica");
+      this.needResync = true;
+      this.kick();
+    });
+    this.watcher.on("disconnected", (err) => this.failure("etcd watch disconnected", err));
+    this.watcher.on("connected", () => this.contact());
+    this.log.debug({ revision, nodes: nodes.size, remote: seen.size, applied: updates.length }, "replica synced");
+  }
+
+  private applyEvents(events: readonly { type: "Put" | "Delete"; kv: IKeyValue }[]): void {
+    const updates: RemoteUpdate[] = [];
+    const now = Date.now();
+    const applied = this.revision;
+    for (const { type, kv } of events) {
+      // One revision can hold many events (a lease expiry deletes all its keys at once).
+      const rev = Number(kv.mod_revision);
+      if (rev <= applied) continue; // replayed after a reconnect
+      this.revision = Math.max(this.revision, rev);
+      const key = this.parseKey(kv.key);
+      if (key.kind === "node") {
+        if (key.nodeId === this.opts.nodeId) continue;
+        if (type === "Put") {
+          const record = this.parseNode(kv);
+          if (record === undefined) continue;
+          this.nodes.set(key.nodeId, record);
+          this.release(key.nodeId);
+        } else {
+          const last = this.nodes.get(key.nodeId);
+          this.nodes.delete(key.nodeId);
+          if (last?.state !== "leaving") this.expired(key.nodeId, now);
+        }
+      } else if (key.kind === "service" && key.owner !== this.opts.nodeId) {
+        if (type === "Put") {
+          const entry = this.parseService(kv);
+          if (entry === undefined) continue;
+          this.remoteRevs.set(key.id, rev);
+          updates.push({ id: key.id, owner: key.owner, entry });
+        } else {
+          this.remoteRevs.delete(key.id);
+          updates.push({ id: key.id, owner: key.owner, entry: undefined });
+        }
+      }
+    }
+    this.contact();
+    this.registry.applyRemote(this.preserve(updates, now));
+  }
+
+  // ---------------------------------------------------------------- self-preservation (mass expiry)
+
+  /** A node's key was deleted without it saying it was leaving: its lease expired. */
+  private expired(nodeId: string, now: number): void {
+    if (now - this.windowStart > this.sp.windowMs) {
+      this.windowStart = now;
+      this.windowNodes = this.nodes.size + 1; // the others known when the window began, this one included
+      this.expiries = [];
+    }
+    this.expiries.push({ nodeId, at: now, instances: [] });
+  }
+
+  /**
+   * Removals of expired nodes' instances pass unless so many nodes expired at once that the etcd side, not the
+   * nodes, is the likely fault (Eureka's self-preservation): then those instances are held, and the ones
+   * evicted earlier in the window come back, until their nodes return, holdMs passes or a forced sync.
+   */
+  private preserve(updates: RemoteUpdate[], now: number): RemoteUpdate[] {
+    if (this.expiries.length === 0 && this.held.size === 0) return updates;
+    const expiredNow = new Set(this.expiries.map((e) => e.nodeId));
+    const out: RemoteUpdate[] = [];
+    for (const u of updates) {
+      if (u.entry !== undefined || !(expiredNow.has(u.owner) || this.held.has(u.owner))) {
+        out.push(u);
+        continue;
+      }
+      const before = this.registry.get(u.id);
+      const record = this.expiries.find((e) => e.nodeId === u.owner);
+      if (before !== undefined && record !== undefined) record.instances.push({ id: u.id, owner: u.owner, entry: before });
+      if (this.held.has(u.owner)) this.held.get(u.owner)!.push({ id: u.id, owner: u.owner, entry: before });
+      else out.push(u);
+    }
+    const triggered = this.expiries.length >= this.sp.minNodes && this.expiries.length > this.sp.share * this.windowNodes;
+    if (triggered) {
+      for (const e of this.expiries) {
+        if (this.held.has(e.nodeId)) continue;
+        this.held.set(e.nodeId, e.instances);
+        // Evicted earlier in this window: put them back, and drop their removals from this batch.
+        for (const inst of e.instances) {
+          const i = out.findIndex((u) => u.id === inst.id && u.entry === undefined);
+          if (i >= 0) out.splice(i, 1);
+          else if (inst.entry !== undefined) out.push(inst);
+        }
+      }
+      if (this.heldSince === undefined) {
+        this.heldSince = now;
+        this.log.warn({ heldNodes: [...this.held.keys()], window: this.expiries.length, knownNodes: this.windowNodes }, "self-preservation: many nodes expired at once; keeping their instances (stale) instead of evicting them");
+      }
+    }
+    if (this.heldSince !== undefined && now - this.heldSince > this.sp.holdMs) out.push(...this.releaseAll("hold time over"));
+    return out;
+  }
+
+  /**
+   * A held node came back: its republish replaces what was held. A resync a little later drops what it no
+   * longer has (its keys expired, so no delete event will come for them).
+   */
+  private release(nodeId: string): void {
+    if (!this.held.delete(nodeId)) return;
+    if (this.held.size === 0) this.heldSince = undefined;
+    this.expiries = this.expiries.filter((e) => e.nodeId !== nodeId);
+    this.log.info({ nodeId }, "self-preservation: held node is back");
+    setTimeout(() => {
+      this.needResync = true;
+      this.kick();
+    }, 2_000).unref();
+  }
+
+  /** Ends self-preservation: removals for everything still held. */
+  private releaseAll(reason: string): RemoteUpdate[] {
+    const removals: RemoteUpdate[] = [];
+    for (const [owner, instances] of this.held) {
+      for (const inst of instances) if (this.registry.remoteOwners().get(inst.id) === owner) removals.push({ id: inst.id, owner, entry: undefined });
+    }
+    if (this.held.size > 0) this.log.warn({ heldNodes: [...this.held.keys()], reason }, "self-preservation ended: evicting the held nodes' instances");
+    this.held.clear();
+    this.heldSince = undefined;
+    this.expiries = [];
+    return removals;
+  }
+
+  /** Whether an instance is held by self-preservation (its owner's lease expired; shown stale in the API). */
+  isHeld(id: string): boolean {
+    const owner = this.registry.remoteOwners().get(id);
+    return owner !== undefined && this.held.has(owner);
+  }
+
+  // ---------------------------------------------------------------- lease keepalive and state
+
+  private scheduleKeepalive(delayMs: number): void {
+    clearTimeout(this.keepaliveTimer);
+    if (this.stopped) return;
+    this.keepaliveTimer = setTimeout(() => void this.keepalive(), delayMs);
+    this.keepaliveTimer.unref();
+  }
+
+  /** Our own keepalive loop: one call with a deadline every TTL/3 (etcd3's own loop can sit on a dead stream for a TTL). */
+  private async keepalive(): Promise<void> {
+    const lease = this.lease;
+    if (lease === undefined || this.stopped) return;
+    const every = (this.opts.leaseTtlS * 1000) / 3;
+    try {
+      await lease.keepaliveOnce({ deadline: Date.now() + 1_000 });
+      this.contact();
+      this.scheduleKeepalive(every);
+    } catch (err) {
+      if (this.stopped || lease !== this.lease) return;
+      if (err instanceof EtcdLeaseInvalidError) {
+        // Expired while etcd could not be reached: etcd has dropped our keys; publish everything again.
+        this.counters.leaseLosses += 1;
+        this.log.warn({ lease: this.leaseId }, "etcd lease lost: republishing this node's instances on a new lease");
+        lease.release();
+        this.lease = undefined;
+        this.leaseId = undefined;
+        this.needResync = true;
+        this.kick();
+        return;
+      }
+      this.failure("etcd lease keepalive failed", err);
+      this.scheduleKeepalive(Math.min(500, every));
+    }
+  }
+
+  private contact(): void {
+    this.lastContactAt = Date.now();
+    if (this.retryDelayMs === 0 && this.pending.size === 0 && this.leaseId !== undefined && !this.needResync) this.failingSince = undefined;
+    this.updateState();
+  }
+
+  private failure(msg: string, err: unknown): void {
+    this.failingSince ??= Date.now();
+    this.log.debug({ error: (err as Error)?.message }, msg);
+    this.updateState();
+  }
+
+  /**
+   * ok, or stale: degraded (something has failed for longer than a leader failover takes) or unreachable (no
+   * successful call for half a lease TTL, or never).
+   */
+  private computeState(now: number): ClusterState {
+    const failingFor = this.failingSince === undefined ? 0 : now - this.failingSince;
+    if (this.lastContactAt === 0) return failingFor > 0 ? "unreachable" : "starting";
+    if (now - this.lastContactAt > (this.opts.leaseTtlS * 1000) / 2 && failingFor > 0) return "unreachable";
+    if (failingFor > DEGRADED_AFTER_MS) return "degraded";
+    return "ok";
+  }
+
+  private updateState(): void {
+    const now = Date.now();
+    if (this.heldSince !== undefined && now - this.heldSince > this.sp.holdMs) this.registry.applyRemote(this.releaseAll("hold time over"));
+    const next = this.computeState(now);
+    if (next === this.state) return;
+    const prev = this.state;
+    this.state = next;
+    if (next === "ok") this.log.info({ from: prev, revision: this.revision }, "cluster replica in sync with etcd");
+    else if (next !== "starting") this.log.warn({ from: prev, state: next, pendingPublish: this.pending.size }, "cluster replica stale: etcd not reachable; answering from the last replica");
+  }
+
+  // ---------------------------------------------------------------- what the API sees
+
+  /** The API URL of the node that owns an instance, when that is another node; undefined when it is this one (or nobody). */
+  ownerOf(id: string): { nodeId: string; apiUrl: string | undefined } | undefined {
+    const owner = this.registry.remoteOwners().get(id);
+    if (owner === undefined) return undefined;
+    return { nodeId: owner, apiUrl: this.nodes.get(owner)?.apiUrl };
+  }
+
+  status(): ClusterStatus {
+    const now = Date.now();
+    const state = this.computeState(now);
+    return {
+      state,
+      nodeId: this.opts.nodeId,
+      prefix: this.opts.prefix,
+      nodes: [{ nodeId: this.opts.nodeId, apiUrl: this.opts.apiUrl, dns: this.opts.dns, version: VERSION, state: "up" as const }, ...[...this.nodes.values()].filter((n) => n.nodeId !== this.opts.nodeId)]
+        .map(({ nodeId, apiUrl, dns, version, state: st }) => ({ nodeId, apiUrl, dns, version, state: st }))
+        .sort((a, b) => a.nodeId.localeCompare(b.nodeId)),
+      replica: {
+        stale: state !== "ok",
+        revision: this.revision,
+        remoteInstances: this.registry.remoteOwners().size,
+        staleForMs: state === "ok" ? 0 : now - (this.failingSince ?? this.lastContactAt),
+        lastSyncAt: this.lastSyncAt === undefined ? null : new Date(this.lastSyncAt).toISOString(),
+      },
+      lease: { id: this.leaseId ?? null, ttl: this.opts.leaseTtlS, lastKeepaliveAgoMs: this.lastContactAt === 0 ? null : now - this.lastContactAt },
+      pendingPublish: this.pending.size,
+      conflicts: [...this.conflicts].sort(),
+      selfPreservation: { active: this.held.size > 0, since: this.heldSince === undefined ? null : new Date(this.heldSince).toISOString(), heldNodes: [...this.held.keys()].sort() },
+      counters: { ...this.counters },
+    };
+  }
+
+  /**
+   * Reads the whole cluster again and waits for this node's pending writes. `force` also ends self-preservation,
+   * evicting the held nodes' instances.
+   */
+  async sync(force = false): Promise<ClusterStatus> {
+    if (force) this.registry.applyRemote(this.releaseAll("forced sync"));
+    this.needResync = true;
+    this.kick();
+    while (this.loopRunning !== undefined) await this.loopRunning;
+    if (this.needResync || this.pending.size > 0) {
+      throw new Error(`etcd not reachable: the replica stays as it was (state ${this.computeState(Date.now())}, ${this.pending.size} writes pending)`);
+    }
+    return this.status();
+  }
+
+  /** Graceful leave: say so in the node key, then revoke the lease so every node drops this one's instances at once. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.unsubscribe?.();
+    clearTimeout(this.keepaliveTimer);
+    clearInterval(this.stateTimer);
+    this.wake?.();
+    await this.loopRunning?.catch(() => undefined);
+    const leaseId = this.leaseId;
+    if (leaseId !== undefined) {
+      try {
+        await this.putNodeKey(leaseId, "leaving");
+        await this.client.leaseClient.leaseRevoke({ ID: leaseId });
+      } catch (err) {
+        this.log.warn({ error: (err as Error).message }, "could not leave the cluster cleanly: this node's instances go when its lease expires");
+      }
+    }
+    this.lease?.release();
+    if (this.watcher) {
+      this.watcher.removeAllListeners();
+      this.watcher.on("error", () => undefined);
+      await this.watcher.cancel().catch(() => undefined);
+    }
+    this.client.close();
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  /** Every key under a prefix, in pages, all at the revision of the first page. */
+  private async rangeAll(prefix: string): Promise<{ kvs: IKeyValue[]; revision: number }> {
+    const key = Buffer.from(prefix);
+    const rangeEnd = prefixEnd(key);
+    const kvs: IKeyValue[] = [];
+    let revision = 0;
+    let from = key;
+    for (;;) {
+      const res = await this.client.kv.range({ key: from, range_end: rangeEnd, limit: PAGE, ...(revision ? { revision } : {}) });
+      if (revision === 0) revision = Number(res.header.revision);
+      kvs.push(...res.kvs);
+      const last = res.kvs[res.kvs.length - 1];
+      if (!res.more || last === undefined) break;
+      from = Buffer.concat([last.key, Buffer.from([0])]);
+    }
+    this.contact();
+    return { kvs, revision };
+  }
+
+  private parseKey(raw: Buffer): Key {
+    const key = raw.toString();
+    const rest = key.startsWith(`${this.opts.prefix}/`) ? key.slice(this.opts.prefix.length + 1) : "";
+    const parts = rest.split("/");
+    if (parts[0] === "nodes" && parts.length === 2) return { kind: "node", nodeId: parts[1]! };
+    if (parts[0] === "services" && parts.length === 3) return { kind: "service", owner: parts[1]!, id: parts[2]! };
+    if (parts[0] === "ids" && parts.length === 2) return { kind: "claim", id: parts[1]! };
+    return { kind: "other" };
+  }
+
+  private parseNode(kv: IKeyValue): NodeRecord | undefined {
+    const parsed = nodeRecordSchema.safeParse(safeJson(kv.value));
+    if (!parsed.success) this.log.warn({ key: kv.key.toString() }, "ignoring a node key that is not a node record");
+    return parsed.success ? parsed.data : undefined;
+  }
+
+  private parseService(kv: IKeyValue): ServiceEntry | undefined {
+    const parsed = serviceRecordSchema.safeParse(safeJson(kv.value));
+    if (!parsed.success) this.log.warn({ key: kv.key.toString(), error: parsed.error.issues[0]?.message }, "ignoring an instance key that does not hold a valid instance");
+    return parsed.success ? (parsed.data.entry as ServiceEntry) : undefined;
+  }
+}
+
+function safeJson(value: Buffer): unknown {
+  try {
+    return JSON.parse(value.toString());
+  } catch {
+    return undefined;
+  }
+}
+
+/** The end of a prefix range: the prefix with its last byte incremented (etcd's clientv3.GetPrefixRangeEnd). */
+function prefixEnd(prefix: Buffer): Buffer {
+  const end = Buffer.from(prefix);
+  for (let i = end.length - 1; i >= 0; i--) {
+    if (end[i]! < 0xff) {
+      end[i]! += 1;
+      return end.subarray(0, i + 1);
+    }
+  }
+  return Buffer.from([0]);
+}

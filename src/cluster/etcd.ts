@@ -1,0 +1,42 @@
+// The etcd3 client as measured in docs/cluster-design.md: a deadline on every unary call (etcd3 sets none, and a
+// put sent to a dead leader then stalls 7 s), a breaker that opens only when a member itself is gone (never on
+// deadlines: during an election every member times out), a fast watch backoff, and gRPC keepalive at etcd's 5 s
+// minimum (faster pings get the connection closed with too_many_pings).
+import { ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, retry } from "cockatiel";
+import { Etcd3, GRPCDeadlineExceededError, isRecoverableError, type IOptions } from "etcd3";
+
+export interface EtcdConnection {
+  endpoints: string[];
+  /** Deadline of one unary call, ms. */
+  callTimeoutMs: number;
+  auth?: { username: string; password: string };
+  tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer };
+}
+
+/** The member itself is gone (refused, reset, keepalive timeout): not a deadline, not etcd answering ("no leader"). */
+const memberDown = (err: Error) =>
+  isRecoverableError(err) && !(err instanceof GRPCDeadlineExceededError) && !err.message.includes("etcdserver:");
+
+export function etcdOptions(conn: EtcdConnection): IOptions {
+  const { tls } = conn;
+  return {
+    hosts: conn.endpoints,
+    defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + conn.callTimeoutMs }),
+    faultHandling: {
+      host: () => circuitBreaker(handleWhen(memberDown), { halfOpenAfter: 5_000, breaker: new ConsecutiveBreaker(3) }),
+      global: retry(handleWhen(isRecoverableError), { maxAttempts: 5, backoff: new ExponentialBackoff({ initialDelay: 20, maxDelay: 200 }) }),
+      // etcd3 wants a backoff state (it calls .duration and .next() on it), not the factory.
+      watchBackoff: new ExponentialBackoff({ initialDelay: 50, maxDelay: 1_000 }).next(),
+    },
+    grpcOptions: { "grpc.keepalive_time_ms": 5_000, "grpc.keepalive_timeout_ms": 2_000 },
+    ...(conn.auth ? { auth: conn.auth } : {}),
+    // Without a CA file grpc uses the system's roots (null), as it does for https:// endpoints anyway.
+    ...(tls && (tls.ca || tls.cert)
+      ? { credentials: { rootCertificate: (tls.ca ?? null) as Buffer, ...(tls.key ? { privateKey: tls.key } : {}), ...(tls.cert ? { certChain: tls.cert } : {}) } }
+      : {}),
+  };
+}
+
+export function connectEtcd(conn: EtcdConnection): Etcd3 {
+  return new Etcd3(etcdOptions(conn));
+}

@@ -1,0 +1,59 @@
+// Writes for another node's instance run on that node (docs/cluster-design.md): the request is proxied once, with
+// the caller's credentials, and the owner's answer goes back as it is. A forwarded request is never forwarded again.
+import type { Context } from "hono";
+import { Agent, request } from "undici";
+import { ConflictError } from "../errors.js";
+import { errorBody } from "../http/errors.js";
+
+export const FORWARDED_BY = "x-hd-forwarded-by";
+export const OWNER = "x-hd-owner";
+const TIMEOUT_MS = 2_000;
+const dispatcher = new Agent({ keepAliveTimeout: 10_000, connectTimeout: TIMEOUT_MS });
+
+export interface Owner {
+  nodeId: string;
+  /** Undefined when the replica knows its instances but not (yet) its node key. */
+  apiUrl: string | undefined;
+}
+
+export async function forwardToOwner(c: Context, owner: Owner, self: string): Promise<Response> {
+  const via = c.req.header(FORWARDED_BY);
+  if (via !== undefined) {
+    throw new ConflictError(`this node (${self}) does not own the instance: node ${owner.nodeId} does (request forwarded by ${via}); retry`, {
+      reason: "not_owner",
+      owner: owner.nodeId,
+    });
+  }
+  const unreachable = (why: string) =>
+    c.body(errorBody("owner_unreachable", `the instance belongs to node ${owner.nodeId}, which cannot be reached: ${why}; retry`, { owner: owner.nodeId }), 503, {
+      "content-type": "application/json",
+      "retry-after": "1",
+      [OWNER]: owner.nodeId,
+    });
+  if (owner.apiUrl === undefined) return unreachable("its address is not known yet");
+  const url = new URL(c.req.url);
+  const headers: Record<string, string> = { [FORWARDED_BY]: self };
+  for (const name of ["content-type", "authorization"]) {
+    const value = c.req.header(name);
+    if (value !== undefined) headers[name] = value;
+  }
+  const body = Buffer.from(await c.req.arrayBuffer());
+  try {
+    const res = await request(`${owner.apiUrl}${url.pathname}${url.search}`, {
+      method: c.req.method as "PUT",
+      headers,
+      body: body.length > 0 ? body : null,
+      dispatcher,
+      headersTimeout: TIMEOUT_MS,
+      bodyTimeout: TIMEOUT_MS,
+    });
+    const text = await res.body.text();
+    const type = res.headers["content-type"];
+    return new Response(text, {
+      status: res.statusCode,
+      headers: { "content-type": typeof type === "string" ? type : "application/json", [OWNER]: owner.nodeId },
+    });
+  } catch (err) {
+    return unreachable(`${owner.apiUrl}: ${(err as Error).message}`);
+  }
+}

@@ -1,0 +1,129 @@
+// Cluster mode against a real etcd (one member): two of our nodes share one registry. Every check goes through
+// the other node's DNS (c-ares) and API, as a user of that node would see it.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { etcdRange, startEtcd, type EtcdCluster } from "./etcd.js";
+import { service, startNode, until, type TestNode } from "./nodes.js";
+import { startPeer } from "../helpers.js";
+
+let etcd: EtcdCluster;
+let a: TestNode;
+let b: TestNode;
+
+beforeAll(async () => {
+  etcd = await startEtcd({ members: 1 });
+  a = await startNode("node-a", etcd.endpoints);
+  b = await startNode("node-b", etcd.endpoints);
+}, 30_000);
+
+afterAll(async () => {
+  await Promise.allSettled([a?.stop(), b?.stop()]);
+  await etcd?.stop();
+});
+
+describe("two nodes on one etcd", () => {
+  it("a registration on one node is answered by the other's DNS and API, and leaves with its deregistration", async () => {
+    expect((await a.api("PUT", "/v1/services/web-1", service("web-1", "web", "10.0.0.1"))).status).toBe(201);
+    const ms = await until("node-b's DNS to answer web", async () => (await b.addresses("web")).includes("10.0.0.1"));
+    console.log(`registration on a visible in b's DNS after ${ms.toFixed(1)} ms`);
+    const got = await b.api<{ id: string; nodeId: string }>("GET", "/v1/services/web-1");
+    expect(got.status).toBe(200);
+    expect(got.body.id).toBe("web-1");
+    const stats = await b.api<{ localCount: number; totalCount: number }>("GET", "/v1/stats");
+    expect(stats.body.localCount).toBe(0);
+    expect(stats.body.totalCount).toBeGreaterThanOrEqual(1);
+
+    expect((await a.api("DELETE", "/v1/services/web-1")).status).toBe(200);
+    await until("web to leave b's DNS", async () => (await b.addresses("web")).length === 0);
+    expect((await b.api("GET", "/v1/services/web-1")).status).toBe(404);
+  });
+
+  it("only the owner checks an instance; its health reaches the other node and its DNS", async () => {
+    let up = true;
+    const peer = await startPeer((_req, res) => {
+      res.writeHead(up ? 200 : 503).end();
+    });
+    try {
+      const svc = service("api-1", "api", "127.0.0.1", { port: peer.port, healthEndpoint: "/health", healthCheckInterval: 1_000 });
+      expect((await a.api("PUT", "/v1/services/api-1", svc)).status).toBe(201);
+      await until("api healthy on b", async () => (await b.addresses("api")).includes("127.0.0.1"));
+      const checksOnB = (await b.api<{ checks: { checks: number } }>("GET", "/v1/stats")).body.checks.checks;
+      up = false;
+      await until("api unhealthy on b", async () => (await b.addresses("api")).length === 0);
+      const entry = await b.api<{ healthStatus: string }>("GET", "/v1/services/api-1");
+      expect(entry.body.healthStatus).toBe("unhealthy");
+      // b never ran a check of a's instance
+      expect((await b.api<{ checks: { checks: number } }>("GET", "/v1/stats")).body.checks.checks).toBe(checksOnB);
+      up = true;
+      await until("api healthy again on b", async () => (await b.addresses("api")).includes("127.0.0.1"));
+    } finally {
+      await a.api("DELETE", "/v1/services/api-1");
+      await peer.close();
+    }
+  });
+
+  it("writes for another node's instance are forwarded to its owner, once", async () => {
+    await a.api("PUT", "/v1/services/db-1", service("db-1", "db", "10.0.0.2"));
+    await until("db-1 on b", async () => (await b.api("GET", "/v1/services/db-1")).status === 200);
+
+    // Re-registration through b runs on a (the owner), which keeps owning it.
+    const re = await b.api<{ tags: string[] }>("PUT", "/v1/services/db-1", service("db-1", "db", "10.0.0.2", { tags: ["primary"] }));
+    expect(re.status).toBe(200);
+    expect(re.headers.get("x-hd-owner")).toBe("node-a");
+    expect(re.body.tags).toEqual(["primary"]);
+    expect((await a.api<{ tags: string[] }>("GET", "/v1/services/db-1")).body.tags).toEqual(["primary"]);
+    expect((await a.api<{ localCount: number }>("GET", "/v1/stats")).body.localCount).toBeGreaterThanOrEqual(1);
+    await until("tag on b's DNS", async () => (await b.resolver.resolve4("primary.db.service.home.arpa").catch(() => [])).length === 1);
+
+    const maint = await b.api<{ maintenance?: { reason: string } }>("PUT", "/v1/services/db-1/maintenance", { enable: true, reason: "disk swap" });
+    expect(maint.status).toBe(200);
+    expect(maint.body.maintenance?.reason).toBe("disk swap");
+    await until("db hidden on b", async () => (await b.addresses("db")).length === 0);
+    await b.api("PUT", "/v1/services/db-1/maintenance", { enable: false });
+    await until("db back on b", async () => (await b.addresses("db")).length === 1);
+
+    // A request that was already forwarded is never forwarded again.
+    const loop = await b.api<{ error: { code: string; reason: string } }>("DELETE", "/v1/services/db-1", undefined, { "x-hd-forwarded-by": "node-x" });
+    expect(loop.status).toBe(409);
+    expect(loop.body.error.reason).toBe("not_owner");
+
+    // Bulk requests are not forwarded: another node's ids are a conflict and nothing is applied.
+    const bulk = await b.api<{ error: { code: string; items: { id: string; code: string }[] } }>("POST", "/v1/services/bulk", {
+      register: [service("b-own-1", "misc", "10.0.0.3")],
+      deregister: ["db-1"],
+    });
+    expect(bulk.status).toBe(409);
+    expect(bulk.body.error.items).toEqual([expect.objectContaining({ id: "db-1", code: "owned_elsewhere" })]);
+    expect((await b.api("GET", "/v1/services/b-own-1")).status).toBe(404);
+
+    const del = await b.api("DELETE", "/v1/services/db-1");
+    expect(del.status).toBe(200);
+    expect(del.headers.get("x-hd-owner")).toBe("node-a");
+    await until("db-1 gone from b", async () => (await b.api("GET", "/v1/services/db-1")).status === 404);
+    expect((await a.api("GET", "/v1/services/db-1")).status).toBe(404);
+  });
+
+  it("reports the cluster in /v1/status, and POST /v1/sync reads the replica again", async () => {
+    const status = await b.api<{ status: string; cluster: { state: string; nodes: { nodeId: string }[]; replica: { stale: boolean } } }>("GET", "/v1/status");
+    expect(status.body.status).toBe("ok");
+    expect(status.body.cluster.state).toBe("ok");
+    expect(status.body.cluster.replica.stale).toBe(false);
+    expect(status.body.cluster.nodes.map((n) => n.nodeId)).toEqual(["node-a", "node-b"]);
+    const sync = await b.api<{ mode: string; synced: boolean; cluster: { counters: { resyncs: number } } }>("POST", "/v1/sync");
+    expect(sync.status).toBe(200);
+    expect(sync.body).toMatchObject({ mode: "cluster", synced: true });
+    expect(sync.body.cluster.counters.resyncs).toBeGreaterThanOrEqual(2);
+  });
+
+  it("a node that restarts republishes from its own store; a graceful stop removes its instances at once", async () => {
+    await a.api("PUT", "/v1/services/nas-1", service("nas-1", "nas", "10.0.0.4"));
+    await until("nas on b", async () => (await b.addresses("nas")).length === 1);
+    // Wipe what etcd holds for a: only a's durable store still knows nas-1.
+    await a.server.stop();
+    await until("nas gone from b after a left", async () => (await b.addresses("nas")).length === 0, 1_000);
+    const left = await etcdRange(etcd.endpoints[0]!, "/homelab-discovery/test/services/node-a/", { prefix: true });
+    expect(left.kvs).toEqual([]);
+    await a.restart();
+    await until("nas back on b", async () => (await b.addresses("nas")).length === 1);
+    await a.api("DELETE", "/v1/services/nas-1");
+  });
+});
