@@ -183,6 +183,7 @@ export class EtcdCluster {
       } catch (err) {
         if (this.stopped) return;
         this.failure("etcd call failed", err);
+        // The lease keepalive (every 500 ms while failing) cuts this short once etcd answers again.
         this.retryDelayMs = Math.min(Math.max(250, this.retryDelayMs * 2), 5_000);
         await new Promise<void>((resolve) => {
           const t = setTimeout(resolve, this.retryDelayMs);
@@ -536,6 +537,7 @@ export class EtcdCluster {
     try {
       await lease.keepaliveOnce({ deadline: Date.now() + 1_000 });
       this.contact();
+      this.wake?.(); // etcd answers again: retry what failed now rather than after the backoff
       this.scheduleKeepalive(every);
     } catch (err) {
       if (this.stopped || lease !== this.lease) return;
@@ -587,6 +589,7 @@ export class EtcdCluster {
     const prev = this.state;
     this.state = next;
     if (next === "ok") this.log.info({ from: prev, revision: this.revision }, "cluster replica in sync with etcd");
+    else if (prev === "unreachable" && next === "degraded") this.log.info({ pendingPublish: this.pending.size }, "etcd answers again: catching up");
     else if (next !== "starting") this.log.warn({ from: prev, state: next, pendingPublish: this.pending.size }, "cluster replica stale: etcd not reachable; answering from the last replica");
   }
 

@@ -2,7 +2,7 @@
 // put sent to a dead leader then stalls 7 s), a breaker that opens only when a member itself is gone (never on
 // deadlines: during an election every member times out), a fast watch backoff, and gRPC keepalive at etcd's 5 s
 // minimum (faster pings get the connection closed with too_many_pings).
-import { ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, retry } from "cockatiel";
+import { ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, noop, retry } from "cockatiel";
 import { Etcd3, GRPCDeadlineExceededError, isRecoverableError, type IOptions } from "etcd3";
 
 export interface EtcdConnection {
@@ -23,7 +23,10 @@ export function etcdOptions(conn: EtcdConnection): IOptions {
     hosts: conn.endpoints,
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + conn.callTimeoutMs }),
     faultHandling: {
-      host: () => circuitBreaker(handleWhen(memberDown), { halfOpenAfter: 5_000, breaker: new ConsecutiveBreaker(3) }),
+      // A breaker steers calls away from a dead member; with a single endpoint there is nowhere else to go, and an
+      // open breaker only kept this node off etcd for 5 s after it came back (measured: 8 s to republish).
+      host: () =>
+        conn.endpoints.length > 1 ? circuitBreaker(handleWhen(memberDown), { halfOpenAfter: 5_000, breaker: new ConsecutiveBreaker(3) }) : noop,
       global: retry(handleWhen(isRecoverableError), { maxAttempts: 5, backoff: new ExponentialBackoff({ initialDelay: 20, maxDelay: 200 }) }),
       // etcd3 wants a backoff state (it calls .duration and .next() on it), not the factory.
       watchBackoff: new ExponentialBackoff({ initialDelay: 50, maxDelay: 1_000 }).next(),

@@ -4,6 +4,7 @@ import { Resolver } from "node:dns/promises";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import pino from "pino";
 import type { Config } from "../../src/config.js";
 import type { ServerDeps, ServerHandle } from "../../src/server.js";
 import { startTestServer } from "../helpers.js";
@@ -41,6 +42,8 @@ export async function startNode(nodeId: string, endpoints: string[], overrides: 
     etcdLeaseTtl: 2,
     ...overrides,
   };
+  // HD_TEST_LOG=debug shows every node's log on stderr, tagged with its node id.
+  if (process.env.HD_TEST_LOG && deps.logger === undefined) deps = { ...deps, logger: pino({ level: process.env.HD_TEST_LOG, base: { n: nodeId } }) };
   let server = await startTestServer(config, deps);
   const resolver = new Resolver({ timeout: 1_000, tries: 1 });
   const point = () => resolver.setServers([`127.0.0.1:${server.dnsAddress.port}`]);
