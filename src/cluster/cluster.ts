@@ -341,13 +341,8 @@ export class EtcdCluster {
 
   /** Reads the whole cluster at one revision and makes the replica match it, then watches from the next revision. */
   private async resync(): Promise<void> {
-    const old = this.watcher;
+    if (this.watcher !== undefined) dropWatcher(this.watcher);
     this.watcher = undefined;
-    if (old !== undefined) {
-      old.removeAllListeners();
-      old.on("error", () => undefined);
-      await old.cancel().catch(() => undefined);
-    }
     const { kvs, revision } = await this.rangeAll(`${this.opts.prefix}/`);
     const nodes = new Map<string, NodeRecord>();
     const seen = new Map<string, { owner: string; kv: IKeyValue }>();
@@ -661,11 +656,7 @@ export class EtcdCluster {
       }
     }
     this.lease?.release();
-    if (this.watcher) {
-      this.watcher.removeAllListeners();
-      this.watcher.on("error", () => undefined);
-      await this.watcher.cancel().catch(() => undefined);
-    }
+    if (this.watcher) dropWatcher(this.watcher);
     this.client.close();
   }
 
@@ -711,6 +702,16 @@ export class EtcdCluster {
     if (!parsed.success) this.log.warn({ key: kv.key.toString(), error: parsed.error.issues[0]?.message }, "ignoring an instance key that does not hold a valid instance");
     return parsed.success ? (parsed.data.entry as ServiceEntry) : undefined;
   }
+}
+
+/**
+ * Stops listening to a watcher and cancels it without waiting: a cancel waits for the member's answer, and on a
+ * dead member it never comes (that hung the resync that followed a compaction).
+ */
+function dropWatcher(watcher: Watcher): void {
+  watcher.removeAllListeners();
+  watcher.on("error", () => undefined);
+  watcher.cancel().catch(() => undefined);
 }
 
 function safeJson(value: Buffer): unknown {

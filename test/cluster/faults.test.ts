@@ -3,7 +3,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { startBuiltServer, type BuiltServer } from "../e2e/built-server.js";
 import { startPeer } from "../helpers.js";
-import { etcdRange, startEtcd, type EtcdCluster } from "./etcd.js";
+import { etcdPut, etcdRange, gateway, startEtcd, type EtcdCluster } from "./etcd.js";
 import { service, startNode, until, type TestNode } from "./nodes.js";
 
 const cleanup: (() => Promise<unknown>)[] = [];
@@ -138,6 +138,34 @@ describe("cluster faults", () => {
     const live = etcd.members.find((m) => m.running)!;
     const keys = await etcdRange(live.clientUrl, "/homelab-discovery/test/services/node-a/", { prefix: true });
     expect(keys.kvs.filter((kv) => kv.key.includes("/s-"))).toHaveLength(150);
+  });
+
+  it("a node whose watch resumes below etcd's compacted revision reads everything again, deletions included", async () => {
+    const etcd = await etcdOf(3);
+    const a = await startNode("node-a", etcd.endpoints.slice(0, 2));
+    cleanup.push(() => a.stop());
+    // b talks to the third member only, so it can be cut off while the others go on.
+    const b = await startNode("node-b", [etcd.endpoints[2]!]);
+    cleanup.push(() => b.stop());
+    await a.api("PUT", "/v1/services/old-1", service("old-1", "old", "10.4.0.1"));
+    await until("old on b", async () => (await b.addresses("old")).length === 1);
+    const before = (await b.api<{ cluster: { counters: { resyncs: number; watchErrors: number } } }>("GET", "/v1/status")).body.cluster.counters;
+
+    await etcd.members[2]!.kill("SIGKILL");
+    await a.api("DELETE", "/v1/services/old-1");
+    await a.api("PUT", "/v1/services/new-1", service("new-1", "new", "10.4.0.2"));
+    // Once a's writes are in etcd (the killed member may have been the leader: retry through the election),
+    // compact everything b has not seen.
+    await until("a's writes in etcd", async () => (await etcdRange(etcd.endpoints[0]!, "/homelab-discovery/test/services/node-a/", { prefix: true, timeoutMs: 500 })).kvs.length === 1);
+    let rev = 0;
+    await until("a put through the survivors", async () => (rev = await etcdPut(etcd.endpoints[0]!, "/unrelated", "x", { timeoutMs: 500 })) > 0);
+    await gateway(etcd.endpoints[0]!, "/v3/kv/compaction", { revision: String(rev), physical: true });
+    await etcd.members[2]!.restart();
+
+    await until("b caught up", async () => (await b.addresses("new")).length === 1 && (await b.addresses("old")).length === 0, 10_000);
+    const after = (await b.api<{ cluster: { counters: { resyncs: number; watchErrors: number } } }>("GET", "/v1/status")).body.cluster.counters;
+    expect(after.watchErrors).toBeGreaterThan(before.watchErrors);
+    expect(after.resyncs).toBeGreaterThan(before.resyncs);
   });
 
   it("self-preservation: when most nodes expire at once their instances are held (stale), until a forced sync; a single loss is evicted", async () => {

@@ -1,0 +1,218 @@
+// Cluster mode (issue 7): propagation and registration throughput, against etcd itself in the same run.
+// - Propagation: register on node A (PUT, durable store), time until node B's DNS answers the new name. B is
+//   asked over UDP in a tight loop from here, so the figure includes at most one B round trip (~0.1 ms) of
+//   polling error; the servers themselves only push (etcd watch), never poll. A talks to etcd member 1, B to
+//   member 2 of a 3-member cluster, so at least one of them goes through a follower.
+// - Peer: etcd's own put-to-watch latency on the same cluster (put through member 1, watch on member 2, etcd3).
+// - Throughput: registrations per second through the API, 16 concurrent PUT loops, cluster node vs a node with
+//   the embedded store (both durable, same machine), alternating rounds; then how long B needs to have them all.
+// Usage: node dist/bench/cluster.js [--registrations 1000] [--duration 5] [--rounds 2]
+import { spawn, type ChildProcess } from "node:child_process";
+import { createSocket } from "node:dgram";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { Etcd3 } from "etcd3";
+import { Pool } from "undici";
+import { startEtcd } from "../test/cluster/etcd.js";
+import { fmt, median, percentile } from "./stats.js";
+
+const { values: opts } = parseArgs({
+  options: {
+    registrations: { type: "string", default: "1000" },
+    duration: { type: "string", default: "5" },
+    rounds: { type: "string", default: "2" },
+  },
+});
+const N = Number(opts.registrations);
+const DURATION = Number(opts.duration);
+const ROUNDS = Number(opts.rounds);
+const MAIN = fileURLToPath(new URL("../src/main.js", import.meta.url));
+
+interface Node {
+  name: string;
+  url: string;
+  dnsPort: number;
+  child: ChildProcess;
+  pool: Pool;
+  stop(): Promise<void>;
+}
+
+const tmp = mkdtempSync(join(tmpdir(), "hd-bench-cluster-"));
+
+async function startNode(name: string, args: string[]): Promise<Node> {
+  const child = spawn(process.execPath, [MAIN, "--http-listen", "127.0.0.1:0", "--dns-listen", "127.0.0.1:0", "--node-id", name, "--data-dir", join(tmp, name), "--log-level", "info", ...args], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  let url = "";
+  let dnsPort = 0;
+  const clustered = args.includes("etcd");
+  await new Promise<void>((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout! });
+    child.once("exit", (code) => reject(new Error(`${name} exited with ${code}`)));
+    lines.on("line", (line) => {
+      const msg = JSON.parse(line) as { msg: string; url?: string; address?: string };
+      if (msg.msg === "DNS listening") dnsPort = Number(msg.address!.split(":").pop());
+      if (msg.msg === "HTTP API listening") url = msg.url!;
+      if ((clustered && msg.msg === "cluster joined") || (!clustered && msg.msg === "HTTP API listening")) resolve();
+    });
+  });
+  child.stdout!.resume();
+  const pool = new Pool(url, { connections: 32 });
+  return {
+    name,
+    url,
+    dnsPort,
+    child,
+    pool,
+    stop: async () => {
+      await pool.close();
+      const exited = new Promise((r) => child.once("exit", r));
+      child.kill("SIGTERM");
+      await exited;
+    },
+  };
+}
+
+async function put(node: Node, id: string, name: string, i: number): Promise<number> {
+  const body = JSON.stringify({ id, name, version: "1.0.0", address: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, port: 8080 });
+  const res = await node.pool.request({ method: "PUT", path: `/v1/services/${id}`, headers: { "content-type": "application/json" }, body });
+  await res.body.text();
+  return res.statusCode;
+}
+
+/** A minimal A query for <name>.service.home.arpa with id 0x4242. */
+function query(name: string): Buffer {
+  const labels = [name, "service", "home", "arpa"];
+  const parts = [Buffer.from([0x42, 0x42, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0])];
+  for (const l of labels) parts.push(Buffer.from([l.length]), Buffer.from(l));
+  parts.push(Buffer.from([0, 0, 1, 0, 1]));
+  return Buffer.concat(parts);
+}
+
+/** Asks B until it answers with at least one record; resolves with the time it did. */
+function pollUntilAnswered(port: number, name: string): Promise<number> {
+  const socket = createSocket("udp4");
+  const packet = query(name);
+  return new Promise((resolve) => {
+    const send = () => socket.send(packet, port, "127.0.0.1");
+    socket.on("message", (msg) => {
+      const answers = msg.readUInt16BE(6);
+      if (answers > 0) {
+        const t = performance.now();
+        socket.close();
+        resolve(t);
+      } else send();
+    });
+    send();
+  });
+}
+
+async function propagation(a: Node, b: Node): Promise<{ fromSend: number[]; fromAck: number[] }> {
+  const fromSend: number[] = [];
+  const fromAck: number[] = [];
+  for (let i = 0; i < N; i++) {
+    const name = `prop-${i}`;
+    const t0 = performance.now();
+    const seen = pollUntilAnswered(b.dnsPort, name); // B answers NODATA/NXDOMAIN until the name arrives
+    const status = await put(a, `${name}-1`, name, i);
+    const tAck = performance.now();
+    if (status !== 201) throw new Error(`PUT answered ${status}`);
+    const t = await seen;
+    fromSend.push(t - t0);
+    fromAck.push(Math.max(0, t - tAck));
+  }
+  return { fromSend, fromAck };
+}
+
+async function etcdPutToWatch(endpoints: string[]): Promise<number[]> {
+  const writer = new Etcd3({ hosts: [endpoints[0]!] });
+  const reader = new Etcd3({ hosts: [endpoints[1]!] });
+  const watcher = await reader.watch().prefix("/bench/").create();
+  const seen = new Map<string, number>();
+  const waiters = new Map<string, () => void>();
+  watcher.on("put", (kv) => {
+    const key = kv.key.toString();
+    seen.set(key, performance.now());
+    waiters.get(key)?.();
+  });
+  const lat: number[] = [];
+  for (let i = 0; i < N; i++) {
+    const key = `/bench/${i}`;
+    const arrived = new Promise<void>((r) => waiters.set(key, r));
+    const t0 = performance.now();
+    await writer.put(key).value(JSON.stringify({ i, pad: "x".repeat(300) }));
+    await arrived;
+    lat.push(seen.get(key)! - t0);
+  }
+  await watcher.cancel();
+  writer.close();
+  reader.close();
+  return lat;
+}
+
+async function throughput(node: Node, prefix: string): Promise<number> {
+  let done = 0;
+  let next = 0;
+  const end = performance.now() + DURATION * 1000;
+  await Promise.all(
+    Array.from({ length: 16 }, async () => {
+      while (performance.now() < end) {
+        const i = next++;
+        if ((await put(node, `${prefix}-${i}`, "tp", i)) >= 300) throw new Error("PUT failed");
+        done++;
+      }
+    }),
+  );
+  return done / DURATION;
+}
+
+async function count(node: Node, name: string): Promise<number> {
+  const res = await node.pool.request({ method: "GET", path: `/v1/services?name=${name}` });
+  return ((await res.body.json()) as { count: number }).count;
+}
+
+const line = (label: string, v: number[]) => `${label}: p50 ${fmt(percentile(v, 50), 2)} ms, p99 ${fmt(percentile(v, 99), 2)} ms, max ${fmt(Math.max(...v), 2)} ms`;
+
+const etcd = await startEtcd({ members: 3, heartbeatMs: 100, electionMs: 1000 });
+const nodes: Node[] = [];
+try {
+  console.log(`etcd: 3 members (etcd's default timing), ${N} registrations; Node ${process.version}`);
+  const peer = await etcdPutToWatch(etcd.endpoints);
+  console.log(line("etcd put -> watch (member 1 -> member 2)", peer));
+
+  const clusterArgs = (i: number) => ["--store", "etcd", "--etcd-endpoints", etcd.endpoints[i]!, "--cluster-name", "bench"];
+  const a = await startNode("node-a", clusterArgs(0));
+  const b = await startNode("node-b", clusterArgs(1));
+  nodes.push(a, b);
+  const { fromSend, fromAck } = await propagation(a, b);
+  console.log(line("ours: PUT on A sent -> B's DNS answers", fromSend));
+  console.log(line("ours: PUT on A acknowledged -> B's DNS answers", fromAck));
+  console.log(`ratio p99 ours (from send) / etcd put->watch: ${fmt(percentile(fromSend, 99) / percentile(peer, 99), 2)}x`);
+
+  const solo = await startNode("solo", []);
+  nodes.push(solo);
+  const rates: { cluster: number[]; embedded: number[] } = { cluster: [], embedded: [] };
+  let drain: number[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    rates.embedded.push(await throughput(solo, `e${r}`));
+    const before = await count(b, "tp");
+    const registered = Math.round((await throughput(a, `c${r}`)) * DURATION);
+    const t0 = performance.now();
+    while ((await count(b, "tp")) < before + registered) await new Promise((res) => setTimeout(res, 5));
+    drain.push(performance.now() - t0);
+    rates.cluster.push(registered / DURATION);
+  }
+  const c = median(rates.cluster);
+  const e = median(rates.embedded);
+  console.log(`registrations/s, 16 concurrent PUTs, durable store: cluster ${fmt(c, 0)}, embedded ${fmt(e, 0)} (median of ${ROUNDS}): ratio ${fmt(c / e, 2)}x`);
+  drain = drain.map((d) => Math.round(d));
+  console.log(`after each cluster round, B had every registration ${drain.join(", ")} ms after the last acknowledgement`);
+} finally {
+  await Promise.allSettled(nodes.map((n) => n.stop()));
+  await etcd.stop();
+  rmSync(tmp, { recursive: true, force: true });
+}
