@@ -1,12 +1,13 @@
 // Cluster mode (issue 7): propagation and registration throughput, against etcd itself in the same run.
 // - Propagation: register on node A (PUT, durable store), time until node B's DNS answers the new name. B is
-//   asked over UDP in a tight loop from here, so the figure includes at most one B round trip (~0.1 ms) of
-//   polling error; the servers themselves only push (etcd watch), never poll. A talks to etcd member 1, B to
+//   asked over UDP again 1 ms after each negative answer, so the figures carry up to ~1.1 ms of polling error
+//   (a tight loop took a core from the servers); the servers themselves only push (etcd watch), never poll. A talks to etcd member 1, B to
 //   member 2 of a 3-member cluster, so at least one of them goes through a follower.
 // - Peer: etcd's own put-to-watch latency on the same cluster (put through member 1, watch on member 2, etcd3).
 // - Throughput: registrations per second through the API, 16 concurrent PUT loops, cluster node vs a node with
 //   the embedded store (both durable, same machine), alternating rounds; then how long B needs to have them all.
-// Usage: node dist/bench/cluster.js [--registrations 1000] [--duration 5] [--rounds 2]
+// Usage: node dist/bench/cluster.js [--registrations 1000] [--duration 5] [--rounds 2] [--in-memory] [--etcd-on-shm]
+//   BENCH_PROFILE_NODE=node-a BENCH_PROFILE_DIR=/tmp/prof: that node runs under node --cpu-prof.
 import { spawn, type ChildProcess } from "node:child_process";
 import { createSocket } from "node:dgram";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -18,6 +19,7 @@ import { parseArgs } from "node:util";
 import { Etcd3 } from "etcd3";
 import { Pool } from "undici";
 import { startEtcd } from "../test/cluster/etcd.js";
+import { processCpuMs } from "./procstat.js";
 import { fmt, median, percentile } from "./stats.js";
 
 const { values: opts } = parseArgs({
@@ -25,11 +27,15 @@ const { values: opts } = parseArgs({
     registrations: { type: "string", default: "1000" },
     duration: { type: "string", default: "5" },
     rounds: { type: "string", default: "2" },
+    "in-memory": { type: "boolean", default: false },
+    "etcd-on-shm": { type: "boolean", default: false },
   },
 });
 const N = Number(opts.registrations);
 const DURATION = Number(opts.duration);
 const ROUNDS = Number(opts.rounds);
+/** Diagnosis only: nodes without their durable store, to see what the local fsync costs. */
+const IN_MEMORY = opts["in-memory"];
 const MAIN = fileURLToPath(new URL("../src/main.js", import.meta.url));
 
 interface Node {
@@ -44,7 +50,8 @@ interface Node {
 const tmp = mkdtempSync(join(tmpdir(), "hd-bench-cluster-"));
 
 async function startNode(name: string, args: string[]): Promise<Node> {
-  const child = spawn(process.execPath, [MAIN, "--http-listen", "127.0.0.1:0", "--dns-listen", "127.0.0.1:0", "--node-id", name, "--data-dir", join(tmp, name), "--log-level", "info", ...args], {
+  const profile = process.env.BENCH_PROFILE_NODE === name ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR ?? "/tmp"}`] : [];
+  const child = spawn(process.execPath, [...profile, MAIN, "--http-listen", "127.0.0.1:0", "--dns-listen", "127.0.0.1:0", "--node-id", name, "--data-dir", join(tmp, name), "--log-level", "info", ...(IN_MEMORY ? ["--in-memory"] : []), ...args], {
     stdio: ["ignore", "pipe", "inherit"],
   });
   let url = "";
@@ -105,7 +112,7 @@ function pollUntilAnswered(port: number, name: string): Promise<number> {
         const t = performance.now();
         socket.close();
         resolve(t);
-      } else send();
+      } else setTimeout(send, 1); // a tight loop would take a whole core of this 2-core machine from A, B and etcd
     });
     send();
   });
@@ -177,10 +184,12 @@ async function count(node: Node, name: string): Promise<number> {
 
 const line = (label: string, v: number[]) => `${label}: p50 ${fmt(percentile(v, 50), 2)} ms, p99 ${fmt(percentile(v, 99), 2)} ms, max ${fmt(Math.max(...v), 2)} ms`;
 
-const etcd = await startEtcd({ members: 3, heartbeatMs: 100, electionMs: 1000 });
+// Diagnosis only: etcd's data dirs on tmpfs, so its fsyncs stop competing with our journal's for the one disk.
+const ETCD_ON_SHM = opts["etcd-on-shm"];
+const etcd = await startEtcd({ members: 3, heartbeatMs: 100, electionMs: 1000, ...(ETCD_ON_SHM ? { tmpRoot: "/dev/shm" } : {}) });
 const nodes: Node[] = [];
 try {
-  console.log(`etcd: 3 members (etcd's default timing), ${N} registrations; Node ${process.version}`);
+  console.log(`etcd: 3 members (etcd's default timing), ${N} registrations, ${IN_MEMORY ? "nodes IN MEMORY (diagnosis)" : "durable nodes"}${ETCD_ON_SHM ? ", etcd on tmpfs (diagnosis)" : ""}; Node ${process.version}`);
   const peer = await etcdPutToWatch(etcd.endpoints);
   console.log(line("etcd put -> watch (member 1 -> member 2)", peer));
 
@@ -191,21 +200,51 @@ try {
   const { fromSend, fromAck } = await propagation(a, b);
   console.log(line("ours: PUT on A sent -> B's DNS answers", fromSend));
   console.log(line("ours: PUT on A acknowledged -> B's DNS answers", fromAck));
+  console.log(line("ours: PUT on A sent -> acknowledged (durable write on A while etcd takes the publish)", fromSend.map((t, i) => t - fromAck[i]!)));
   console.log(`ratio p99 ours (from send) / etcd put->watch: ${fmt(percentile(fromSend, 99) / percentile(peer, 99), 2)}x`);
 
   const solo = await startNode("solo", []);
   nodes.push(solo);
+  const ackLatency = async (node: Node) => {
+    const acks: number[] = [];
+    for (let i = 0; i < Math.min(N, 300); i++) {
+      const t0 = performance.now();
+      await put(node, `ack-${node.name}-${i}`, "ack", i);
+      acks.push(performance.now() - t0);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    return acks;
+  };
+  const how = IN_MEMORY ? "in memory" : "durable";
+  console.log(line(`embedded node: one PUT at a time, send -> acknowledged (${how})`, await ackLatency(solo)));
+  console.log(line(`cluster node A: one PUT at a time, send -> acknowledged (${how}), nobody polling B`, await ackLatency(a)));
   const rates: { cluster: number[]; embedded: number[] } = { cluster: [], embedded: [] };
   let drain: number[] = [];
+  const etcdPids = etcd.members.map((m) => m.pid);
+  const cpu = { solo: 0, a: 0, b: 0, etcd: 0, embeddedRegs: 0, clusterRegs: 0 };
+  const etcdCpu = () => etcdPids.reduce((sum, pid) => sum + processCpuMs(pid), 0);
   for (let r = 0; r < ROUNDS; r++) {
-    rates.embedded.push(await throughput(solo, `e${r}`));
+    const c0 = processCpuMs(solo.child.pid);
+    const embeddedRate = await throughput(solo, `e${r}`);
+    cpu.solo += processCpuMs(solo.child.pid) - c0;
+    cpu.embeddedRegs += Math.round(embeddedRate * DURATION);
+    rates.embedded.push(embeddedRate);
     const before = await count(b, "tp");
+    const [a0, b0, e0] = [processCpuMs(a.child.pid), processCpuMs(b.child.pid), etcdCpu()];
     const registered = Math.round((await throughput(a, `c${r}`)) * DURATION);
     const t0 = performance.now();
     while ((await count(b, "tp")) < before + registered) await new Promise((res) => setTimeout(res, 5));
     drain.push(performance.now() - t0);
+    cpu.a += processCpuMs(a.child.pid) - a0;
+    cpu.b += processCpuMs(b.child.pid) - b0;
+    cpu.etcd += etcdCpu() - e0;
+    cpu.clusterRegs += registered;
     rates.cluster.push(registered / DURATION);
   }
+  const us = (ms: number, n: number) => fmt((ms * 1000) / n, 0);
+  console.log(
+    `CPU per registration (µs, /proc, 10 ms ticks): embedded node ${us(cpu.solo, cpu.embeddedRegs)}; cluster: A ${us(cpu.a, cpu.clusterRegs)}, B ${us(cpu.b, cpu.clusterRegs)}, etcd (3 members) ${us(cpu.etcd, cpu.clusterRegs)}`,
+  );
   const c = median(rates.cluster);
   const e = median(rates.embedded);
   console.log(`registrations/s, 16 concurrent PUTs, durable store: cluster ${fmt(c, 0)}, embedded ${fmt(e, 0)} (median of ${ROUNDS}): ratio ${fmt(c / e, 2)}x`);

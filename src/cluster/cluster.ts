@@ -95,6 +95,8 @@ export class EtcdCluster {
   private readonly remoteRevs = new Map<string, number>();
   /** This node's instances still to be written to etcd (undefined: to be deleted), latest wins. */
   private readonly pending = new Map<string, ServiceEntry | undefined>();
+  /** Writes published when planned, until they commit: their commit-time change needs no second publish. */
+  private readonly early = new Map<string, ServiceEntry | undefined>();
   /** Ids whose claim key this node holds. */
   private claimed = new Set<string>();
   private readonly conflicts = new Set<string>();
@@ -134,7 +136,12 @@ export class EtcdCluster {
    * reached by then, the node serves its own instances and keeps trying in the background.
    */
   async start(waitMs = 5_000): Promise<void> {
-    this.unsubscribe = this.registry.onChange((changes) => this.follow(changes));
+    const offPlanned = this.registry.onPlanned((view, outcome) => this.publishEarly(view, outcome));
+    const offChange = this.registry.onChange((changes) => this.follow(changes));
+    this.unsubscribe = () => {
+      offPlanned();
+      offChange();
+    };
     this.stateTimer = setInterval(() => this.updateState(), 250);
     this.stateTimer.unref();
     this.kick();
@@ -150,19 +157,54 @@ export class EtcdCluster {
     }
   }
 
+  /**
+   * A write is published as soon as it is planned, while the local store syncs it: propagation costs the slower
+   * of the two instead of their sum. If the local write then fails, what the registry really holds is published
+   * again (other nodes may have seen the failed write for that long; a crash in between is undone by the
+   * anti-entropy of the next start, which deletes what the local store does not have).
+   */
+  private publishEarly(view: ReadonlyMap<string, ServiceEntry | undefined>, outcome: Promise<unknown>): void {
+    for (const [id, entry] of view) {
+      this.pending.set(id, entry);
+      this.early.set(id, entry);
+    }
+    // Not in this tick: sending a txn costs ~0.7 ms of grpc work, which would delay the write's own commit
+    // and answer (measured: a registration's in-memory path went from 0.05 to 0.72 ms).
+    this.kickSoon();
+    const forget = () => {
+      for (const [id, entry] of view) if (this.early.get(id) === entry) this.early.delete(id);
+    };
+    outcome.then(forget, () => {
+      forget();
+      for (const id of view.keys()) this.pending.set(id, this.registry.ownerOf(id) === this.opts.nodeId ? this.registry.get(id) : undefined);
+      this.kick();
+    });
+  }
+
   /** Publishes what changed on this node (not the replica's changes, not checks that changed nothing). */
   private follow(changes: readonly RegistryChange[]): void {
     let any = false;
     for (const change of changes) {
       if (change.cause === "checked" || change.cause === "replica") continue;
+      if (this.early.has(change.id) && this.early.get(change.id) === change.after) continue; // published when planned
       this.pending.set(change.id, change.after);
       this.conflicts.delete(change.id);
       any = true;
     }
-    if (any) this.kick();
+    if (any) this.kickSoon();
   }
 
   // ---------------------------------------------------------------- the loop: lease, resync, publish
+
+  private kickScheduled = false;
+  private kickSoon(): void {
+    if (this.kickScheduled) return;
+    this.kickScheduled = true;
+    setImmediate(() => {
+      this.kickScheduled = false;
+      this.kick();
+    });
+  }
 
   private kick(): void {
     if (this.stopped) return;

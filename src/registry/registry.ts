@@ -26,6 +26,13 @@ export interface RegistryChange {
 
 export type ChangeListener = (changes: readonly RegistryChange[], generation: number) => void;
 
+/**
+ * Sees a write when it is planned, before the store has it: what its ids will become (undefined: removed) and
+ * a promise that settles when the write commits (or fails, and nothing changes). Cluster mode publishes here,
+ * so the etcd round trip overlaps the local sync.
+ */
+export type PlannedListener = (view: ReadonlyMap<string, ServiceEntry | undefined>, outcome: Promise<unknown>) => void;
+
 export type WriteOp =
   | { readonly op: "register"; readonly input: ParsedServiceInput; readonly source?: "file" }
   | { readonly op: "deregister"; readonly id: string }
@@ -104,6 +111,7 @@ export class Registry {
   /** Keyed by metaKey(key, value). */
   private readonly byMeta = new SetIndex();
   private readonly listeners = new Set<ChangeListener>();
+  private readonly plannedListeners = new Set<PlannedListener>();
   /** The owner node of every instance another node registered (the replica); local instances are not in it. */
   private readonly owners = new Map<string, string>();
   /** Memory follows the store in the order writes were made: each commit waits for the one before. */
@@ -299,6 +307,13 @@ export class Registry {
       },
     );
     this.commitTail = done.catch(() => undefined);
+    for (const listener of this.plannedListeners) {
+      try {
+        listener(plan.view, done);
+      } catch (err) {
+        this.opts.logger?.error({ err }, "planned-write listener failed");
+      }
+    }
     return done;
   }
 
@@ -397,6 +412,12 @@ export class Registry {
   /** Puts an instance in maintenance (with a reason) or takes it out (undefined). Written to the store. */
   async setMaintenance(id: string, reason: string | undefined): Promise<ServiceEntry> {
     return (await this.writeOne({ op: "maintenance", id, reason })).after!;
+  }
+
+  /** Subscribes to planned writes (see PlannedListener); returns the unsubscribe function. */
+  onPlanned(listener: PlannedListener): () => void {
+    this.plannedListeners.add(listener);
+    return () => this.plannedListeners.delete(listener);
   }
 
   /** Subscribes to the change feed; returns the unsubscribe function. Listeners run synchronously after each change. */

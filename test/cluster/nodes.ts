@@ -3,6 +3,7 @@
 import { Resolver } from "node:dns/promises";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { connect, createServer, type AddressInfo, type Socket } from "node:net";
 import { join } from "node:path";
 import pino from "pino";
 import type { Config } from "../../src/config.js";
@@ -102,4 +103,39 @@ export async function until(what: string, fn: () => Promise<boolean> | boolean, 
 
 export function service(id: string, name: string, address: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return { id, name, version: "1.0.0", address, port: 8080, ...extra };
+}
+
+/** A TCP proxy on loopback in front of an etcd member, which a test can cut (every connection reset, new ones refused) and restore. */
+export async function tcpProxy(target: string): Promise<{ url: string; cut(): void; restore(): void; close(): Promise<void> }> {
+  const { hostname, port } = new URL(target);
+  const sockets = new Set<Socket>();
+  let open = true;
+  const server = createServer((client) => {
+    if (!open) return client.destroy();
+    const upstream = connect(Number(port), hostname);
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on("close", () => sockets.delete(s));
+      s.on("error", () => undefined);
+    }
+    client.pipe(upstream).pipe(client);
+    client.on("close", () => upstream.destroy());
+    upstream.on("close", () => client.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const cut = () => {
+    open = false;
+    for (const s of sockets) s.resetAndDestroy();
+  };
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    cut,
+    restore: () => {
+      open = true;
+    },
+    close: () => {
+      cut();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
 }
