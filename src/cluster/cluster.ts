@@ -46,6 +46,8 @@ export interface ClusterStatus {
   replica: { stale: boolean; revision: number; remoteInstances: number; staleForMs: number; lastSyncAt: string | null };
   lease: { id: string | null; ttl: number; lastKeepaliveAgoMs: number | null };
   pendingPublish: number;
+  /** The last etcd failure while the state is not ok. */
+  lastError: string | null;
   conflicts: string[];
   selfPreservation: { active: boolean; since: string | null; heldNodes: string[] };
   counters: { resyncs: number; published: number; publishFailures: number; leaseLosses: number; watchErrors: number };
@@ -111,6 +113,9 @@ export class EtcdCluster {
   private stopped = false;
 
   private lastContactAt = 0;
+  /** The last etcd failure, cleared once everything works again. */
+  private lastError: string | undefined;
+  private readonly loggedErrors = new Set<string>();
   private failingSince: number | undefined;
   private lastSyncAt: number | undefined;
   private state: ClusterState = "starting";
@@ -153,7 +158,7 @@ export class EtcdCluster {
     if (ready) {
       this.log.info({ prefix: this.opts.prefix, endpoints: this.opts.endpoints, nodes: this.nodes.size, remoteInstances: this.registry.remoteOwners().size, revision: this.revision }, "cluster joined");
     } else {
-      this.log.warn({ prefix: this.opts.prefix, endpoints: this.opts.endpoints }, "etcd not reachable yet: serving this node's instances, retrying in the background");
+      this.log.warn({ prefix: this.opts.prefix, endpoints: this.opts.endpoints, error: this.lastError }, "cluster not joined yet: serving this node's instances, retrying in the background");
     }
   }
 
@@ -246,6 +251,7 @@ export class EtcdCluster {
    * this node's keys (a previous run) are revoked last, so leftovers vanish in one revision.
    */
   private async acquireLease(): Promise<void> {
+    await this.checkNodeIdFree();
     const lease = this.client.lease(this.opts.leaseTtlS, { autoKeepAlive: false });
     const id = await lease.grant();
     await this.putNodeKey(id, "up");
@@ -270,6 +276,22 @@ export class EtcdCluster {
     this.scheduleKeepalive(0);
     const removed = [...published].filter((p) => this.registry.ownerOf(p) !== this.opts.nodeId).length;
     this.log.info({ lease: id, ttl: this.opts.leaseTtlS, published: this.registry.localSize, removed }, "published this node's instances");
+  }
+
+  /**
+   * Two nodes with one node id would overwrite each other's instances. A live node key with another API URL (and
+   * not from this process) is taken as that: this node waits (the key may be a crashed run's, gone within a TTL)
+   * and says why. The same URL is this node restarted: it takes over, and its old lease is revoked below.
+   */
+  private async checkNodeIdFree(): Promise<void> {
+    const res = await this.client.kv.range({ key: Buffer.from(`${this.opts.prefix}/nodes/${this.opts.nodeId}`) });
+    const kv = res.kvs[0];
+    const record = kv === undefined ? undefined : this.parseNode(kv);
+    if (record !== undefined && record.apiUrl !== this.opts.apiUrl && record.startedAt !== this.startedAt) {
+      throw new Error(
+        `node id ${this.opts.nodeId} is in use by a live node at ${record.apiUrl} (started ${record.startedAt}): give every node its own --node-id; waiting for that key's lease to expire`,
+      );
+    }
   }
 
   private putNodeKey(leaseId: string, state: "up" | "leaving"): Promise<unknown> {
@@ -596,13 +618,23 @@ export class EtcdCluster {
 
   private contact(): void {
     this.lastContactAt = Date.now();
-    if (this.retryDelayMs === 0 && this.pending.size === 0 && this.leaseId !== undefined && !this.needResync) this.failingSince = undefined;
+    if (this.retryDelayMs === 0 && this.pending.size === 0 && this.leaseId !== undefined && !this.needResync) {
+      this.failingSince = undefined;
+      this.lastError = undefined;
+      this.loggedErrors.clear();
+    }
     this.updateState();
   }
 
   private failure(msg: string, err: unknown): void {
     this.failingSince ??= Date.now();
-    this.log.debug({ error: (err as Error)?.message }, msg);
+    const error = (err as Error)?.message ?? String(err);
+    // Each distinct error is logged once per outage (retries every few hundred ms would flood the log).
+    const key = `${msg}: ${error}`;
+    if (!this.loggedErrors.has(key) && this.loggedErrors.size < 20) this.log.warn({ error }, msg);
+    else this.log.debug({ error }, msg);
+    this.loggedErrors.add(key);
+    this.lastError = error;
     this.updateState();
   }
 
@@ -658,6 +690,7 @@ export class EtcdCluster {
       },
       lease: { id: this.leaseId ?? null, ttl: this.opts.leaseTtlS, lastKeepaliveAgoMs: this.lastContactAt === 0 ? null : now - this.lastContactAt },
       pendingPublish: this.pending.size,
+      lastError: this.lastError ?? null,
       conflicts: [...this.conflicts].sort(),
       selfPreservation: { active: this.held.size > 0, since: this.heldSince === undefined ? null : new Date(this.heldSince).toISOString(), heldNodes: [...this.held.keys()].sort() },
       counters: { ...this.counters },

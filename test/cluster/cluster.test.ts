@@ -127,3 +127,24 @@ describe("two nodes on one etcd", () => {
     await a.api("DELETE", "/v1/services/nas-1");
   });
 });
+
+describe("node ids", () => {
+  it("a second node with a live node's id does not publish over it, and says why", async () => {
+    const dup = await startNode("node-a", etcd.endpoints);
+    try {
+      await dup.api("PUT", "/v1/services/dup-1", service("dup-1", "dup", "10.0.0.9"));
+      await until("the conflict reported", async () => {
+        const s = await dup.api<{ cluster: { lastError: string | null } }>("GET", "/v1/status");
+        return /node id node-a is in use by a live node/.test(s.body.cluster.lastError ?? "");
+      });
+      await new Promise((r) => setTimeout(r, 200));
+      expect(await b.addresses("dup")).toEqual([]);
+      expect((await a.api("GET", "/v1/services/dup-1")).status).toBe(404);
+    } finally {
+      await dup.stop();
+    }
+    // a is unharmed: still published and answered by b.
+    await a.api("PUT", "/v1/services/after-dup", service("after-dup", "afterdup", "10.0.0.10"));
+    await until("a still publishes", async () => (await b.addresses("afterdup")).length === 1);
+  });
+});
