@@ -1,7 +1,7 @@
 // Cluster mode against a real etcd (one member): two of our nodes share one registry. Every check goes through
 // the other node's DNS (c-ares) and API, as a user of that node would see it.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { etcdRange, startEtcd, type EtcdCluster } from "./etcd.js";
+import { etcdRange, gateway, startEtcd, type EtcdCluster } from "./etcd.js";
 import { service, startNode, until, type TestNode } from "./nodes.js";
 import { startPeer } from "../helpers.js";
 
@@ -146,5 +146,32 @@ describe("node ids", () => {
     // a is unharmed: still published and answered by b.
     await a.api("PUT", "/v1/services/after-dup", service("after-dup", "afterdup", "10.0.0.10"));
     await until("a still publishes", async () => (await b.addresses("afterdup")).length === 1);
+  });
+});
+
+describe("etcd with authentication", () => {
+  it("joins with --etcd-username/--etcd-password, and without them reports why it cannot", async () => {
+    const secured = await startEtcd({ members: 1 });
+    try {
+      const url = secured.endpoints[0]!;
+      await gateway(url, "/v3/auth/user/add", { name: "root", password: "s3cret-pw" });
+      await gateway(url, "/v3/auth/user/grant", { user: "root", role: "root" });
+      await gateway(url, "/v3/auth/enable", {});
+
+      const good = await startNode("auth-ok", [url], { etcdUsername: "root", etcdPassword: "s3cret-pw" });
+      const bad = await startNode("auth-bad", [url]);
+      try {
+        const ok = await good.api<{ cluster: { state: string } }>("GET", "/v1/status");
+        expect(ok.body.cluster.state).toBe("ok");
+        await until("the refusal reported", async () => {
+          const s = await bad.api<{ status: string; cluster: { lastError: string | null } }>("GET", "/v1/status");
+          return s.body.status === "stale" && /user name|auth|permission/i.test(s.body.cluster.lastError ?? "");
+        });
+      } finally {
+        await Promise.all([good.stop(), bad.stop()]);
+      }
+    } finally {
+      await secured.stop();
+    }
   });
 });
