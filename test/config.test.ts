@@ -91,3 +91,18 @@ describe("upstream resolvers", () => {
     expect(error(["--dns-upstream", "1.2.3.4:99999"])).toContain("--dns-upstream");
   });
 });
+
+describe("cluster settings", () => {
+  it("takes etcd endpoints and cluster settings, and refuses incomplete ones", () => {
+    const c = serve(["--store", "etcd", "--etcd-endpoints", "http://127.0.0.1:2379/, https://etcd.lan:2379", "--etcd-lease-ttl", "3"]);
+    expect(c).toMatchObject({ store: "etcd", etcdEndpoints: ["http://127.0.0.1:2379", "https://etcd.lan:2379"], etcdLeaseTtl: 3, etcdCallTimeout: 500, etcdPrefix: "/homelab-discovery" });
+    expect(serve([]).store).toBe("embedded");
+    expect(error(["--store", "etcd"])).toContain("--store etcd needs --etcd-endpoints");
+    expect(error(["--etcd-endpoints", "127.0.0.1:2379"])).toContain("must be http(s)://host:port URLs");
+    expect(error(["--etcd-lease-ttl", "1"])).toContain("must be at least 2 s");
+    expect(error(["--etcd-username", "root"])).toContain("--etcd-username (HD_ETCD_USERNAME");
+    expect(error(["--etcd-cert", "c.pem"])).toContain("--etcd-key go together");
+    expect(error(["--etcd-prefix", "/x/"])).toContain("must start with / and not end with /");
+    expect(error(["--advertise-url", "http://h:1/path"])).toContain("--advertise-url");
+  });
+});

@@ -71,6 +71,7 @@ const IDS_PER_TXN = 64;
 const PAGE = 1_000;
 /** A failure this long (longer than a normal leader failover, <= 2.6 s measured) makes the replica stale. */
 const DEGRADED_AFTER_MS = 3_000;
+const CHECK_EVERY_MS = 5 * 60_000;
 
 type Key =
   | { kind: "node"; nodeId: string }
@@ -92,6 +93,9 @@ export class EtcdCluster {
   /** The highest revision the replica has applied. */
   private revision = 0;
   private needResync = true;
+  /** Compare what etcd holds under this node's name with the local store (every 5 minutes, and on a sync). */
+  private needCheck = false;
+  private checkTimer: NodeJS.Timeout | undefined;
   private readonly nodes = new Map<string, NodeRecord>();
   /** Mod revision of each remote instance's key, to skip unchanged ones on a resync. */
   private readonly remoteRevs = new Map<string, number>();
@@ -149,6 +153,11 @@ export class EtcdCluster {
     };
     this.stateTimer = setInterval(() => this.updateState(), 250);
     this.stateTimer.unref();
+    this.checkTimer = setInterval(() => {
+      this.needCheck = true;
+      this.kick();
+    }, CHECK_EVERY_MS);
+    this.checkTimer.unref();
     this.kick();
     const ready = await Promise.race([
       this.loopRunning!.then(() => this.leaseId !== undefined && !this.needResync),
@@ -224,6 +233,7 @@ export class EtcdCluster {
       try {
         if (this.leaseId === undefined) await this.acquireLease();
         if (this.needResync) await this.resync();
+        if (this.needCheck) await this.checkPublished();
         await this.flush();
         this.retryDelayMs = 0;
         this.contact();
@@ -292,6 +302,40 @@ export class EtcdCluster {
         `node id ${this.opts.nodeId} is in use by a live node at ${record.apiUrl} (started ${record.startedAt}): give every node its own --node-id; waiting for that key's lease to expire`,
       );
     }
+  }
+
+  /**
+   * Anti-entropy while running: whatever etcd lost or holds differently (a key deleted by hand, a restored etcd
+   * backup) is published again from the local store. lastHealthCheck is left out of the comparison: checks that
+   * change nothing are not published.
+   */
+  private async checkPublished(): Promise<void> {
+    const mine = await this.rangeAll(`${this.opts.prefix}/services/${this.opts.nodeId}/`);
+    const comparable = (entry: ServiceEntry) => JSON.stringify({ ...entry, lastHealthCheck: null });
+    const inEtcd = new Map<string, { value: string; lease: string }>();
+    for (const kv of mine.kvs) {
+      const key = this.parseKey(kv.key);
+      const entry = key.kind === "service" ? this.parseService(kv) : undefined;
+      if (key.kind === "service") inEtcd.set(key.id, { value: entry === undefined ? "" : comparable(entry), lease: kv.lease });
+    }
+    let fixed = 0;
+    for (const entry of this.registry.localValues()) {
+      if (this.pending.has(entry.id) || this.conflicts.has(entry.id)) continue;
+      const held = inEtcd.get(entry.id);
+      if (held === undefined || held.lease !== this.leaseId || held.value !== comparable(entry)) {
+        this.pending.set(entry.id, entry);
+        fixed += 1;
+      }
+    }
+    for (const id of inEtcd.keys()) {
+      if (this.registry.ownerOf(id) !== this.opts.nodeId && !this.pending.has(id)) {
+        this.pending.set(id, undefined);
+        this.claimed.add(id);
+        fixed += 1;
+      }
+    }
+    this.needCheck = false;
+    if (fixed > 0) this.log.warn({ fixed }, "etcd did not hold what this node published: publishing it again");
   }
 
   private putNodeKey(leaseId: string, state: "up" | "leaving"): Promise<unknown> {
@@ -698,15 +742,17 @@ export class EtcdCluster {
   }
 
   /**
-   * Reads the whole cluster again and waits for this node's pending writes. `force` also ends self-preservation,
+   * Reads the whole cluster again, checks what etcd holds for this node, and waits for this node's pending
+   * writes. `force` also ends self-preservation,
    * evicting the held nodes' instances.
    */
   async sync(force = false): Promise<ClusterStatus> {
     if (force) this.registry.applyRemote(this.releaseAll("forced sync"));
     this.needResync = true;
+    this.needCheck = true;
     this.kick();
     while (this.loopRunning !== undefined) await this.loopRunning;
-    if (this.needResync || this.pending.size > 0) {
+    if (this.needResync || this.needCheck || this.pending.size > 0) {
       throw new Error(`etcd not reachable: the replica stays as it was (state ${this.computeState(Date.now())}, ${this.pending.size} writes pending)`);
     }
     return this.status();
@@ -719,16 +765,23 @@ export class EtcdCluster {
     this.unsubscribe?.();
     clearTimeout(this.keepaliveTimer);
     clearInterval(this.stateTimer);
+    clearInterval(this.checkTimer);
     this.wake?.();
-    await this.loopRunning?.catch(() => undefined);
-    const leaseId = this.leaseId;
-    if (leaseId !== undefined) {
-      try {
-        await this.putNodeKey(leaseId, "leaving");
-        await this.client.leaseClient.leaseRevoke({ ID: leaseId });
-      } catch (err) {
-        this.log.warn({ error: (err as Error).message }, "could not leave the cluster cleanly: this node's instances go when its lease expires");
-      }
+    // Bounded: with etcd away, a call can take its retries (~3 s), and SIGTERM must end within 5 s.
+    const leave = async () => {
+      await this.loopRunning?.catch(() => undefined);
+      const leaseId = this.leaseId;
+      if (leaseId === undefined) return;
+      await this.putNodeKey(leaseId, "leaving");
+      await this.client.leaseClient.leaseRevoke({ ID: leaseId });
+    };
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([leave(), new Promise((_, reject) => (timer = setTimeout(() => reject(new Error("etcd did not answer within 2 s")), 2_000)))]);
+    } catch (err) {
+      this.log.warn({ error: (err as Error).message }, "could not leave the cluster cleanly: this node's instances go when its lease expires");
+    } finally {
+      clearTimeout(timer);
     }
     this.lease?.release();
     if (this.watcher) dropWatcher(this.watcher);

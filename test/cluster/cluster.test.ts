@@ -95,6 +95,20 @@ describe("two nodes on one etcd", () => {
     expect(bulk.body.error.items).toEqual([expect.objectContaining({ id: "db-1", code: "owned_elsewhere" })]);
     expect((await b.api("GET", "/v1/services/b-own-1")).status).toBe(404);
 
+    // A TTL instance of a's, kept alive by heartbeats sent to b (an app may reach any node).
+    await a.api("PUT", "/v1/services/job-1", service("job-1", "job", "10.0.0.5", { ttl: 30_000 }));
+    await until("job-1 on b", async () => (await b.api("GET", "/v1/services/job-1")).status === 200);
+    expect(await b.addresses("job")).toEqual([]); // unknown until its first heartbeat
+    const beat = await b.api<{ healthStatus: string }>("PUT", "/v1/services/job-1/heartbeat");
+    expect(beat.status).toBe(200);
+    expect(beat.headers.get("x-hd-owner")).toBe("node-a");
+    expect(beat.body.healthStatus).toBe("healthy");
+    await until("job healthy on b's DNS", async () => (await b.addresses("job")).length === 1);
+    const check = await b.api<{ id: string; status: string }>("POST", "/v1/services/job-1/check");
+    expect(check.status).toBe(200);
+    expect(check.headers.get("x-hd-owner")).toBe("node-a");
+    await a.api("DELETE", "/v1/services/job-1");
+
     const del = await b.api("DELETE", "/v1/services/db-1");
     expect(del.status).toBe(200);
     expect(del.headers.get("x-hd-owner")).toBe("node-a");
@@ -173,5 +187,19 @@ describe("etcd with authentication", () => {
     } finally {
       await secured.stop();
     }
+  });
+});
+
+describe("anti-entropy", () => {
+  it("POST /v1/sync publishes again what etcd lost of this node's instances", async () => {
+    await a.api("PUT", "/v1/services/keep-1", service("keep-1", "keep", "10.0.0.11"));
+    await until("keep on b", async () => (await b.addresses("keep")).length === 1);
+    // Someone deletes a's key by hand: b drops the instance with it.
+    await gateway(etcd.endpoints[0]!, "/v3/kv/deleterange", { key: Buffer.from("/homelab-discovery/test/services/node-a/keep-1").toString("base64") });
+    await until("keep gone from b", async () => (await b.addresses("keep")).length === 0);
+    const sync = await a.api<{ synced: boolean }>("POST", "/v1/sync");
+    expect(sync.body.synced).toBe(true);
+    await until("keep back on b", async () => (await b.addresses("keep")).length === 1);
+    await a.api("DELETE", "/v1/services/keep-1");
   });
 });
