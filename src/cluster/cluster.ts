@@ -222,8 +222,7 @@ export class EtcdCluster {
 
   private kick(): void {
     if (this.stopped) return;
-    this.again = true;
-    if (this.wake !== undefined && this.retryDelayMs === 0) this.wake();
+    this.again = true; // a loop waiting out a backoff picks it up then (or when the keepalive wakes it)
     this.loopRunning ??= this.loop().finally(() => (this.loopRunning = undefined));
   }
 
@@ -451,7 +450,10 @@ export class EtcdCluster {
   private async resync(): Promise<void> {
     if (this.watcher !== undefined) dropWatcher(this.watcher);
     this.watcher = undefined;
-    const { kvs, revision } = await this.rangeAll(`${this.opts.prefix}/`);
+    // nodes/ and services/ only: "ids/" sorts before "nodes/", so the claims (one per instance) stay out of the
+    // read and of the watch, which halves what every node decodes per registration.
+    const replicated = this.replicatedRange();
+    const { kvs, revision } = await this.rangeAll(replicated.start.toString(), replicated.end);
     const nodes = new Map<string, NodeRecord>();
     const seen = new Map<string, { owner: string; kv: IKeyValue }>();
     for (const kv of kvs) {
@@ -484,7 +486,7 @@ export class EtcdCluster {
     this.needResync = false;
     this.lastSyncAt = Date.now();
     this.counters.resyncs += 1;
-    this.watcher = await this.client.watch().prefix(`${this.opts.prefix}/`).startRevision(String(revision + 1)).create();
+    this.watcher = await this.client.watch().inRange(replicated).startRevision(String(revision + 1)).create();
     this.watcher.on("data", (res) => this.applyEvents(res.events));
     this.watcher.on("error", (err) => {
       // How etcd3 reports a watch below the compacted revision (and any other cancel): read everything again.
@@ -791,9 +793,9 @@ export class EtcdCluster {
   // ---------------------------------------------------------------- helpers
 
   /** Every key under a prefix, in pages, all at the revision of the first page. */
-  private async rangeAll(prefix: string): Promise<{ kvs: IKeyValue[]; revision: number }> {
+  private async rangeAll(prefix: string, end?: Buffer): Promise<{ kvs: IKeyValue[]; revision: number }> {
     const key = Buffer.from(prefix);
-    const rangeEnd = prefixEnd(key);
+    const rangeEnd = end ?? prefixEnd(key);
     const kvs: IKeyValue[] = [];
     let revision = 0;
     let from = key;
@@ -807,6 +809,11 @@ export class EtcdCluster {
     }
     this.contact();
     return { kvs, revision };
+  }
+
+  /** [<p>/nodes/, end of <p>/services/): node keys and instance keys, not the id claims. */
+  private replicatedRange(): { start: Buffer; end: Buffer } {
+    return { start: Buffer.from(`${this.opts.prefix}/nodes/`), end: prefixEnd(Buffer.from(`${this.opts.prefix}/services/`)) };
   }
 
   private parseKey(raw: Buffer): Key {
