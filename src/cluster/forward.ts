@@ -1,14 +1,15 @@
 // Writes for another node's instance run on that node (docs/cluster-design.md): the request is proxied once, with
 // the caller's credentials, and the owner's answer goes back as it is. A forwarded request is never forwarded again.
 import type { Context } from "hono";
-import { Agent, request } from "undici";
+import type { Agent } from "undici";
 import { ConflictError } from "../errors.js";
+import { loadUndici } from "../health/probe.js";
 import { errorBody } from "../http/errors.js";
 
 export const FORWARDED_BY = "x-hd-forwarded-by";
 export const OWNER = "x-hd-owner";
 const TIMEOUT_MS = 2_000;
-const dispatcher = new Agent({ keepAliveTimeout: 10_000, connectTimeout: TIMEOUT_MS });
+let dispatcher: Agent | undefined;
 
 export interface Owner {
   nodeId: string;
@@ -39,6 +40,8 @@ export async function forwardToOwner(c: Context, owner: Owner, self: string): Pr
   }
   const body = Buffer.from(await c.req.arrayBuffer());
   try {
+    const { Agent, request } = await loadUndici();
+    dispatcher ??= new Agent({ keepAliveTimeout: 10_000, connectTimeout: TIMEOUT_MS });
     const res = await request(`${owner.apiUrl}${url.pathname}${url.search}`, {
       method: c.req.method as "PUT",
       headers,
