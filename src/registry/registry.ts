@@ -69,27 +69,57 @@ export interface RegistryOptions {
   logger?: Logger;
 }
 
+/**
+ * ids by key. A key with one id holds the bare id until it gets a second or is first read: most addresses, and
+ * many names, have one instance, and a Set per key was the largest cost of loading 100k instances at restart.
+ */
 class SetIndex {
-  private readonly sets = new Map<string, Set<string>>();
+  private readonly sets = new Map<string, string | Set<string>>();
   add(key: string, id: string): void {
-    let set = this.sets.get(key);
-    if (set === undefined) this.sets.set(key, (set = new Set()));
-    set.add(id);
+    const cur = this.sets.get(key);
+    if (cur === undefined) this.sets.set(key, id);
+    else if (typeof cur !== "string") cur.add(id);
+    else if (cur !== id) this.sets.set(key, new Set([cur, id]));
   }
   remove(key: string, id: string): void {
-    const set = this.sets.get(key);
-    if (set === undefined) return;
-    set.delete(id);
-    if (set.size === 0) this.sets.delete(key);
+    const cur = this.sets.get(key);
+    if (cur === undefined) return;
+    if (typeof cur === "string") {
+      if (cur === id) this.sets.delete(key);
+      return;
+    }
+    cur.delete(id);
+    if (cur.size === 0) this.sets.delete(key);
   }
   get(key: string): ReadonlySet<string> | undefined {
-    return this.sets.get(key);
+    const cur = this.sets.get(key);
+    if (typeof cur !== "string") return cur;
+    const set = new Set([cur]); // kept: the next read (a DNS miss, a query) allocates nothing
+    this.sets.set(key, set);
+    return set;
   }
   keys(): IterableIterator<string> {
     return this.sets.keys();
   }
   size(key: string): number {
-    return this.sets.get(key)?.size ?? 0;
+    const cur = this.sets.get(key);
+    return cur === undefined ? 0 : typeof cur === "string" ? 1 : cur.size;
+  }
+}
+
+/** ids by metadata key, then value: no joined key string to build (and hash) per pair. */
+class MetaIndex {
+  private readonly byKey = new Map<string, SetIndex>();
+  add(key: string, value: string, id: string): void {
+    let values = this.byKey.get(key);
+    if (values === undefined) this.byKey.set(key, (values = new SetIndex()));
+    values.add(value, id);
+  }
+  remove(key: string, value: string, id: string): void {
+    this.byKey.get(key)?.remove(value, id);
+  }
+  get(key: string, value: string): ReadonlySet<string> | undefined {
+    return this.byKey.get(key)?.get(value);
   }
 }
 
@@ -108,8 +138,7 @@ export class Registry {
   private readonly byNode = new SetIndex();
   private readonly byHealth = new SetIndex();
   private readonly byAddress = new SetIndex();
-  /** Keyed by metaKey(key, value). */
-  private readonly byMeta = new SetIndex();
+  private readonly byMeta = new MetaIndex();
   private readonly listeners = new Set<ChangeListener>();
   private readonly plannedListeners = new Set<PlannedListener>();
   /** The owner node of every instance another node registered (the replica); local instances are not in it. */
@@ -245,7 +274,7 @@ export class Registry {
     for (const tag of q.tags) consider(this.byTag.get(tag));
     if (q.nodeId !== undefined) consider(this.byNode.get(q.nodeId));
     if (q.healthStatus !== undefined) consider(this.byHealth.get(q.healthStatus));
-    for (const [k, v] of q.metadata) consider(this.byMeta.get(metaKey(k, v)));
+    for (const [k, v] of q.metadata) consider(this.byMeta.get(k, v));
 
     const out: ServiceEntry[] = [];
     if (candidates === undefined) {
@@ -460,7 +489,7 @@ export class Registry {
     this.byNode.add(entry.nodeId, entry.id);
     this.byHealth.add(entry.healthStatus, entry.id);
     this.byAddress.add(entry.address, entry.id);
-    for (const k in entry.metadata) this.byMeta.add(metaKey(k, entry.metadata[k]!), entry.id);
+    for (const k in entry.metadata) this.byMeta.add(k, entry.metadata[k]!, entry.id);
   }
 
   private remove(entry: ServiceEntry): void {
@@ -474,7 +503,7 @@ export class Registry {
     this.byNode.remove(entry.nodeId, entry.id);
     this.byHealth.remove(entry.healthStatus, entry.id);
     this.byAddress.remove(entry.address, entry.id);
-    for (const k in entry.metadata) this.byMeta.remove(metaKey(k, entry.metadata[k]!), entry.id);
+    for (const k in entry.metadata) this.byMeta.remove(k, entry.metadata[k]!, entry.id);
   }
 
   private emit(changes: readonly RegistryChange[]): void {
@@ -489,11 +518,6 @@ export class Registry {
       }
     }
   }
-}
-
-/** Metadata keys cannot contain NUL, so this joins a pair without ambiguity. */
-function metaKey(key: string, value: string): string {
-  return `${key}\u0000${value}`;
 }
 
 /** Same check definition: the health status of the old entry still describes the new one. */
