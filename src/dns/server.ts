@@ -9,7 +9,7 @@ import { Zone, type DnsSettings, type DnsView } from "./answer.js";
 import { encodeAnswer } from "./encode.js";
 import { Forwarder } from "./forward.js";
 import type { StaticZones } from "./zones.js";
-import { bareResponse, CLASS_ANY, CLASS_IN, labelsOf, optRecord, parseQuery, RCODE, tcpFrame, TYPE, truncated, type Query } from "./wire.js";
+import { bareResponse, CLASS_ANY, CLASS_IN, labelsOf, optRecord, parseQuery, questionOf, RCODE, tcpFrame, TYPE, truncated, type Query } from "./wire.js";
 
 /** The largest UDP payload we send and advertise. A LAN carries it; HAProxy, which never retries over TCP, needs it. */
 export const MAX_UDP_PAYLOAD = 4096;
@@ -55,7 +55,11 @@ const RCODE_NAMES: Record<number, string> = { 0: "NOERROR", 1: "FORMERR", 2: "SE
 
 export class DnsServer {
   readonly zone: Zone;
-  private readonly cache = new Map<string, Cached>();
+  /** Encoded answers by (type, class, EDNS) slot, then name (see respond). */
+  private readonly cache = new Map<number, Map<string, Cached>>();
+  private cachedCount = 0;
+  /** Responses by rcode (an array: this counts every query); stats() names them. */
+  private readonly rcodes: number[] = [];
   private readonly unsubscribe: () => void;
   private udp: UdpSocket | undefined;
   private tcp: TcpServer | undefined;
@@ -79,7 +83,7 @@ export class DnsServer {
     this.zone = new Zone(opts.settings, opts.serialBase ?? Math.floor(Date.now() / 1000));
     // A check that changed nothing DNS shows (only lastHealthCheck) keeps the encoded answers.
     this.unsubscribe = opts.view.onChange((changes) => {
-      if (changes.some((c) => c.cause !== "checked")) this.cache.clear();
+      if (changes.some((c) => c.cause !== "checked")) this.clearCache();
     });
     this.forwarder = opts.upstreams && opts.upstreams.length > 0 ? new Forwarder(opts.upstreams) : undefined;
   }
@@ -96,28 +100,27 @@ export class DnsServer {
   handle(packet: Buffer, transport: "udp" | "tcp"): Buffer | undefined | Promise<Buffer | undefined> {
     this.counters.queries += 1;
     this.counters[transport] += 1;
-    const parsed = parseQuery(packet);
-    if (!parsed.ok) {
-      if (parsed.drop) {
+    const q = parseQuery(packet);
+    if (!q.ok) {
+      if (q.drop) {
         this.counters.dropped += 1;
         return undefined;
       }
-      this.count(parsed.rcode);
-      return bareResponse({ ...parsed, aa: false, ra: this.ra, edns: undefined });
+      this.count(q.rcode);
+      return bareResponse({ ...q, aa: false, ra: this.ra, edns: undefined });
     }
-    const q = parsed.query;
     try {
       const response = this.respond(q);
       if (response === FORWARD) return this.forward(packet, q, transport);
       const limit = transport === "tcp" ? 65_535 : q.edns ? Math.min(Math.max(512, q.edns.udpSize), MAX_UDP_PAYLOAD) : 512;
       if (response.length <= limit) return response;
       this.counters.truncated += 1;
-      return truncated(response, q.question.length, q.edns ? optRecord(MAX_UDP_PAYLOAD, 0, q.edns.dnssecOk) : undefined);
+      return truncated(response, q.questionEnd - 12, q.edns ? optRecord(MAX_UDP_PAYLOAD, 0, q.edns.dnssecOk) : undefined);
     } catch (err) {
       this.counters.errors += 1;
       this.opts.logger.error({ err }, "DNS handler failed; answered SERVFAIL");
       this.count(RCODE.SERVFAIL);
-      return bareResponse({ ...q, rcode: RCODE.SERVFAIL, aa: false, ra: this.ra, edns: undefined });
+      return bareResponse({ ...q, question: questionOf(q), rcode: RCODE.SERVFAIL, aa: false, ra: this.ra, edns: undefined });
     }
   }
 
@@ -136,14 +139,14 @@ export class DnsServer {
     }
     this.count(RCODE.SERVFAIL);
     const edns = q.edns ? { udpSize: MAX_UDP_PAYLOAD, dnssecOk: q.edns.dnssecOk } : undefined;
-    return bareResponse({ ...q, rcode: RCODE.SERVFAIL, aa: false, ra: true, edns });
+    return bareResponse({ ...q, question: questionOf(q), rcode: RCODE.SERVFAIL, aa: false, ra: true, edns });
   }
 
   private respond(q: Query): Buffer | typeof FORWARD {
     const edns = q.edns ? { udpSize: MAX_UDP_PAYLOAD, dnssecOk: q.edns.dnssecOk } : undefined;
     const bare = (rcode: number, aa = false) => {
       this.count(rcode);
-      return bareResponse({ ...q, rcode, aa, ra: this.ra, edns });
+      return bareResponse({ ...q, question: questionOf(q), rcode, aa, ra: this.ra, edns });
     };
     const forwardable = this.forwarder !== undefined && (q.copiedFlags & 0x0100) !== 0;
     if (q.edns && q.edns.version !== 0) return bare(RCODE.BADVERS);
@@ -153,14 +156,21 @@ export class DnsServer {
     // Labels with bytes no name of ours can hold: not ours.
     if (q.name === undefined) return forwardable ? FORWARD : bare(RCODE.REFUSED);
 
-    const key = `${q.name}${q.qtype}.${q.qclass}${q.edns ? (q.edns.dnssecOk ? "d" : "e") : "n"}`;
-    let cached = this.cache.get(key);
+    // Keyed by (type, class, EDNS) and then the name as it came: no key string is built per query.
+    const slot = q.qtype * 8 + (q.qclass === CLASS_IN ? 0 : 4) + (q.edns ? (q.edns.dnssecOk ? 2 : 1) : 0);
+    let byName = this.cache.get(slot);
+    if (byName === undefined) this.cache.set(slot, (byName = new Map()));
+    let cached = byName.get(q.name);
     if (cached === undefined) {
       this.counters.cacheMisses += 1;
       const labels = labelsOf(q.name);
       cached = this.build(q, labels.join("."), labels, edns);
-      if (this.cache.size >= MAX_CACHED_ANSWERS) this.cache.clear();
-      this.cache.set(key, cached);
+      if (this.cachedCount >= MAX_CACHED_ANSWERS) {
+        this.clearCache();
+        this.cache.set(slot, (byName = new Map()));
+      }
+      byName.set(q.name, cached);
+      this.cachedCount += 1;
     } else {
       this.counters.cacheHits += 1;
     }
@@ -169,10 +179,11 @@ export class DnsServer {
     cached.next = (cached.next + 1) % cached.variants.length;
     const out = Buffer.allocUnsafe(variant.length);
     variant.copy(out);
-    out.writeUInt16BE(q.id, 0);
+    out[0] = q.id >> 8;
+    out[1] = q.id & 0xff;
     out[2] = out[2]! | ((q.copiedFlags >> 8) & 0x01); // RD
     out[3] = out[3]! | (q.copiedFlags & 0x10); // CD
-    q.question.copy(out, 12);
+    q.packet.copy(out, 12, 12, q.questionEnd); // the question's own case
     this.count(out[3]! & 0x0f);
     return out;
   }
@@ -195,19 +206,25 @@ export class DnsServer {
     return { variants, next: 0, outside };
   }
 
+  private clearCache(): void {
+    this.cache.clear();
+    this.cachedCount = 0;
+  }
+
   private count(rcode: number): void {
-    const name = RCODE_NAMES[rcode] ?? String(rcode);
-    this.counters.byRcode[name] = (this.counters.byRcode[name] ?? 0) + 1;
+    this.rcodes[rcode] = (this.rcodes[rcode] ?? 0) + 1;
   }
 
   /** Serves these zones from files from now on (after a reload, say). */
   setStaticZones(zones: StaticZones | undefined): void {
     this.zone.statics = zones;
-    this.cache.clear();
+    this.clearCache();
   }
 
   stats(): DnsStats {
-    return { ...this.counters, byRcode: { ...this.counters.byRcode }, cachedAnswers: this.cache.size };
+    const byRcode: Record<string, number> = {};
+    this.rcodes.forEach((n, rcode) => (byRcode[RCODE_NAMES[rcode] ?? String(rcode)] = n));
+    return { ...this.counters, byRcode, cachedAnswers: this.cachedCount };
   }
 
   /** Binds UDP and TCP on the same port (with port 0, TCP takes the port UDP got). */

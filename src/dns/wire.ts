@@ -41,15 +41,17 @@ export interface Query {
    * when every label is printable ASCII without '.', the names we can hold; labelsOf() splits it on a miss.
    */
   readonly name: string | undefined;
-  /** The question exactly as it came (name, type, class), echoed into the response. */
-  readonly question: Buffer;
+  /** The packet the query came in. Its bytes 12..questionEnd are the question exactly as it came (name, type,
+   * class), echoed into the response; no Buffer is made for it on the hot path (see questionOf). */
+  readonly packet: Buffer;
+  readonly questionEnd: number;
   readonly qtype: number;
   readonly qclass: number;
   readonly edns: Edns | undefined;
 }
 
 export type ParseResult =
-  | { readonly ok: true; readonly query: Query }
+  | (Query & { readonly ok: true })
   /** Not answered at all: too short to hold a header, or a response (QR=1), which would start reflection loops. */
   | { readonly ok: false; readonly drop: true }
   /** Answered with this rcode and the header only (plus the question when it could be read). */
@@ -64,62 +66,76 @@ export function parseQuery(buf: Buffer): ParseResult {
   if (flags & 0x8000) return { ok: false, drop: true };
   const opcode = (flags >> 11) & 0xf;
   const copiedFlags = flags & 0x0110;
-  const fail = (rcode: number, question?: Buffer): ParseResult => ({ ok: false, drop: false, id, opcode, copiedFlags, rcode, question });
   const qdcount = buf.readUInt16BE(4);
   const ancount = buf.readUInt16BE(6);
   const nscount = buf.readUInt16BE(8);
   const arcount = buf.readUInt16BE(10);
-  if (opcode !== 0) return fail(RCODE.NOTIMP);
-  if (qdcount !== 1) return fail(RCODE.FORMERR);
+  if (opcode !== 0) return failure(id, opcode, copiedFlags, RCODE.NOTIMP, undefined);
+  if (qdcount !== 1) return failure(id, opcode, copiedFlags, RCODE.FORMERR, undefined);
 
   // The question name: labels only (a compression pointer in a question is not something resolvers send).
   // Validated here without building strings; the key is made in one toString below.
   let off = HEADER;
   let printable = true;
+  let upper = false;
   let nameLength = 0;
   for (;;) {
-    if (off >= buf.length) return fail(RCODE.FORMERR);
+    if (off >= buf.length) return failure(id, opcode, copiedFlags, RCODE.FORMERR, undefined);
     const len = buf[off]!;
     if (len === 0) {
       off += 1;
       break;
     }
-    if (len > 63 || off + 1 + len > buf.length) return fail(RCODE.FORMERR);
+    if (len > 63 || off + 1 + len > buf.length) return failure(id, opcode, copiedFlags, RCODE.FORMERR, undefined);
     nameLength += len + 1;
-    if (nameLength > 254) return fail(RCODE.FORMERR);
+    if (nameLength > 254) return failure(id, opcode, copiedFlags, RCODE.FORMERR, undefined);
     for (let i = off + 1; i <= off + len; i++) {
       const c = buf[i]!;
       if (c <= 0x20 || c >= 0x7f || c === 0x2e) printable = false;
+      else if (c >= 0x41 && c <= 0x5a) upper = true;
     }
     off += 1 + len;
   }
   const nameEnd = off;
-  if (off + 4 > buf.length) return fail(RCODE.FORMERR);
+  if (off + 4 > buf.length) return failure(id, opcode, copiedFlags, RCODE.FORMERR, undefined);
   const qtype = buf.readUInt16BE(off);
   const qclass = buf.readUInt16BE(off + 2);
   off += 4;
-  const question = buf.subarray(HEADER, off);
+  const question = off;
 
   // Skip any answer and authority records, then look for OPT among the additional records.
   let edns: Edns | undefined;
   for (let i = 0; i < ancount + nscount + arcount; i++) {
     const nameEnd = skipName(buf, off);
-    if (nameEnd < 0 || nameEnd + 10 > buf.length) return fail(RCODE.FORMERR, question);
+    if (nameEnd < 0 || nameEnd + 10 > buf.length) return failure(id, opcode, copiedFlags, RCODE.FORMERR, buf.subarray(HEADER, question));
     const type = buf.readUInt16BE(nameEnd);
     const rdlength = buf.readUInt16BE(nameEnd + 8);
-    if (nameEnd + 10 + rdlength > buf.length) return fail(RCODE.FORMERR, question);
+    if (nameEnd + 10 + rdlength > buf.length) return failure(id, opcode, copiedFlags, RCODE.FORMERR, buf.subarray(HEADER, question));
     if (i >= ancount + nscount && type === TYPE.OPT) {
       // RFC 6891 6.1.1: one OPT, owned by the root.
-      if (edns !== undefined || nameEnd !== off + 1) return fail(RCODE.FORMERR, question);
+      if (edns !== undefined || nameEnd !== off + 1) return failure(id, opcode, copiedFlags, RCODE.FORMERR, buf.subarray(HEADER, question));
       const ttl = buf.readUInt32BE(nameEnd + 4);
       edns = { udpSize: buf.readUInt16BE(nameEnd + 2), version: (ttl >>> 16) & 0xff, dnssecOk: (ttl & 0x8000) !== 0 };
     }
     off = nameEnd + 10 + rdlength;
   }
 
-  // ASCII only (printable), so toLowerCase is exactly DNS's case folding.
-  const name = printable ? buf.toString("latin1", HEADER, nameEnd).toLowerCase() : undefined;
-  return { ok: true, query: { id, opcode, copiedFlags, name, question, qtype, qclass, edns } };
+  // ASCII only (printable), so toLowerCase is exactly DNS's case folding; most resolvers send lowercase.
+  let name: string | undefined;
+  if (printable) {
+    name = buf.toString("latin1", HEADER, nameEnd);
+    if (upper) name = name.toLowerCase();
+  }
+  return { ok: true, id, opcode, copiedFlags, name, packet: buf, questionEnd: question, qtype, qclass, edns };
+}
+
+function failure(id: number, opcode: number, copiedFlags: number, rcode: number, question: Buffer | undefined): ParseResult {
+  return { ok: false, drop: false, id, opcode, copiedFlags, rcode, question };
+}
+
+/** The question section as it came (a view into the packet). */
+export function questionOf(q: Query): Buffer {
+  return q.packet.subarray(HEADER, q.questionEnd);
 }
 
 /** The labels of a wire-form name key (see Query.name): "\x03web\x07service..." -> ["web", "service", ...]. */
