@@ -142,19 +142,22 @@ export class DnsServer {
     return bareResponse({ ...q, question: questionOf(q), rcode: RCODE.SERVFAIL, aa: false, ra: true, edns });
   }
 
-  private respond(q: Query): Buffer | typeof FORWARD {
+  /** A header-only answer (plus question and OPT) with this rcode. */
+  private bare(q: Query, rcode: number): Buffer {
+    this.count(rcode);
     const edns = q.edns ? { udpSize: MAX_UDP_PAYLOAD, dnssecOk: q.edns.dnssecOk } : undefined;
-    const bare = (rcode: number, aa = false) => {
-      this.count(rcode);
-      return bareResponse({ ...q, question: questionOf(q), rcode, aa, ra: this.ra, edns });
-    };
+    return bareResponse({ ...q, question: questionOf(q), rcode, aa: false, ra: this.ra, edns });
+  }
+
+  private respond(q: Query): Buffer | typeof FORWARD {
+    // No closure or object per query on the way to a cached answer: this runs for every query.
     const forwardable = this.forwarder !== undefined && (q.copiedFlags & 0x0100) !== 0;
-    if (q.edns && q.edns.version !== 0) return bare(RCODE.BADVERS);
-    if (q.qclass !== CLASS_IN && q.qclass !== CLASS_ANY) return bare(RCODE.REFUSED);
-    if (q.qtype === TYPE.AXFR || q.qtype === TYPE.IXFR) return bare(RCODE.REFUSED);
-    if (q.qtype === TYPE.OPT) return bare(RCODE.FORMERR);
+    if (q.edns && q.edns.version !== 0) return this.bare(q, RCODE.BADVERS);
+    if (q.qclass !== CLASS_IN && q.qclass !== CLASS_ANY) return this.bare(q, RCODE.REFUSED);
+    if (q.qtype === TYPE.AXFR || q.qtype === TYPE.IXFR) return this.bare(q, RCODE.REFUSED);
+    if (q.qtype === TYPE.OPT) return this.bare(q, RCODE.FORMERR);
     // Labels with bytes no name of ours can hold: not ours.
-    if (q.name === undefined) return forwardable ? FORWARD : bare(RCODE.REFUSED);
+    if (q.name === undefined) return forwardable ? FORWARD : this.bare(q, RCODE.REFUSED);
 
     // Keyed by (type, class, EDNS) and then the name as it came: no key string is built per query.
     const slot = q.qtype * 8 + (q.qclass === CLASS_IN ? 0 : 4) + (q.edns ? (q.edns.dnssecOk ? 2 : 1) : 0);
@@ -164,6 +167,7 @@ export class DnsServer {
     if (cached === undefined) {
       this.counters.cacheMisses += 1;
       const labels = labelsOf(q.name);
+      const edns = q.edns ? { udpSize: MAX_UDP_PAYLOAD, dnssecOk: q.edns.dnssecOk } : undefined;
       cached = this.build(q, labels.join("."), labels, edns);
       if (this.cachedCount >= MAX_CACHED_ANSWERS) {
         this.clearCache();
