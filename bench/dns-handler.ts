@@ -2,6 +2,7 @@
 // dnsperf query file answered once beforehand), and parseQuery alone: time per call and heap allocated per call.
 // What one query costs src/dns before the kernel and node:dgram add theirs.
 // Usage: node dist/bench/dns-handler.js [--services 1000] [--ms 1000]
+//   QSET=1000: ask the questions of a 1000-service set whatever --services is (registry size vs working set).
 import { parseArgs } from "node:util";
 import dns2 from "dns2";
 import pino from "pino";
@@ -22,7 +23,8 @@ const server = await startServer(command.config, { logger: pino({ level: "warn" 
 await registerAll(server.discovery, serviceInputs(services));
 const { Packet } = dns2;
 // The same questions as the dnsperf file, as dnsperf sends them: RD set, no EDNS.
-const packets = questions(services, Math.max(20_000, services * 20)).map((q, i) => {
+const querySet = Number(process.env.QSET ?? services);
+const packets = questions(querySet, Math.max(20_000, querySet * 20)).map((q, i) => {
   const p = new Packet();
   p.header.id = i & 0xffff;
   p.header.rd = 1;
