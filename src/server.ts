@@ -7,7 +7,7 @@ import { hostname } from "node:os";
 import { resolve } from "node:path";
 import type { Logger } from "pino";
 import type { Clock } from "./clock.js";
-import type { SelfPreservationSettings } from "./cluster/cluster.js";
+import type { SelfPreservationSettings } from "./cluster/preservation.js";
 import type { Config } from "./config.js";
 import { Discovery } from "./discovery.js";
 import { DnsServer } from "./dns/server.js";

@@ -10,6 +10,7 @@ import type { Registry, RegistryChange, RemoteUpdate } from "../registry/registr
 import { serviceEntrySchema, type ServiceEntry } from "../registry/schema.js";
 import { VERSION } from "../version.js";
 import { connectEtcd, type EtcdConnection } from "./etcd.js";
+import { SelfPreservation, type SelfPreservationSettings, type SelfPreservationStatus } from "./preservation.js";
 
 export interface ClusterOptions extends EtcdConnection {
   registry: Registry;
@@ -25,17 +26,6 @@ export interface ClusterOptions extends EtcdConnection {
   selfPreservation?: Partial<SelfPreservationSettings>;
 }
 
-export interface SelfPreservationSettings {
-  /** Expiries of other nodes within one window that trigger it: at least this many... */
-  minNodes: number;
-  /** ...and more than this share of the other nodes known when the window began. */
-  share: number;
-  /** The window, ms (default: lease TTL + 5 s). */
-  windowMs: number;
-  /** How long held nodes are kept at most, ms. */
-  holdMs: number;
-}
-
 export type ClusterState = "starting" | "ok" | "degraded" | "unreachable";
 
 export interface ClusterStatus {
@@ -49,7 +39,7 @@ export interface ClusterStatus {
   /** The last etcd failure while the state is not ok. */
   lastError: string | null;
   conflicts: string[];
-  selfPreservation: { active: boolean; since: string | null; heldNodes: string[] };
+  selfPreservation: SelfPreservationStatus;
   counters: { resyncs: number; published: number; publishFailures: number; leaseLosses: number; watchErrors: number };
 }
 
@@ -85,7 +75,6 @@ export class EtcdCluster {
   private readonly registry: Registry;
   private readonly self: Buffer;
   private readonly startedAt = new Date().toISOString();
-  private readonly sp: SelfPreservationSettings;
 
   private lease: Lease | undefined;
   private leaseId: string | undefined;
@@ -125,19 +114,14 @@ export class EtcdCluster {
   private state: ClusterState = "starting";
   private readonly counters = { resyncs: 0, published: 0, publishFailures: 0, leaseLosses: 0, watchErrors: 0 };
 
-  /** Expired (not leaving) nodes in the current window, with the instances they had, newest last. */
-  private expiries: { nodeId: string; at: number; instances: RemoteUpdate[] }[] = [];
-  private windowStart = 0;
-  private windowNodes = 0;
-  private held = new Map<string, RemoteUpdate[]>();
-  private heldSince: number | undefined;
+  private readonly preservation: SelfPreservation;
 
   constructor(private readonly opts: ClusterOptions) {
     this.client = connectEtcd(opts);
     this.log = opts.logger;
     this.registry = opts.registry;
     this.self = Buffer.from(opts.nodeId);
-    this.sp = { minNodes: 2, share: 0.5, windowMs: opts.leaseTtlS * 1000 + 5_000, holdMs: 15 * 60_000, ...opts.selfPreservation };
+    this.preservation = new SelfPreservation({ minNodes: 2, share: 0.5, windowMs: opts.leaseTtlS * 1000 + 5_000, holdMs: 15 * 60_000, ...opts.selfPreservation });
   }
 
   /**
@@ -475,7 +459,7 @@ export class EtcdCluster {
       updates.push({ id, owner, entry });
     }
     for (const [id, owner] of this.registry.remoteOwners()) {
-      if (seen.has(id) || this.held.has(owner)) continue;
+      if (seen.has(id) || this.preservation.isHeld(owner)) continue;
       this.remoteRevs.delete(id);
       updates.push({ id, owner, entry: undefined });
     }
@@ -542,52 +526,15 @@ export class EtcdCluster {
 
   /** A node's key was deleted without it saying it was leaving: its lease expired. */
   private expired(nodeId: string, now: number): void {
-    if (now - this.windowStart > this.sp.windowMs) {
-      this.windowStart = now;
-      this.windowNodes = this.nodes.size + 1; // the others known when the window began, this one included
-      this.expiries = [];
-    }
-    this.expiries.push({ nodeId, at: now, instances: [] });
+    this.preservation.expired(nodeId, now, this.nodes.size);
   }
 
-  /**
-   * Removals of expired nodes' instances pass unless so many nodes expired at once that the etcd side, not the
-   * nodes, is the likely fault (Eureka's self-preservation): then those instances are held, and the ones
-   * evicted earlier in the window come back, until their nodes return, holdMs passes or a forced sync.
-   */
   private preserve(updates: RemoteUpdate[], now: number): RemoteUpdate[] {
-    if (this.expiries.length === 0 && this.held.size === 0) return updates;
-    const expiredNow = new Set(this.expiries.map((e) => e.nodeId));
-    const out: RemoteUpdate[] = [];
-    for (const u of updates) {
-      if (u.entry !== undefined || !(expiredNow.has(u.owner) || this.held.has(u.owner))) {
-        out.push(u);
-        continue;
-      }
-      const before = this.registry.get(u.id);
-      const record = this.expiries.find((e) => e.nodeId === u.owner);
-      if (before !== undefined && record !== undefined) record.instances.push({ id: u.id, owner: u.owner, entry: before });
-      if (this.held.has(u.owner)) this.held.get(u.owner)!.push({ id: u.id, owner: u.owner, entry: before });
-      else out.push(u);
+    const { updates: out, started } = this.preservation.filter(updates, now, (id) => this.registry.get(id));
+    if (started) {
+      this.log.warn({ heldNodes: this.preservation.heldNodes(), knownNodes: this.nodes.size }, "self-preservation: many nodes expired at once; keeping their instances (stale) instead of evicting them");
     }
-    const triggered = this.expiries.length >= this.sp.minNodes && this.expiries.length > this.sp.share * this.windowNodes;
-    if (triggered) {
-      for (const e of this.expiries) {
-        if (this.held.has(e.nodeId)) continue;
-        this.held.set(e.nodeId, e.instances);
-        // Evicted earlier in this window: put them back, and drop their removals from this batch.
-        for (const inst of e.instances) {
-          const i = out.findIndex((u) => u.id === inst.id && u.entry === undefined);
-          if (i >= 0) out.splice(i, 1);
-          else if (inst.entry !== undefined) out.push(inst);
-        }
-      }
-      if (this.heldSince === undefined) {
-        this.heldSince = now;
-        this.log.warn({ heldNodes: [...this.held.keys()], window: this.expiries.length, knownNodes: this.windowNodes }, "self-preservation: many nodes expired at once; keeping their instances (stale) instead of evicting them");
-      }
-    }
-    if (this.heldSince !== undefined && now - this.heldSince > this.sp.holdMs) out.push(...this.releaseAll("hold time over"));
+    if (this.preservation.overdue(now)) out.push(...this.releaseAll("hold time over"));
     return out;
   }
 
@@ -596,9 +543,7 @@ export class EtcdCluster {
    * longer has (its keys expired, so no delete event will come for them).
    */
   private release(nodeId: string): void {
-    if (!this.held.delete(nodeId)) return;
-    if (this.held.size === 0) this.heldSince = undefined;
-    this.expiries = this.expiries.filter((e) => e.nodeId !== nodeId);
+    if (!this.preservation.release(nodeId)) return;
     this.log.info({ nodeId }, "self-preservation: held node is back");
     setTimeout(() => {
       this.needResync = true;
@@ -608,21 +553,10 @@ export class EtcdCluster {
 
   /** Ends self-preservation: removals for everything still held. */
   private releaseAll(reason: string): RemoteUpdate[] {
-    const removals: RemoteUpdate[] = [];
-    for (const [owner, instances] of this.held) {
-      for (const inst of instances) if (this.registry.remoteOwners().get(inst.id) === owner) removals.push({ id: inst.id, owner, entry: undefined });
-    }
-    if (this.held.size > 0) this.log.warn({ heldNodes: [...this.held.keys()], reason }, "self-preservation ended: evicting the held nodes' instances");
-    this.held.clear();
-    this.heldSince = undefined;
-    this.expiries = [];
+    const heldNodes = this.preservation.heldNodes();
+    const removals = this.preservation.releaseAll((id) => this.registry.remoteOwners().get(id));
+    if (heldNodes.length > 0) this.log.warn({ heldNodes, reason }, "self-preservation ended: evicting the held nodes' instances");
     return removals;
-  }
-
-  /** Whether an instance is held by self-preservation (its owner's lease expired; shown stale in the API). */
-  isHeld(id: string): boolean {
-    const owner = this.registry.remoteOwners().get(id);
-    return owner !== undefined && this.held.has(owner);
   }
 
   // ---------------------------------------------------------------- lease keepalive and state
@@ -698,7 +632,7 @@ export class EtcdCluster {
 
   private updateState(): void {
     const now = Date.now();
-    if (this.heldSince !== undefined && now - this.heldSince > this.sp.holdMs) this.registry.applyRemote(this.releaseAll("hold time over"));
+    if (this.preservation.overdue(now)) this.registry.applyRemote(this.releaseAll("hold time over"));
     const next = this.computeState(now);
     if (next === this.state) return;
     const prev = this.state;
@@ -738,7 +672,7 @@ export class EtcdCluster {
       pendingPublish: this.pending.size,
       lastError: this.lastError ?? null,
       conflicts: [...this.conflicts].sort(),
-      selfPreservation: { active: this.held.size > 0, since: this.heldSince === undefined ? null : new Date(this.heldSince).toISOString(), heldNodes: [...this.held.keys()].sort() },
+      selfPreservation: this.preservation.status(),
       counters: { ...this.counters },
     };
   }
