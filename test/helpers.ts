@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import pino from "pino";
 import type { Config } from "../src/config.js";
+import type { ServiceEntry } from "../src/registry/schema.js";
 import { startServer, type ServerDeps, type ServerHandle } from "../src/server.js";
 
 export const silent = pino({ level: "silent" });
@@ -108,4 +109,23 @@ export async function api(
     // not JSON: keep the text
   }
   return { status: res.status, body: parsed, headers: res.headers };
+}
+
+/** A stored entry as the registry holds it (healthy web instance on n1 unless overridden), for pure tests. */
+export function serviceEntry(over: Partial<ServiceEntry> = {}): ServiceEntry {
+  return {
+    id: "x",
+    name: "web",
+    version: "1.0.0",
+    nodeId: "n1",
+    address: "10.0.0.1",
+    port: 80,
+    healthStatus: "healthy",
+    metadata: {},
+    tags: [],
+    registeredAt: "2026-01-01T00:00:00.000Z",
+    lastHealthCheck: null,
+    healthCheckInterval: 30_000,
+    ...over,
+  };
 }

@@ -3,21 +3,9 @@ import { describe, expect, it } from "vitest";
 import { SelfPreservation } from "../../src/cluster/preservation.js";
 import type { RemoteUpdate } from "../../src/registry/registry.js";
 import type { ServiceEntry } from "../../src/registry/schema.js";
+import { serviceEntry } from "../helpers.js";
 
-const entry = (id: string, nodeId: string): ServiceEntry => ({
-  id,
-  name: "svc",
-  version: "1.0.0",
-  nodeId,
-  address: "10.0.0.1",
-  port: 80,
-  healthStatus: "healthy",
-  metadata: {},
-  tags: [],
-  registeredAt: "2026-01-01T00:00:00.000Z",
-  lastHealthCheck: null,
-  healthCheckInterval: 30_000,
-});
+const entry = (id: string, nodeId: string): ServiceEntry => serviceEntry({ id, name: "svc", nodeId });
 const gone = (id: string, owner: string): RemoteUpdate => ({ id, owner, entry: undefined });
 
 function setup() {

@@ -1,24 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { compileQuery, matches, newServiceQuery, serviceQuerySchema, versionMatcher, type ServiceQuery } from "../../src/registry/query.js";
-import type { ServiceEntry } from "../../src/registry/schema.js";
+import { serviceEntry } from "../helpers.js";
 
-function entry(over: Partial<ServiceEntry>): ServiceEntry {
-  return {
-    id: "x",
-    name: "web",
-    version: "1.0.0",
-    nodeId: "n1",
-    address: "10.0.0.1",
-    port: 80,
-    healthStatus: "healthy",
-    metadata: {},
-    tags: [],
-    registeredAt: "2026-01-01T00:00:00.000Z",
-    lastHealthCheck: null,
-    healthCheckInterval: 30_000,
-    ...over,
-  };
-}
+const entry = serviceEntry;
 
 const q = (query: ServiceQuery) => compileQuery(serviceQuerySchema.parse(query));
 

@@ -8,6 +8,7 @@ import { compileQuery } from "../../src/registry/query.js";
 import type { RegistryChange } from "../../src/registry/registry.js";
 import type { ServiceEntry } from "../../src/registry/schema.js";
 import { MemoryStore, type StoreMutation } from "../../src/store/index.js";
+import { serviceEntry } from "../helpers.js";
 
 class RecordingStore extends MemoryStore {
   applied: StoreMutation[] = [];
@@ -17,21 +18,8 @@ class RecordingStore extends MemoryStore {
   }
 }
 
-const remote = (id: string, over: Partial<ServiceEntry> = {}): ServiceEntry => ({
-  id,
-  name: "web",
-  version: "1.0.0",
-  nodeId: "n2",
-  address: "10.0.0.9",
-  port: 80,
-  healthStatus: "healthy",
-  metadata: { zone: "b" },
-  tags: ["blue"],
-  registeredAt: "2026-01-01T00:00:00.000Z",
-  lastHealthCheck: null,
-  healthCheckInterval: 30_000,
-  ...over,
-});
+const remote = (id: string, over: Partial<ServiceEntry> = {}): ServiceEntry =>
+  serviceEntry({ id, nodeId: "n2", address: "10.0.0.9", metadata: { zone: "b" }, tags: ["blue"], ...over });
 
 async function start() {
   const store = new RecordingStore();
