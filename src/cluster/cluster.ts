@@ -294,12 +294,14 @@ export class EtcdCluster {
    */
   private async checkPublished(): Promise<void> {
     const mine = await this.rangeAll(`${this.opts.prefix}/services/${this.opts.nodeId}/`);
-    const comparable = (entry: ServiceEntry) => JSON.stringify({ ...entry, lastHealthCheck: null });
+    // Compared as JSON in the order it was published (a plain parse; a schema parse would reorder keys).
+    const comparable = (entry: unknown) => JSON.stringify({ ...(entry as object), lastHealthCheck: null });
     const inEtcd = new Map<string, { value: string; lease: string }>();
     for (const kv of mine.kvs) {
       const key = this.parseKey(kv.key);
-      const entry = key.kind === "service" ? this.parseService(kv) : undefined;
-      if (key.kind === "service") inEtcd.set(key.id, { value: entry === undefined ? "" : comparable(entry), lease: kv.lease });
+      if (key.kind !== "service") continue;
+      const published = (safeJson(kv.value) as { entry?: unknown } | undefined)?.entry;
+      inEtcd.set(key.id, { value: published === undefined ? "" : comparable(published), lease: kv.lease });
     }
     let fixed = 0;
     for (const entry of this.registry.localValues()) {

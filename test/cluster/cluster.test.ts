@@ -197,8 +197,11 @@ describe("anti-entropy", () => {
     // Someone deletes a's key by hand: b drops the instance with it.
     await gateway(etcd.endpoints[0]!, "/v3/kv/deleterange", { key: Buffer.from("/homelab-discovery/test/services/node-a/keep-1").toString("base64") });
     await until("keep gone from b", async () => (await b.addresses("keep")).length === 0);
+    const published = async () => (await a.api<{ cluster: { counters: { published: number } } }>("GET", "/v1/status")).body.cluster.counters.published;
+    const before = await published();
     const sync = await a.api<{ synced: boolean }>("POST", "/v1/sync");
     expect(sync.body.synced).toBe(true);
+    expect(await published()).toBe(before + 1); // only what etcd lost: the others are left alone
     await until("keep back on b", async () => (await b.addresses("keep")).length === 1);
     await a.api("DELETE", "/v1/services/keep-1");
   });
