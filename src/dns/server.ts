@@ -236,7 +236,9 @@ export class DnsServer {
     const family = isIP(listen.host) === 6 ? "udp6" : "udp4";
     for (let attempt = 0; ; attempt++) {
       // Replies go to the IP a query came from: a lookup that answers at once saves a tick per reply.
-      const udp = createSocket({ type: family, lookup: (address, _opts, callback) => callback(null, address, isIP(address) || 4) });
+      // Replies only ever go to rinfo.address, an IP literal of the socket's own family: no isIP per reply either.
+      const ipFamily = family === "udp6" ? 6 : 4;
+      const udp = createSocket({ type: family, lookup: (address, _opts, callback) => callback(null, address, ipFamily) });
       const port = await new Promise<number>((resolve, reject) => {
         udp.once("error", reject);
         udp.bind(listen.port, listen.host, () => {
