@@ -1,5 +1,9 @@
 // Cluster mode against a real etcd (one member): two of our nodes share one registry. Every check goes through
 // the other node's DNS (c-ares) and API, as a user of that node would see it.
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { etcdRange, gateway, startEtcd, type EtcdCluster } from "./etcd.js";
 import { service, startNode, until, type TestNode } from "./nodes.js";
@@ -204,5 +208,43 @@ describe("anti-entropy", () => {
     expect(await published()).toBe(before + 1); // only what etcd lost: the others are left alone
     await until("keep back on b", async () => (await b.addresses("keep")).length === 1);
     await a.api("DELETE", "/v1/services/keep-1");
+  });
+});
+
+describe("etcd over TLS", () => {
+  it("joins with --etcd-ca/--etcd-cert/--etcd-key, and without a client certificate reports why it cannot", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "hd-tls-"));
+    const ssl = (...args: string[]) => {
+      const r = spawnSync("openssl", args, { cwd: dir, encoding: "utf8" });
+      if (r.status !== 0) throw new Error(`openssl ${args.join(" ")}: ${r.stderr}`);
+    };
+    // A CA, a server certificate for 127.0.0.1 and a client certificate, all made here.
+    ssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca-key.pem", "-out", "ca.pem", "-days", "1", "-subj", "/CN=hd-test-ca");
+    for (const [name, ext] of [["server", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth"], ["client", "extendedKeyUsage=clientAuth"]] as const) {
+      writeFileSync(join(dir, `${name}.ext`), ext);
+      ssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", `${name}-key.pem`, "-out", `${name}.csr`, "-subj", `/CN=hd-test-${name}`);
+      ssl("x509", "-req", "-in", `${name}.csr`, "-CA", "ca.pem", "-CAkey", "ca-key.pem", "-CAcreateserial", "-out", `${name}.pem`, "-days", "1", "-extfile", `${name}.ext`);
+    }
+    const secured = await startEtcd({ members: 1, tls: { certFile: join(dir, "server.pem"), keyFile: join(dir, "server-key.pem"), caFile: join(dir, "ca.pem"), clientCertAuth: true } });
+    try {
+      const url = secured.tlsEndpoints[0]!;
+      const good = await startNode("tls-ok", [url], { etcdCa: join(dir, "ca.pem"), etcdCert: join(dir, "client.pem"), etcdKey: join(dir, "client-key.pem") });
+      const bad = await startNode("tls-bad", [url], { etcdCa: join(dir, "ca.pem") });
+      try {
+        expect((await good.api<{ cluster: { state: string } }>("GET", "/v1/status")).body.cluster.state).toBe("ok");
+        await good.api("PUT", "/v1/services/tls-1", service("tls-1", "tls", "10.0.0.12"));
+        // What it published is in etcd (read over the plain port the harness uses).
+        await until("published over TLS", async () => (await etcdRange(secured.endpoints[0]!, "/homelab-discovery/test/services/tls-ok/", { prefix: true })).kvs.length === 1);
+        await until("the refusal reported", async () => {
+          const s = await bad.api<{ status: string; cluster: { lastError: string | null } }>("GET", "/v1/status");
+          return s.body.status === "stale" && s.body.cluster.lastError !== null;
+        });
+      } finally {
+        await Promise.all([good.stop(), bad.stop()]);
+      }
+    } finally {
+      await secured.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

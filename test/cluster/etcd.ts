@@ -29,6 +29,8 @@ export interface StartEtcdOptions {
   tmpRoot?: string;
   /** Extra flags for every member. */
   extraArgs?: string[];
+  /** Also serve clients over TLS on a second port (the plain http one stays for the harness): PEM files. */
+  tls?: { certFile: string; keyFile: string; caFile: string; clientCertAuth?: boolean };
 }
 
 export interface EtcdMember {
@@ -55,6 +57,8 @@ export interface EtcdMember {
 export interface EtcdCluster {
   /** Client URLs, one per member, in member order. */
   readonly endpoints: string[];
+  /** With `tls`: the https client URLs, one per member. */
+  readonly tlsEndpoints: string[];
   readonly members: EtcdMember[];
   /** The temp dir holding every member's data dir; gone after stop(). */
   readonly tmpDir: string;
@@ -185,6 +189,7 @@ class Member implements EtcdMember {
 class Harness implements EtcdCluster {
   binary: string;
   readonly members: Member[] = [];
+  readonly tlsEndpoints: string[] = [];
   tmpDir = "";
   startMs = 0;
   stopped = false;
@@ -203,6 +208,7 @@ class Harness implements EtcdCluster {
     this.binary = found;
     const n = this.opts.members ?? 1;
     const ports = await freePorts(2 * n);
+    const tlsPorts = this.opts.tls ? await freePorts(n) : [];
     live.add(this);
     installExitHook();
     this.tmpDir = mkdtempSync(join(this.opts.tmpRoot ?? tmpdir(), "hd-etcd-"));
@@ -214,11 +220,15 @@ class Harness implements EtcdCluster {
       const clientUrl = `http://127.0.0.1:${ports[2 * i]}`;
       const dataDir = join(this.tmpDir, name);
       mkdirSync(dataDir, { mode: 0o700 });
+      const tls = this.opts.tls;
+      const clientUrls = tls ? `${clientUrl},https://127.0.0.1:${tlsPorts[i]}` : clientUrl;
+      if (tls) this.tlsEndpoints.push(`https://127.0.0.1:${tlsPorts[i]}`);
       const args = [
         "--name", name,
         "--data-dir", dataDir,
-        "--listen-client-urls", clientUrl,
-        "--advertise-client-urls", clientUrl,
+        "--listen-client-urls", clientUrls,
+        "--advertise-client-urls", clientUrls,
+        ...(tls ? ["--cert-file", tls.certFile, "--key-file", tls.keyFile, "--trusted-ca-file", tls.caFile, ...(tls.clientCertAuth ? ["--client-cert-auth"] : [])] : []),
         "--listen-peer-urls", peerUrl(i),
         "--initial-advertise-peer-urls", peerUrl(i),
         "--initial-cluster", initialCluster,
