@@ -42,6 +42,9 @@ interface Waiter {
   reject(err: Error): void;
 }
 
+/** Entries serialised between two turns of the event loop during a compaction (~10 ms of work). */
+const COMPACT_CHUNK = 2_000;
+
 export class FileStore implements Store {
   readonly kind = "file";
   private readonly entries = new Map<string, ServiceEntry>();
@@ -143,25 +146,37 @@ export class FileStore implements Store {
     this.compacting = true;
     while (this.flushing) await this.flushing;
     const run = (async () => {
+      // Entries are immutable, so this array is the state at `seq` whatever is applied meanwhile (those records
+      // wait in the queue and go to the emptied journal after). Written in chunks, the event loop running between
+      // them: serialised and written in one piece it stalled DNS and the API for ~480 ms per 100k entries.
       const seq = this.seq;
-      const lines = [withCrc(JSON.stringify({ format: FORMAT, version: 1, seq, count: this.entries.size }))];
-      for (const entry of this.entries.values()) lines.push(withCrc(JSON.stringify(entry)));
-      const data = `${lines.join("\n")}\n`;
+      const all = [...this.entries.values()];
       const tmp = join(this.opts.dir, `${SNAPSHOT}.tmp`);
       const file = await open(tmp, "w");
+      let bytes = 0;
       try {
-        await file.writeFile(data);
+        const write = async (text: string) => {
+          const buf = Buffer.from(text);
+          await file.write(buf, 0, buf.length, bytes);
+          bytes += buf.length;
+        };
+        await write(`${withCrc(JSON.stringify({ format: FORMAT, version: 1, seq, count: all.length }))}\n`);
+        for (let i = 0; i < all.length; i += COMPACT_CHUNK) {
+          let text = "";
+          for (const entry of all.slice(i, i + COMPACT_CHUNK)) text += `${withCrc(JSON.stringify(entry))}\n`;
+          await write(text);
+        }
         await file.sync();
       } finally {
         await file.close();
       }
       await rename(tmp, join(this.opts.dir, SNAPSHOT));
       await syncDir(this.opts.dir);
-      this.snapshotBytes = Buffer.byteLength(data);
+      this.snapshotBytes = bytes;
       await this.journal!.truncate(0);
       await this.journal!.datasync();
       this.journalBytes = 0;
-      this.opts.logger?.info({ entries: this.entries.size, seq, bytes: this.snapshotBytes }, "store compacted");
+      this.opts.logger?.info({ entries: all.length, seq, bytes }, "store compacted");
     })();
     this.flushing = run.catch((err: unknown) => {
       this.opts.logger?.error({ err }, "store compaction failed; the journal keeps growing and stays valid");

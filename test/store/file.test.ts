@@ -116,6 +116,29 @@ describe("the file store", () => {
     await again.store.close();
   });
 
+  it("keeps writes made while a compaction runs (they land in the journal after the snapshot)", async () => {
+    const { store } = await open();
+    for (let i = 0; i < 5_000; i += 500) {
+      await store.apply(Array.from({ length: 500 }, (_, k) => ({ op: "put" as const, entry: entry(`w${i + k}`, 1) })));
+    }
+    const compaction = store.compact();
+    // The compaction yields to the event loop between chunks: these are applied while it writes the snapshot.
+    const during = [
+      store.apply([{ op: "put", entry: entry("w1", 2) }]),
+      store.apply([{ op: "delete", id: "w2" }]),
+      store.apply([{ op: "put", entry: entry("late", 3) }]),
+    ];
+    await Promise.all([compaction, ...during]);
+    await store.close();
+    const again = await open();
+    expect(again.store.loadReport.snapshotEntries).toBe(5_000);
+    expect(again.store.loadReport.journalRecords).toBe(3);
+    const byId = new Map(again.loaded.map((e) => [e.id, e.port]));
+    expect(byId.size).toBe(5_000);
+    expect([byId.get("w1"), byId.has("w2"), byId.get("late"), byId.get("w4999")]).toEqual([2, false, 3, 1]);
+    await again.store.close();
+  });
+
   it("skips journal records the snapshot already holds (a crash between snapshot and truncation)", async () => {
     const { store } = await open();
     for (const id of ["a", "b"]) await store.apply([{ op: "put", entry: entry(id) }]);
