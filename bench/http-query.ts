@@ -5,12 +5,13 @@
 // --profile: one wrk run per server on one query with both servers CPU-profiled (serving phase only); prints the
 // hottest functions of each instead of a comparison (profiling slows both, so those req/s are not results).
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { expectedCount, QUERIES, QUERY_NAMES, type QueryName } from "./fixtures.js";
+import { originOf, profileTop, type CallFrame } from "./profile-top.js";
 import { fmt, median, readyLine } from "./stats.js";
 
 const { values: opts } = parseArgs({
@@ -199,45 +200,15 @@ async function main(): Promise<void> {
   console.log(`\nraw results: ${out}`);
 }
 
-/** Self time from a .cpuprofile: by origin (where the code lives), then the top 15 functions. */
+/** Self time from a .cpuprofile: by origin (ours, Hono's two packages, the rest), then the top 15 functions. */
 function printHotFunctions(file: string): void {
-  interface Node { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }
-  const prof = JSON.parse(readFileSync(file, "utf8")) as { nodes: Node[]; samples: number[]; timeDeltas: number[] };
-  const byId = new Map(prof.nodes.map((n) => [n.id, n]));
-  const self = new Map<string, number>();
-  const origins = new Map<string, number>();
-  let total = 0;
-  const origin = (f: Node["callFrame"]) =>
+  const origin = (f: CallFrame) =>
     f.url.includes("/dist/src/") ? "src (ours)"
     : f.url.includes("/node_modules/@hono/node-server/") ? "@hono/node-server"
     : f.url.includes("/node_modules/hono/") ? "hono"
     : f.url.includes("/node_modules/") ? "other packages"
-    : f.url.startsWith("node:") ? "node core (JS)"
-    : f.url === "" && /^\(.*\)$/.test(f.functionName) ? f.functionName
-    : f.url === "" ? "native (C++, e.g. writev)"
-    : "other";
-  prof.samples.forEach((id, i) => {
-    const n = byId.get(id);
-    const dt = prof.timeDeltas[i] ?? 0;
-    if (n === undefined) return;
-    const f = n.callFrame;
-    const where = f.url ? `${f.url.replace(/^file:\/\/.*?\/(node_modules|dist)\//, "$1/")}:${f.lineNumber + 1}` : "";
-    const key = `${f.functionName || "(anonymous)"} ${where}`.trim();
-    self.set(key, (self.get(key) ?? 0) + dt);
-    origins.set(origin(f), (origins.get(origin(f)) ?? 0) + dt);
-    total += dt;
-  });
-  // Percentages of busy time: idle is the server waiting (on the network, or while the other server is measured).
-  const idle = self.get("(idle)") ?? 0;
-  const busy = total - idle;
-  const pct = (us: number) => fmt((100 * us) / busy, 1);
-  self.delete("(idle)");
-  origins.delete("(idle)");
-  console.log(`busy ${fmt(busy / 1e6, 2)} s of ${fmt(total / 1e6, 2)} s profiled`);
-  console.log("| % of busy | origin |\n|---|---|");
-  for (const [key, us] of [...origins.entries()].sort((a, b) => b[1] - a[1])) console.log(`| ${pct(us)} | ${key} |`);
-  console.log("\n| % of busy | function (self time) |\n|---|---|");
-  for (const [key, us] of [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, 15)) console.log(`| ${pct(us)} | \`${key}\` |`);
+    : originOf(f);
+  console.log(profileTop(file, 15, origin).join("\n"));
 }
 
 try {

@@ -7,19 +7,25 @@ interface ProfileNode {
   callFrame: { functionName: string; url: string; lineNumber: number };
 }
 
-export function profileTop(file: string, top = 20): string[] {
-  const prof = JSON.parse(readFileSync(file, "utf8")) as { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] };
-  const byId = new Map(prof.nodes.map((n) => [n.id, n]));
-  const self = new Map<string, number>();
-  const origins = new Map<string, number>();
-  let total = 0;
-  const origin = (f: ProfileNode["callFrame"]) =>
-    f.url.includes("/dist/src/") ? `src/${f.url.replace(/^.*\/dist\/src\//, "").split("/")[0]}`
+export type CallFrame = ProfileNode["callFrame"];
+
+/** Where code lives, by package: src/<dir>, node_modules/<package>, node core, native, or V8's (gc), (program)... */
+export function originOf(f: CallFrame): string {
+  return f.url.includes("/dist/src/") ? `src/${f.url.replace(/^.*\/dist\/src\//, "").split("/")[0]}`
     : f.url.includes("/node_modules/") ? `node_modules/${f.url.replace(/^.*\/node_modules\//, "").split("/")[0]}`
     : f.url.startsWith("node:") ? "node core (JS)"
     : f.url === "" && /^\(.*\)$/.test(f.functionName) ? f.functionName
     : f.url === "" ? "native"
     : "other";
+}
+
+/** `origin` groups the busy time (default: originOf). */
+export function profileTop(file: string, top = 20, origin: (f: CallFrame) => string = originOf): string[] {
+  const prof = JSON.parse(readFileSync(file, "utf8")) as { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] };
+  const byId = new Map(prof.nodes.map((n) => [n.id, n]));
+  const self = new Map<string, number>();
+  const origins = new Map<string, number>();
+  let total = 0;
   prof.samples.forEach((id, i) => {
     const n = byId.get(id);
     const dt = prof.timeDeltas[i] ?? 0;
