@@ -37,6 +37,7 @@ import {
 } from "./dns-fixtures.js";
 import { SRV_WEIGHT } from "../src/dns/answer.js";
 import { fmt, median, percentile, readyLine } from "./stats.js";
+import { canPin, children, sleep, stopChild } from "./children.js";
 
 const { Packet } = dns2;
 
@@ -71,7 +72,7 @@ const latRounds = Number(opts["lat-rounds"]);
 const foreignLimit = Number(opts["foreign-limit"]);
 let retriesLeft = Number(opts.retries);
 // Two cores: every server under test on CPU 1, dnsperf on CPU 0.
-const pin = !opts["no-pin"] && spawnSync("taskset", ["-c", "0", "true"]).status === 0;
+const pin = canPin(opts["no-pin"]);
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 const resultsDir = here("../../bench/results/");
@@ -92,10 +93,6 @@ interface Target {
   questions: Question[];
 }
 
-const children: ChildProcess[] = [];
-process.on("exit", () => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGTERM");
-});
 
 /** Spawns `command args` on CPU 1 (when pinning), stdout piped, stderr inherited. */
 function startOnCpu1(command: string, args: string[], stdout: "pipe" | "ignore" = "pipe"): ChildProcess {
@@ -104,17 +101,6 @@ function startOnCpu1(command: string, args: string[], stdout: "pipe" | "ignore" 
   return child;
 }
 
-function stopChild(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
-    child.once("exit", () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.kill("SIGTERM");
-  });
-}
 
 // ---- CPU accounting from /proc: the server's own CPU time per run, so a run slowed by other processes on the
 // machine still tells what a query costs the server (qps per CPU-second of the server). ----
@@ -157,7 +143,6 @@ function cpuLine(cpu: number | ""): { busy: number; total: number } {
   return { busy: total - (v[3] ?? 0) - (v[4] ?? 0), total };
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Waits, up to maxMs, for a quiet moment: under 10% of the machine busy for 250 ms (our servers are idle now). */
 async function waitForQuiet(maxMs = 1_500): Promise<number> {

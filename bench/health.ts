@@ -9,7 +9,7 @@
 //   [--window 60] [--flips 3] [--ports 4] [--no-pin] [--profile]
 // --profile: a CPU profile of the server over the checked window (inspector, 100 us sampling); it slows the
 // server, so that run's CPU and lateness numbers are not results.
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { Resolver } from "node:dns/promises";
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
@@ -19,6 +19,7 @@ import { parseArgs } from "node:util";
 import { coreBusyMs } from "./procstat.js";
 import { profileTop } from "./profile-top.js";
 import { fmt, median } from "./stats.js";
+import { canPin, children, now, sleep, stopChild, stopping } from "./children.js";
 
 const { values: opts } = parseArgs({
   options: {
@@ -41,18 +42,12 @@ const SERVICES = Math.ceil(INSTANCES / PER_SERVICE);
 const PORTS = Number(opts.ports);
 const DOMAIN = "home.arpa";
 // Two cores: the server under test alone on CPU 1; the health servers, this driver and DNS polling on CPU 0.
-const pin = !opts["no-pin"] && spawnSync("taskset", ["-c", "0", "true"]).status === 0;
+const pin = canPin(opts["no-pin"]);
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 const resultsDir = here("../../bench/results/");
 const work = mkdtempSync(join(tmpdir(), "hd-health-"));
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const now = () => performance.now();
 
-const children: ChildProcess[] = [];
-process.on("exit", () => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGTERM");
-});
 
 /** A forked node child (IPC), optionally pinned to one CPU with taskset; stdout to a file. */
 function forkChild(script: string, args: string[], cpu: number, logFile: string): ChildProcess {
@@ -84,15 +79,6 @@ function ask<T>(child: ChildProcess, msg: object, key: string, timeoutMs = 10_00
   });
 }
 
-const stopping = new Set<ChildProcess>();
-function stopChild(child: ChildProcess): Promise<void> {
-  stopping.add(child);
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    child.once("exit", () => resolve());
-    child.kill("SIGTERM");
-  });
-}
 
 interface Usage {
   at: number;

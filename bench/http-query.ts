@@ -13,6 +13,7 @@ import { parseArgs } from "node:util";
 import { expectedCount, QUERIES, QUERY_NAMES, type QueryName } from "./fixtures.js";
 import { originOf, profileTop, type CallFrame } from "./profile-top.js";
 import { fmt, median, readyLine } from "./stats.js";
+import { canPin, children, stopChild } from "./children.js";
 
 const { values: opts } = parseArgs({
   options: {
@@ -32,7 +33,7 @@ const rounds = Number(opts.rounds);
 const connections = Number(opts.connections);
 const instances = Number(opts.instances);
 // Two cores: the server under test on CPU 1, wrk on CPU 0, so neither steals the other's core.
-const pin = !opts["no-pin"] && spawnSync("taskset", ["-c", "0", "true"]).status === 0;
+const pin = canPin(opts["no-pin"]);
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 const resultsDir = here("../../bench/results/");
@@ -79,22 +80,11 @@ function startChild(script: string, args: string[]): ChildProcess {
   });
 }
 
-function stopChild(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    child.once("exit", () => resolve());
-    child.kill("SIGTERM");
-  });
-}
 
 const ourPath = (q: QueryName) => `/v1/services?${QUERIES[q]}`;
 // The bare route is matched on its path alone; the same query string rides along so both requests are alike.
 const barePath = (q: QueryName) => `/bare/${q}?${QUERIES[q]}`;
 
-const children: ChildProcess[] = [];
-process.on("exit", () => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGTERM");
-});
 
 async function main(): Promise<void> {
   const profDir = opts.profile ? join(resultsDir, `prof-${new Date().toISOString().replace(/[:.]/g, "-")}`) : undefined;

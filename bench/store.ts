@@ -24,6 +24,7 @@ import { instanceInputs } from "./fixtures.js";
 import { processCpuMs } from "./procstat.js";
 import { profileTop } from "./profile-top.js";
 import { fmt, median, percentile } from "./stats.js";
+import { canPin, children, now, sleep, stopChild, stopping } from "./children.js";
 
 const { values: opts } = parseArgs({
   options: {
@@ -43,7 +44,7 @@ const RESTARTS = Number(opts.restarts);
 const ROUNDS = Number(opts.rounds);
 const INSTANCES = Number(opts.instances);
 // Two cores: the servers on CPU 1; wrk and this driver on CPU 0.
-const pin = !opts["no-pin"] && spawnSync("taskset", ["-c", "0", "true"]).status === 0;
+const pin = canPin(opts["no-pin"]);
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 const repo = here("../../");
@@ -51,13 +52,7 @@ const MAIN = here("../src/main.js");
 const resultsDir = here("../../bench/results/");
 // On the same disk as a user's ./data: os.tmpdir() here is ext4 on the VM's disk, not tmpfs (checked below).
 const work = mkdtempSync(join(tmpdir(), "hd-store-"));
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const now = () => performance.now();
 
-const children: ChildProcess[] = [];
-process.on("exit", () => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGTERM");
-});
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -70,15 +65,6 @@ function freePort(): Promise<number> {
   });
 }
 
-const stopping = new Set<ChildProcess>();
-function stopChild(child: ChildProcess): Promise<void> {
-  stopping.add(child);
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    child.once("exit", () => resolve());
-    child.kill("SIGTERM");
-  });
-}
 
 /** The built CLI as a user runs it, on CPU 1; stdout (the JSON log) piped or written to a file. */
 function spawnServer(args: string[], stdout: "pipe" | string, nodeArgs: string[] = []): ChildProcess {
