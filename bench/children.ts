@@ -1,6 +1,7 @@
 // What the benchmarks that run servers as child processes share: the list of children (SIGTERMed if this
-// process exits first), stopping one, whether taskset can pin, and small timing helpers.
+// process exits first), stopping one, running main with cleanup, whether taskset can pin, and timing helpers.
 import { spawnSync, type ChildProcess } from "node:child_process";
+import { rmSync } from "node:fs";
 
 /** Every child started; any still running when this process exits gets SIGTERM. */
 export const children: ChildProcess[] = [];
@@ -32,3 +33,19 @@ export function canPin(disabled: boolean | undefined): boolean {
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 export const now = () => performance.now();
+
+/**
+ * Runs a benchmark's main, then stops every child. The work dir is removed after a success and kept after a
+ * failure, with a line saying where and what it holds (`kept`, e.g. "the children's logs").
+ */
+export async function runMain(main: () => Promise<void>, work: string, kept: string): Promise<void> {
+  try {
+    await main();
+  } catch (err) {
+    await Promise.all(children.map(stopChild));
+    console.error(`failed; ${kept} are kept in ${work}`);
+    throw err;
+  }
+  await Promise.all(children.map(stopChild));
+  rmSync(work, { recursive: true, force: true });
+}

@@ -3,8 +3,8 @@
 // read), each URL once every interval, spread evenly. Its CPU is the floor an HTTP checker in Node pays for the
 // requests themselves. Forked with IPC like bench/health-server.ts: sends {ready}; takes {start: {interval, urls}}
 // (answered {started}) and answers {usage: true}.
-import { performance } from "node:perf_hooks";
 import { Agent, request } from "undici";
+import { ownUsage } from "./procstat.js";
 
 const dispatcher = new Agent({ keepAliveTimeout: 30_000, connections: 4 });
 let done = 0;
@@ -40,15 +40,7 @@ process.on("message", (msg: { usage?: boolean; start?: { interval: number; urls:
     process.send!({ started: true });
   } else if (msg.usage) {
     process.send!({
-      usage: {
-        at: performance.now(),
-        cpu: process.cpuUsage(),
-        elu: performance.eventLoopUtilization(),
-        rss: process.memoryUsage().rss,
-        heapUsed: process.memoryUsage().heapUsed,
-        done,
-        failed,
-      },
+      usage: { ...ownUsage(), done, failed },
     });
   }
 });

@@ -2,10 +2,10 @@
 // 127.0.0.1:0, the info logger writing JSON lines to stdout, which the driver sends to a file). Forked with IPC:
 // sends {ready, port, dnsPort} once listening, answers {usage: true} with its own process.cpuUsage(), event-loop
 // utilisation and memory, and {profile: "start", file} / {profile: "stop"} with a CPU profile of the window.
-import { performance } from "node:perf_hooks";
 import { loadConfig } from "../src/config.js";
 import { createLogger } from "../src/log.js";
 import { startServer } from "../src/server.js";
+import { ownUsage } from "./procstat.js";
 import { startProfiler } from "./profiler.js";
 
 const command = loadConfig(["--http-listen", "127.0.0.1:0", "--dns-listen", "127.0.0.1:0", "--in-memory", "--node-id", "bench"], {});
@@ -16,15 +16,7 @@ const server = await startServer(command.config, { logger });
 let stopProfiler: (() => Promise<void>) | undefined;
 process.on("message", (msg: { usage?: boolean; profile?: "start" | "stop"; file?: string }) => {
   if (msg.usage) {
-    process.send!({
-      usage: {
-        at: performance.now(),
-        cpu: process.cpuUsage(),
-        elu: performance.eventLoopUtilization(),
-        rss: process.memoryUsage().rss,
-        heapUsed: process.memoryUsage().heapUsed,
-      },
-    });
+    process.send!({ usage: ownUsage() });
   } else if (msg.profile === "start" && msg.file !== undefined) {
     void startProfiler(msg.file).then((stop) => {
       stopProfiler = stop;

@@ -11,15 +11,15 @@
 // server, so that run's CPU and lateness numbers are not results.
 import { spawn, type ChildProcess } from "node:child_process";
 import { Resolver } from "node:dns/promises";
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { coreBusyMs } from "./procstat.js";
+import { coreBusyMs, type Usage } from "./procstat.js";
 import { profileTop } from "./profile-top.js";
 import { fmt, median } from "./stats.js";
-import { canPin, children, now, sleep, stopChild, stopping } from "./children.js";
+import { canPin, children, now, runMain, sleep, stopChild, stopping } from "./children.js";
 
 const { values: opts } = parseArgs({
   options: {
@@ -80,13 +80,6 @@ function ask<T>(child: ChildProcess, msg: object, key: string, timeoutMs = 10_00
 }
 
 
-interface Usage {
-  at: number;
-  cpu: { user: number; system: number };
-  elu: { idle: number; active: number; utilization: number };
-  rss: number;
-  heapUsed: number;
-}
 const usage = async (server: ChildProcess) => (await ask<{ usage: Usage }>(server, { usage: true }, "usage")).usage;
 /** CPU of the child between two samples, as % of one core (user + system). */
 const cpuPct = (a: Usage, b: Usage) => (100 * (b.cpu.user - a.cpu.user + b.cpu.system - a.cpu.system)) / 1000 / (b.at - a.at);
@@ -432,12 +425,4 @@ async function main(): Promise<void> {
   console.log(`\nraw results: ${out}`);
 }
 
-try {
-  await main();
-  await Promise.all(children.map(stopChild));
-  rmSync(work, { recursive: true, force: true });
-} catch (err) {
-  await Promise.all(children.map(stopChild));
-  console.error(`failed; the children's logs are kept in ${work}`);
-  throw err;
-}
+await runMain(main, work, "the children's logs");

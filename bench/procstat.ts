@@ -24,3 +24,17 @@ export function coreBusyMs(cpu: number): number {
     return NaN;
   }
 }
+
+/** What a child process reports about itself when the benchmark asks (over IPC): CPU, event loop use, memory. */
+export interface Usage {
+  at: number;
+  cpu: { user: number; system: number };
+  elu: { idle: number; active: number; utilization: number };
+  rss: number;
+  heapUsed: number;
+}
+
+export function ownUsage(): Usage {
+  const memory = process.memoryUsage();
+  return { at: performance.now(), cpu: process.cpuUsage(), elu: performance.eventLoopUtilization(), rss: memory.rss, heapUsed: memory.heapUsed };
+}

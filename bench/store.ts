@@ -9,7 +9,7 @@
 // machine changes least. --profile: one more restart of each data set under `node --cpu-prof`, summarised.
 /// <reference path="../src/main.ts" />
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -24,7 +24,7 @@ import { instanceInputs } from "./fixtures.js";
 import { processCpuMs } from "./procstat.js";
 import { profileTop } from "./profile-top.js";
 import { fmt, median, percentile } from "./stats.js";
-import { canPin, children, now, sleep, stopChild, stopping } from "./children.js";
+import { canPin, children, now, runMain, sleep, stopChild, stopping } from "./children.js";
 
 const { values: opts } = parseArgs({
   options: {
@@ -440,12 +440,4 @@ async function main(): Promise<void> {
   console.log(`raw results: ${out}`);
 }
 
-try {
-  await main();
-  await Promise.all(children.map(stopChild));
-  rmSync(work, { recursive: true, force: true });
-} catch (err) {
-  await Promise.all(children.map(stopChild));
-  console.error(`failed; the data dirs and logs are kept in ${work}`);
-  throw err;
-}
+await runMain(main, work, "the data dirs and logs");
