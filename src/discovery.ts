@@ -4,6 +4,7 @@ import { hostname } from "node:os";
 import pino, { type Logger } from "pino";
 import { z } from "zod";
 import { systemClock, type Clock } from "./clock.js";
+import type { Owner } from "./cluster/forward.js";
 import { ConflictError, NotFoundError, UnavailableError } from "./errors.js";
 import { DEFAULT_CHECKER_SETTINGS, HealthChecker, type CheckerSettings, type CheckerStats, type HealthCheckResult } from "./health/checker.js";
 import { QueryCache, type CacheStats } from "./registry/cache.js";
@@ -72,7 +73,7 @@ export interface SyncResult {
 /** What Discovery needs from cluster mode (src/cluster/cluster.ts): owners, status, sync and leaving. */
 export interface ClusterLink {
   /** The owner of an instance when it is another node; undefined when it is this one (or nobody). */
-  ownerOf(id: string): { nodeId: string; apiUrl: string | undefined } | undefined;
+  ownerOf(id: string): Owner | undefined;
   status(): { state: string; replica: { stale: boolean } };
   sync(force: boolean): Promise<unknown>;
   stop(): Promise<void>;
@@ -317,7 +318,7 @@ export class Discovery implements DiscoveryApi {
   }
 
   /** The owner of an instance when it is another node of the cluster (writes for it are forwarded there). */
-  foreignOwner(id: string): { nodeId: string; apiUrl: string | undefined } | undefined {
+  foreignOwner(id: string): Owner | undefined {
     return this.cluster?.ownerOf(id);
   }
 

@@ -10,6 +10,7 @@ import type { Registry, RegistryChange, RemoteUpdate } from "../registry/registr
 import { serviceEntrySchema, type ServiceEntry } from "../registry/schema.js";
 import { VERSION } from "../version.js";
 import { connectEtcd, type EtcdConnection } from "./etcd.js";
+import type { Owner } from "./forward.js";
 import { SelfPreservation, type SelfPreservationSettings, type SelfPreservationStatus } from "./preservation.js";
 
 export interface ClusterOptions extends EtcdConnection {
@@ -647,7 +648,7 @@ export class EtcdCluster {
   // ---------------------------------------------------------------- what the API sees
 
   /** The API URL of the node that owns an instance, when that is another node; undefined when it is this one (or nobody). */
-  ownerOf(id: string): { nodeId: string; apiUrl: string | undefined } | undefined {
+  ownerOf(id: string): Owner | undefined {
     const owner = this.registry.remoteOwners().get(id);
     if (owner === undefined) return undefined;
     return { nodeId: owner, apiUrl: this.nodes.get(owner)?.apiUrl };

@@ -96,9 +96,7 @@ export function createHttpApp(discovery: Discovery, opts: HttpOptions): Hono {
   });
 
   app.delete("/v1/services/:id", async (c) => {
-    const force = c.req.query("force");
-    if (force !== undefined && force !== "true" && force !== "false") throw new InvalidError("invalid query: force must be true or false");
-    return send(c, await discovery.deregisterService(c.req.param("id"), { force: force === "true" }));
+    return send(c, await discovery.deregisterService(c.req.param("id"), { force: forceParam(c) }));
   });
 
   app.post("/v1/services/:id/check", async (c) => send(c, await discovery.healthCheckService(c.req.param("id"))));
@@ -109,12 +107,17 @@ export function createHttpApp(discovery: Discovery, opts: HttpOptions): Hono {
   app.get("/v1/stats", async (c) => send(c, await discovery.getRegistryStats()));
   app.delete("/v1/cache", async (c) => send(c, await discovery.clearCache()));
   app.post("/v1/sync", async (c) => {
-    const force = c.req.query("force");
-    if (force !== undefined && force !== "true" && force !== "false") throw new InvalidError("invalid query: force must be true or false");
-    return send(c, await discovery.syncRegistry({ force: force === "true" }));
+    return send(c, await discovery.syncRegistry({ force: forceParam(c) }));
   });
 
   return app;
+}
+
+/** The `force` query parameter: absent or false -> false, true -> true, anything else a 400. */
+function forceParam(c: Context): boolean {
+  const force = c.req.query("force");
+  if (force !== undefined && force !== "true" && force !== "false") throw new InvalidError("invalid query: force must be true or false");
+  return force === "true";
 }
 
 /** The body as JSON: 415 unless it says it is JSON, 400 with the parser's message if it is not. */
