@@ -138,14 +138,14 @@ export class DnsServer {
       return reply;
     }
     this.count(RCODE.SERVFAIL);
-    const edns = q.edns ? { udpSize: MAX_UDP_PAYLOAD, dnssecOk: q.edns.dnssecOk } : undefined;
+    const edns = ourEdns(q);
     return bareResponse({ ...q, question: questionOf(q), rcode: RCODE.SERVFAIL, aa: false, ra: true, edns });
   }
 
   /** A header-only answer (plus question and OPT) with this rcode. */
   private bare(q: Query, rcode: number): Buffer {
     this.count(rcode);
-    const edns = q.edns ? { udpSize: MAX_UDP_PAYLOAD, dnssecOk: q.edns.dnssecOk } : undefined;
+    const edns = ourEdns(q);
     return bareResponse({ ...q, question: questionOf(q), rcode, aa: false, ra: this.ra, edns });
   }
 
@@ -167,7 +167,7 @@ export class DnsServer {
     if (cached === undefined) {
       this.counters.cacheMisses += 1;
       const labels = labelsOf(q.name);
-      const edns = q.edns ? { udpSize: MAX_UDP_PAYLOAD, dnssecOk: q.edns.dnssecOk } : undefined;
+      const edns = ourEdns(q);
       cached = this.build(q, labels.join("."), labels, edns);
       if (this.cachedCount >= MAX_CACHED_ANSWERS) {
         this.clearCache();
@@ -318,4 +318,9 @@ export class DnsServer {
 
 function writeFrame(socket: Socket, message: Buffer): void {
   if (!socket.destroyed) socket.write(tcpFrame(message));
+}
+
+/** The OPT our response carries: our payload size and the query's DO bit, when the query had EDNS. */
+function ourEdns(q: Query): { udpSize: number; dnssecOk: boolean } | undefined {
+  return q.edns ? { udpSize: MAX_UDP_PAYLOAD, dnssecOk: q.edns.dnssecOk } : undefined;
 }
