@@ -187,7 +187,8 @@ export class DnsServer {
     out[1] = q.id & 0xff;
     out[2] = out[2]! | ((q.copiedFlags >> 8) & 0x01); // RD
     out[3] = out[3]! | (q.copiedFlags & 0x10); // CD
-    q.packet.copy(out, 12, 12, q.questionEnd); // the question's own case
+    // The cached answer holds the question in lowercase: the packet's bytes already, unless the name was folded.
+    if (q.folded) q.packet.copy(out, 12, 12, q.questionEnd);
     this.count(out[3]! & 0x0f);
     return out;
   }

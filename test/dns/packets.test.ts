@@ -40,6 +40,10 @@ describe("DNS on the wire", () => {
     // glue owner names are byte-identical to the SRV targets
     const targets = r.answers.map((a) => (a as unknown as { target: string }).target).sort();
     expect(r.additionals.map((a) => a.name).sort()).toEqual(targets);
+    // The same name in lowercase next, answered from the answer the mixed-case query cached: its own case again.
+    const lower = decode((await udp(port, query("few.web.service.home.arpa", T.SRV)))!);
+    expect(lower.questions[0]!.name).toBe("few.web.service.home.arpa");
+    expect(lower.answers.every((a) => a.name === "few.web.service.home.arpa")).toBe(true);
   });
 
   it("never compresses SRV targets (RFC 2782; newer c-ares rejects answers that do)", async () => {
