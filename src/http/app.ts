@@ -1,6 +1,6 @@
 // The JSON API: routes turn requests into Discovery calls; schemas and errors live elsewhere, once.
 import { createHash, timingSafeEqual } from "node:crypto";
-import { Hono, type Context } from "hono";
+import { Hono, type Context, type Next } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { Logger } from "pino";
 import { forwardToOwner } from "../cluster/forward.js";
@@ -43,16 +43,20 @@ export function createHttpApp(discovery: Discovery, opts: HttpOptions): Hono {
       return next();
     });
   }
-  app.on(
-    MUTATING,
-    "*",
-    bodyLimit({
-      maxSize: maxBodyBytes,
-      // The rest of the body is left unread, so the connection cannot be reused: say so, or clients reuse it and fail.
-      onError: (c) =>
-        c.body(errorBody("payload_too_large", `request body is larger than ${maxBodyBytes} bytes`), 413, { ...JSON_HEADERS, connection: "close" }),
-    }),
-  );
+  // The size check: Content-Length when the request has one, before anything reads the body. Hono's bodyLimit
+  // touches the body stream first, which makes @hono/node-server build a whole web Request (streams, an
+  // AbortSignal) for every write; without that, c.req.text() reads the socket directly. Chunked bodies, which
+  // declare no length, still go through bodyLimit, which counts them as they come.
+  const tooLarge = (c: Context) =>
+    // The rest of the body is left unread, so the connection cannot be reused: say so, or clients reuse it and fail.
+    c.body(errorBody("payload_too_large", `request body is larger than ${maxBodyBytes} bytes`), 413, { ...JSON_HEADERS, connection: "close" });
+  const countChunks = bodyLimit({ maxSize: maxBodyBytes, onError: tooLarge });
+  app.on(MUTATING, "*", async (c: Context, next: Next) => {
+    if (c.req.header("transfer-encoding") !== undefined) return countChunks(c, next);
+    const length = c.req.header("content-length");
+    if (length !== undefined && Number(length) > maxBodyBytes) return tooLarge(c);
+    await next();
+  });
 
   // Cluster mode: a write for another node's instance runs there (one hop). Mutating routes only, as above.
   app.on(MUTATING, ["/v1/services/:id", "/v1/services/:id/*"], async (c, next) => {

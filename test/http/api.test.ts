@@ -103,6 +103,16 @@ describe("HTTP API", () => {
     const big = await call("PUT", "/v1/services/keep", JSON.stringify({ name: "keep", address: "10.0.0.1", port: 1, metadata: { a: "x".repeat(2 * 1024 * 1024) } }));
     expect(big.status).toBe(413);
     expect(big.body.error.code).toBe("payload_too_large");
+    // The same without a Content-Length (chunked): counted as it comes, refused alike.
+    const chunks = [JSON.stringify({ name: "keep", address: "10.0.0.1", port: 1, metadata: { a: "" } }).slice(0, -3), "x".repeat(2 * 1024 * 1024), '"}}'];
+    const chunked = await fetch(`${base}/v1/services/keep`, {
+      method: "PUT",
+      headers: { "content-type": "application/json" },
+      body: new ReadableStream({ pull: (ctl) => (chunks.length > 0 ? ctl.enqueue(new TextEncoder().encode(chunks.shift()!)) : ctl.close()) }),
+      duplex: "half",
+    } as RequestInit);
+    expect(chunked.status).toBe(413);
+    expect(((await chunked.json()) as { error: { code: string } }).error.code).toBe("payload_too_large");
 
     expect((await call("GET", "/v1/services/keep")).body).toEqual(before);
   });
