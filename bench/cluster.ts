@@ -3,7 +3,9 @@
 //   asked over UDP again 1 ms after each negative answer, so the figures carry up to ~1.1 ms of polling error
 //   (a tight loop took a core from the servers); the servers themselves only push (etcd watch), never poll. A talks to etcd member 1, B to
 //   member 2 of a 3-member cluster, so at least one of them goes through a follower.
-// - Peer: etcd's own put-to-watch latency on the same cluster (put through member 1, watch on member 2, etcd3).
+// - Peer: etcd's own put-to-watch latency on the same cluster (put through member 1, watch on member 2, etcd3),
+//   once before our nodes start and once interleaved with ours (one of each, alternating), so both meet the same
+//   machine: on this 2-vCPU VM etcd's own p99 moves between ~7 and ~17 ms from one minute to the next.
 // - Throughput: registrations per second through the API, 16 concurrent PUT loops, cluster node vs a node with
 //   the embedded store (both durable, same machine), alternating rounds; then how long B needs to have them all.
 // Usage: node dist/bench/cluster.js [--registrations 1000] [--duration 5] [--rounds 2] [--in-memory] [--etcd-on-shm]
@@ -100,65 +102,77 @@ function query(name: string): Buffer {
   return Buffer.concat(parts);
 }
 
-/** Asks B until it answers with at least one record; resolves with the time it did. */
-function pollUntilAnswered(port: number, name: string): Promise<number> {
+/**
+ * Asks B until it answers with at least one record; resolves with the time it did. One socket for the whole run,
+ * made before any clock starts, so the figures hold no socket setup of the driver's.
+ */
+function poller(port: number): { until(name: string): Promise<number>; close(): void } {
   const socket = createSocket("udp4");
-  const packet = query(name);
-  return new Promise((resolve) => {
-    const send = () => socket.send(packet, port, "127.0.0.1");
-    socket.on("message", (msg) => {
-      const answers = msg.readUInt16BE(6);
-      if (answers > 0) {
-        const t = performance.now();
-        socket.close();
-        resolve(t);
-      } else setTimeout(send, 1); // a tight loop would take a whole core of this 2-core machine from A, B and etcd
-    });
-    send();
+  let waiting: { packet: Buffer; resolve: (t: number) => void } | undefined;
+  const send = () => waiting !== undefined && socket.send(waiting.packet, port, "127.0.0.1");
+  socket.on("message", (msg) => {
+    // Only the answer to the current question counts (a late answer to the previous name is dropped).
+    if (waiting === undefined || !msg.subarray(12, waiting.packet.length).equals(waiting.packet.subarray(12))) return;
+    if (msg.readUInt16BE(6) > 0) {
+      const done = waiting.resolve;
+      waiting = undefined;
+      done(performance.now());
+    } else setTimeout(send, 1); // a tight loop would take a whole core of this 2-core machine from A, B and etcd
   });
+  return {
+    until: (name) =>
+      new Promise((resolve) => {
+        waiting = { packet: query(name), resolve };
+        send();
+      }),
+    close: () => socket.close(),
+  };
 }
 
-async function propagation(a: Node, b: Node): Promise<{ fromSend: number[]; fromAck: number[] }> {
+/** Ours, one registration at a time, each followed by one of etcd's own put -> watch: both see the same moments. */
+async function propagation(a: Node, b: Node, probe: Awaited<ReturnType<typeof etcdProbe>>): Promise<{ fromSend: number[]; fromAck: number[]; peer: number[] }> {
   const fromSend: number[] = [];
   const fromAck: number[] = [];
+  const peer: number[] = [];
+  const poll = poller(b.dnsPort);
   for (let i = 0; i < N; i++) {
     const name = `prop-${i}`;
     const t0 = performance.now();
-    const seen = pollUntilAnswered(b.dnsPort, name); // B answers NODATA/NXDOMAIN until the name arrives
+    const seen = poll.until(name); // B answers NODATA/NXDOMAIN until the name arrives
     const status = await put(a, `${name}-1`, name, i);
     const tAck = performance.now();
     if (status !== 201) throw new Error(`PUT answered ${status}`);
     const t = await seen;
     fromSend.push(t - t0);
     fromAck.push(Math.max(0, t - tAck));
+    peer.push(await probe.once(`during-${i}`));
   }
-  return { fromSend, fromAck };
+  poll.close();
+  return { fromSend, fromAck, peer };
 }
 
-async function etcdPutToWatch(endpoints: string[]): Promise<number[]> {
+/** etcd's own put -> watch: a put through member 1 (etcd3, 300-byte value) until a watch on member 2 sees it. */
+async function etcdProbe(endpoints: string[]): Promise<{ once(key: string): Promise<number>; close(): Promise<void> }> {
   const writer = new Etcd3({ hosts: [endpoints[0]!] });
   const reader = new Etcd3({ hosts: [endpoints[1]!] });
   const watcher = await reader.watch().prefix("/bench/").create();
-  const seen = new Map<string, number>();
-  const waiters = new Map<string, () => void>();
-  watcher.on("put", (kv) => {
-    const key = kv.key.toString();
-    seen.set(key, performance.now());
-    waiters.get(key)?.();
-  });
-  const lat: number[] = [];
-  for (let i = 0; i < N; i++) {
-    const key = `/bench/${i}`;
-    const arrived = new Promise<void>((r) => waiters.set(key, r));
-    const t0 = performance.now();
-    await writer.put(key).value(JSON.stringify({ i, pad: "x".repeat(300) }));
-    await arrived;
-    lat.push(seen.get(key)! - t0);
-  }
-  await watcher.cancel();
-  writer.close();
-  reader.close();
-  return lat;
+  const waiters = new Map<string, (t: number) => void>();
+  watcher.on("put", (kv) => waiters.get(kv.key.toString())?.(performance.now()));
+  return {
+    once: async (key) => {
+      const arrived = new Promise<number>((r) => waiters.set(`/bench/${key}`, r));
+      const t0 = performance.now();
+      await writer.put(`/bench/${key}`).value(JSON.stringify({ key, pad: "x".repeat(300) }));
+      const t = await arrived;
+      waiters.delete(`/bench/${key}`);
+      return t - t0;
+    },
+    close: async () => {
+      await watcher.cancel();
+      writer.close();
+      reader.close();
+    },
+  };
 }
 
 async function throughput(node: Node, prefix: string): Promise<number> {
@@ -190,18 +204,22 @@ const etcd = await startEtcd({ members: 3, heartbeatMs: 100, electionMs: 1000, .
 const nodes: Node[] = [];
 try {
   console.log(`etcd: 3 members (etcd's default timing), ${N} registrations, ${IN_MEMORY ? "nodes IN MEMORY (diagnosis)" : "durable nodes"}${ETCD_ON_SHM ? ", etcd on tmpfs (diagnosis)" : ""}; Node ${process.version}`);
-  const peer = await etcdPutToWatch(etcd.endpoints);
-  console.log(line("etcd put -> watch (member 1 -> member 2)", peer));
+  const probe = await etcdProbe(etcd.endpoints);
+  const alone: number[] = [];
+  for (let i = 0; i < N; i++) alone.push(await probe.once(`alone-${i}`));
+  console.log(line("etcd put -> watch (member 1 -> member 2), before our nodes start", alone));
 
   const clusterArgs = (i: number) => ["--store", "etcd", "--etcd-endpoints", etcd.endpoints[i]!, "--cluster-name", "bench"];
   const a = await startNode("node-a", clusterArgs(0));
   const b = await startNode("node-b", clusterArgs(1));
   nodes.push(a, b);
-  const { fromSend, fromAck } = await propagation(a, b);
+  const { fromSend, fromAck, peer } = await propagation(a, b, probe);
+  await probe.close();
+  console.log(line("etcd put -> watch, interleaved with ours (one each, alternating)", peer));
   console.log(line("ours: PUT on A sent -> B's DNS answers", fromSend));
   console.log(line("ours: PUT on A acknowledged -> B's DNS answers", fromAck));
   console.log(line("ours: PUT on A sent -> acknowledged (durable write on A while etcd takes the publish)", fromSend.map((t, i) => t - fromAck[i]!)));
-  console.log(`ratio p99 ours (from send) / etcd put->watch: ${fmt(percentile(fromSend, 99) / percentile(peer, 99), 2)}x`);
+  console.log(`ratio p99 ours (from send) / etcd put->watch interleaved: ${fmt(percentile(fromSend, 99) / percentile(peer, 99), 2)}x`);
 
   const solo = await startNode("solo", []);
   nodes.push(solo);
