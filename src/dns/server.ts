@@ -55,8 +55,8 @@ const RCODE_NAMES: Record<number, string> = { 0: "NOERROR", 1: "FORMERR", 2: "SE
 
 export class DnsServer {
   readonly zone: Zone;
-  /** Encoded answers by (type, class, EDNS) slot, then name (see respond). */
-  private readonly cache = new Map<number, Map<string, Cached>>();
+  /** Encoded answers by the query's EDNS state (none, EDNS, EDNS with DO), then question (see respond). */
+  private readonly cache: Map<string, Cached>[] = [new Map(), new Map(), new Map()];
   private cachedCount = 0;
   /** Responses by rcode (an array: this counts every query); stats() names them. */
   private readonly rcodes: number[] = [];
@@ -157,23 +157,18 @@ export class DnsServer {
     if (q.qtype === TYPE.AXFR || q.qtype === TYPE.IXFR) return this.bare(q, RCODE.REFUSED);
     if (q.qtype === TYPE.OPT) return this.bare(q, RCODE.FORMERR);
     // Labels with bytes no name of ours can hold: not ours.
-    if (q.name === undefined) return forwardable ? FORWARD : this.bare(q, RCODE.REFUSED);
+    if (q.key === undefined) return forwardable ? FORWARD : this.bare(q, RCODE.REFUSED);
 
-    // Keyed by (type, class, EDNS) and then the name as it came: no key string is built per query.
-    const slot = q.qtype * 8 + (q.qclass === CLASS_IN ? 0 : 4) + (q.edns ? (q.edns.dnssecOk ? 2 : 1) : 0);
-    let byName = this.cache.get(slot);
-    if (byName === undefined) this.cache.set(slot, (byName = new Map()));
-    let cached = byName.get(q.name);
+    // The key is the question's own bytes (name, type, class): one string read from the packet, one lookup.
+    const byQuestion = this.cache[q.edns ? (q.edns.dnssecOk ? 2 : 1) : 0]!;
+    let cached = byQuestion.get(q.key);
     if (cached === undefined) {
       this.counters.cacheMisses += 1;
-      const labels = labelsOf(q.name);
+      const labels = labelsOf(q.key);
       const edns = ourEdns(q);
       cached = this.build(q, labels.join("."), labels, edns);
-      if (this.cachedCount >= MAX_CACHED_ANSWERS) {
-        this.clearCache();
-        this.cache.set(slot, (byName = new Map()));
-      }
-      byName.set(q.name, cached);
+      if (this.cachedCount >= MAX_CACHED_ANSWERS) this.clearCache();
+      byQuestion.set(q.key, cached);
       this.cachedCount += 1;
     } else {
       this.counters.cacheHits += 1;
@@ -212,7 +207,7 @@ export class DnsServer {
   }
 
   private clearCache(): void {
-    this.cache.clear();
+    for (const byQuestion of this.cache) byQuestion.clear();
     this.cachedCount = 0;
   }
 

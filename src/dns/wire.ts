@@ -37,11 +37,12 @@ export interface Query {
   /** The flags the response copies: RD (0x0100) and CD (0x0010). */
   readonly copiedFlags: number;
   /**
-   * The name in wire form (length bytes and labels), lowercased, as a latin1 string: the cache key. Only set
-   * when every label is printable ASCII without '.', the names we can hold; labelsOf() splits it on a miss.
+   * The question as a latin1 string, the cache key: the name in wire form (length bytes and labels), lowercased,
+   * then the type and class bytes. Only set when every label is printable ASCII without '.', the names we can
+   * hold; labelsOf() reads the name back out of it on a miss.
    */
-  readonly name: string | undefined;
-  /** The name had uppercase letters, folded in `name`: the question echoed back must be copied from the packet. */
+  readonly key: string | undefined;
+  /** The name had uppercase letters, folded in `key`: the question echoed back must be copied from the packet. */
   readonly folded: boolean;
   /** The packet the query came in. Its bytes 12..questionEnd are the question exactly as it came (name, type,
    * class), echoed into the response; no Buffer is made for it on the hot path (see questionOf). */
@@ -122,13 +123,13 @@ export function parseQuery(buf: Buffer): ParseResult {
     off = nameEnd + 10 + rdlength;
   }
 
-  // ASCII only (printable), so toLowerCase is exactly DNS's case folding; most resolvers send lowercase.
-  let name: string | undefined;
+  // ASCII only (printable), so toLowerCase is exactly DNS's case folding; most resolvers send lowercase, so the
+  // key is usually one string read straight from the packet. The type and class bytes are never folded.
+  let key: string | undefined;
   if (printable) {
-    name = buf.toString("latin1", HEADER, nameEnd);
-    if (upper) name = name.toLowerCase();
+    key = upper ? buf.toString("latin1", HEADER, nameEnd).toLowerCase() + buf.toString("latin1", nameEnd, question) : buf.toString("latin1", HEADER, question);
   }
-  return { ok: true, id, opcode, copiedFlags, name, folded: upper, packet: buf, questionEnd: question, qtype, qclass, edns };
+  return { ok: true, id, opcode, copiedFlags, key, folded: upper, packet: buf, questionEnd: question, qtype, qclass, edns };
 }
 
 /** A big-endian 16-bit read at an offset the caller has bounds-checked (Buffer's readUInt16BE checks again, and
@@ -146,7 +147,7 @@ export function questionOf(q: Query): Buffer {
   return q.packet.subarray(HEADER, q.questionEnd);
 }
 
-/** The labels of a wire-form name key (see Query.name): "\x03web\x07service..." -> ["web", "service", ...]. */
+/** The labels of a wire-form name or question key (see Query.key): "\x03web\x07service...\0..." -> ["web", "service", ...]. */
 export function labelsOf(name: string): string[] {
   const labels: string[] = [];
   for (let i = 0; i < name.length; ) {
