@@ -3,11 +3,13 @@
 import { spawnSync, type ChildProcess } from "node:child_process";
 import { rmSync } from "node:fs";
 
-/** Every child started; any still running when this process exits gets SIGTERM. */
+/** Every child started; any still running when this process exits gets SIGTERM (also when it is interrupted or
+ * killed with SIGTERM/SIGHUP, e.g. by `timeout`, which would otherwise leave servers running and skew later runs). */
 export const children: ChildProcess[] = [];
 process.on("exit", () => {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGTERM");
 });
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.once(signal, () => process.exit(130));
 
 /** Children being stopped on purpose: an exit of any other is worth a warning. */
 export const stopping = new Set<ChildProcess>();

@@ -21,6 +21,7 @@ import { parseArgs } from "node:util";
 import { Etcd3 } from "etcd3";
 import { Pool } from "undici";
 import { startEtcd } from "../test/cluster/etcd.js";
+import { children } from "./children.js";
 import { processCpuMs } from "./procstat.js";
 import { fmt, median, percentile } from "./stats.js";
 
@@ -56,6 +57,7 @@ async function startNode(name: string, args: string[]): Promise<Node> {
   const child = spawn(process.execPath, [...profile, MAIN, "--http-listen", "127.0.0.1:0", "--dns-listen", "127.0.0.1:0", "--node-id", name, "--data-dir", join(tmp, name), "--log-level", "info", ...(IN_MEMORY ? ["--in-memory"] : []), ...args], {
     stdio: ["ignore", "pipe", "inherit"],
   });
+  children.push(child);
   let url = "";
   let dnsPort = 0;
   const clustered = args.includes("etcd");
