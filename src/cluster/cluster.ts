@@ -2,7 +2,7 @@
 // keeps a replica of every other node's: one range read, then a watch from the next revision. DNS and queries
 // read the registry, which holds both, and never wait on etcd. The local durable store stays the source of truth
 // for this node's instances: anything etcd loses is republished from it.
-import type { Etcd3, IKeyValue, IRequestOp, Lease, Watcher } from "etcd3";
+import type { Etcd3, IKeyValue, IPutResponse, IRequestOp, Lease, Watcher } from "etcd3";
 import { EtcdLeaseInvalidError } from "etcd3";
 import type { Logger } from "pino";
 import { z } from "zod";
@@ -41,7 +41,7 @@ export interface ClusterStatus {
   lastError: string | null;
   conflicts: string[];
   selfPreservation: SelfPreservationStatus;
-  counters: { resyncs: number; published: number; publishFailures: number; leaseLosses: number; watchErrors: number };
+  counters: { resyncs: number; published: number; publishFailures: number; leaseLosses: number; watchErrors: number; watchStalls: number };
 }
 
 const nodeRecordSchema = z.object({
@@ -63,6 +63,15 @@ const PAGE = 1_000;
 /** A failure this long (longer than a normal leader failover, <= 2.6 s measured) makes the replica stale. */
 const DEGRADED_AFTER_MS = 3_000;
 const CHECK_EVERY_MS = 5 * 60_000;
+/**
+ * The watch probe: every second a node rewrites its own node key and expects the event back through its watch.
+ * A watch whose member froze (SIGSTOP, a hung disk) stays connected and silent: unary calls fail over to other
+ * members, and gRPC's keepalive notices only after 5-7 s. Measured before the probe, with two endpoints and
+ * the watch's member frozen: new registrations missing for 3-7 s while the status said ok.
+ */
+const PROBE_EVERY_MS = 1_000;
+/** A probe not back this long after etcd acknowledged it, with nothing else arriving, means a silent watch. */
+const PROBE_WAIT_MS = 1_000;
 
 type Key =
   | { kind: "node"; nodeId: string }
@@ -72,6 +81,14 @@ type Key =
 
 export class EtcdCluster {
   private readonly client: Etcd3;
+  /**
+   * The watch runs on one member at a time, through a client of its own: a silent watch (see PROBE_EVERY_MS)
+   * moves to the next endpoint. etcd3 keeps one stream for all the watchers of a client and picks its member at
+   * random, so a new watcher on the shared client would land on the same frozen stream.
+   */
+  private watchClient: Etcd3 | undefined;
+  private watchEndpoint = 0;
+  private moveWatch = false;
   private readonly log: Logger;
   private readonly registry: Registry;
   private readonly self: Buffer;
@@ -113,7 +130,17 @@ export class EtcdCluster {
   private failingSince: number | undefined;
   private lastSyncAt: number | undefined;
   private state: ClusterState = "starting";
-  private readonly counters = { resyncs: 0, published: 0, publishFailures: 0, leaseLosses: 0, watchErrors: 0 };
+  private readonly counters = { resyncs: 0, published: 0, publishFailures: 0, leaseLosses: 0, watchErrors: 0, watchStalls: 0 };
+  /** The outstanding watch probe: the revision of this node's own write, and when etcd acknowledged it. */
+  private probe: { revision: number; at: number } | undefined;
+  private probing = false;
+  private lastProbeAt = 0;
+  /** The highest revision of this node's own node key that came through the watch. */
+  private probeSeen = 0;
+  /** When the watch last delivered anything. */
+  private lastEventAt = 0;
+  /** Since when the watch has been known silent; cleared when a probe comes through again. */
+  private watchSilentSince: number | undefined;
 
   private readonly preservation: SelfPreservation;
 
@@ -136,7 +163,10 @@ export class EtcdCluster {
       offPlanned();
       offChange();
     };
-    this.stateTimer = setInterval(() => this.updateState(), 250);
+    this.stateTimer = setInterval(() => {
+      this.updateState();
+      void this.probeWatch();
+    }, 250);
     this.stateTimer.unref();
     this.checkTimer = setInterval(() => {
       this.needCheck = true;
@@ -324,7 +354,7 @@ export class EtcdCluster {
     if (fixed > 0) this.log.warn({ fixed }, "etcd did not hold what this node published: publishing it again");
   }
 
-  private putNodeKey(leaseId: string, state: "up" | "leaving"): Promise<unknown> {
+  private putNodeKey(leaseId: string, state: "up" | "leaving"): Promise<IPutResponse> {
     const record: NodeRecord = {
       v: 1,
       nodeId: this.opts.nodeId,
@@ -473,8 +503,19 @@ export class EtcdCluster {
     this.needResync = false;
     this.lastSyncAt = Date.now();
     this.counters.resyncs += 1;
-    this.watcher = await this.client.watch().inRange(replicated).startRevision(String(revision + 1)).create();
-    this.watcher.on("data", (res) => this.applyEvents(res.events));
+    this.probe = undefined; // the new watch is proven by the next probe
+    if (this.moveWatch) {
+      this.moveWatch = false;
+      this.watchClient?.close();
+      this.watchClient = undefined;
+      this.watchEndpoint = (this.watchEndpoint + 1) % this.opts.endpoints.length;
+    }
+    this.watchClient ??= connectEtcd({ ...this.opts, endpoints: [this.opts.endpoints[this.watchEndpoint]!] });
+    this.watcher = await this.watchClient.watch().inRange(replicated).startRevision(String(revision + 1)).create();
+    this.watcher.on("data", (res) => {
+      this.lastEventAt = Date.now();
+      this.applyEvents(res.events);
+    });
     this.watcher.on("error", (err) => {
       // How etcd3 reports a watch below the compacted revision (and any other cancel): read everything again.
       this.counters.watchErrors += 1;
@@ -498,7 +539,10 @@ export class EtcdCluster {
       this.revision = Math.max(this.revision, rev);
       const key = this.parseKey(kv.key);
       if (key.kind === "node") {
-        if (key.nodeId === this.opts.nodeId) continue;
+        if (key.nodeId === this.opts.nodeId) {
+          this.probeSeen = Math.max(this.probeSeen, rev);
+          continue;
+        }
         if (type === "Put") {
           const record = this.parseNode(kv);
           if (record === undefined) continue;
@@ -577,7 +621,7 @@ export class EtcdCluster {
     if (lease === undefined || this.stopped) return;
     const every = (this.opts.leaseTtlS * 1000) / 3;
     try {
-      await lease.keepaliveOnce({ deadline: Date.now() + 1_000 });
+      await this.keepaliveOnce(lease);
       this.contact();
       this.wake?.(); // etcd answers again: retry what failed now rather than after the backoff
       this.scheduleKeepalive(every);
@@ -599,9 +643,78 @@ export class EtcdCluster {
     }
   }
 
+  /**
+   * Checks the outstanding probe, or sends the next one (see PROBE_EVERY_MS). Only while everything else works:
+   * failures of etcd itself are the keepalive's and the loop's to report.
+   */
+  private async probeWatch(): Promise<void> {
+    const leaseId = this.leaseId;
+    if (this.stopped || this.probing || leaseId === undefined || this.watcher === undefined || this.needResync || this.retryDelayMs > 0) return;
+    const now = Date.now();
+    const probe = this.probe;
+    if (probe !== undefined) {
+      if (this.probeSeen >= probe.revision) {
+        this.probe = undefined;
+        if (this.watchSilentSince !== undefined) {
+          this.watchSilentSince = undefined;
+          this.log.info({ revision: this.revision }, "etcd watch delivers again");
+          this.contact();
+        }
+      } else if (now - probe.at > PROBE_WAIT_MS && this.lastEventAt < probe.at) {
+        // Nothing at all since etcd acknowledged the probe (a busy watch that is merely behind still delivers).
+        this.probe = undefined;
+        this.counters.watchStalls += 1;
+        if (this.watchSilentSince === undefined) {
+          this.watchSilentSince = probe.at;
+          this.log.warn(
+            { waitedMs: now - probe.at, revision: this.revision, endpoint: this.opts.endpoints[this.watchEndpoint] },
+            "etcd watch silent (its member may be frozen): replica stale, watching through the next endpoint",
+          );
+        }
+        this.moveWatch = true;
+        this.lastError = `the etcd watch delivered nothing for ${now - probe.at} ms after a write etcd acknowledged`;
+        this.updateState();
+        this.needResync = true;
+        this.kick();
+        return;
+      } else {
+        return;
+      }
+    }
+    if (now - this.lastProbeAt < PROBE_EVERY_MS) return;
+    this.lastProbeAt = now;
+    this.probing = true;
+    try {
+      const res = await this.putNodeKey(leaseId, "up");
+      if (leaseId === this.leaseId) this.probe = { revision: Number(res.header.revision), at: Date.now() };
+    } catch {
+      // etcd failing: the keepalive and the loop say so; the next probe waits until they succeed
+    } finally {
+      this.probing = false;
+    }
+  }
+
+  /**
+   * One keepalive, tried again at once on failure: etcd3 sends each attempt to a member picked at random and
+   * never retries a keepalive itself, so with one member frozen a single attempt fails half the time or more,
+   * and two failures in a row lost a 2 s lease (measured). Every attempt gets its share of a third of the TTL.
+   */
+  private async keepaliveOnce(lease: Lease): Promise<void> {
+    const attempts = Math.min(this.opts.endpoints.length + 1, 4);
+    const deadlineMs = Math.max(200, Math.min(1_000, (this.opts.leaseTtlS * 1000) / 3 / attempts));
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await lease.keepaliveOnce({ deadline: Date.now() + deadlineMs });
+        return;
+      } catch (err) {
+        if (err instanceof EtcdLeaseInvalidError || attempt >= attempts || this.stopped) throw err;
+      }
+    }
+  }
+
   private contact(): void {
     this.lastContactAt = Date.now();
-    if (this.retryDelayMs === 0 && this.pending.size === 0 && this.leaseId !== undefined && !this.needResync) {
+    if (this.retryDelayMs === 0 && this.pending.size === 0 && this.leaseId !== undefined && !this.needResync && this.watchSilentSince === undefined) {
       this.failingSince = undefined;
       this.lastError = undefined;
       this.loggedErrors.clear();
@@ -629,7 +742,7 @@ export class EtcdCluster {
     const failingFor = this.failingSince === undefined ? 0 : now - this.failingSince;
     if (this.lastContactAt === 0) return failingFor > 0 ? "unreachable" : "starting";
     if (now - this.lastContactAt > (this.opts.leaseTtlS * 1000) / 2 && failingFor > 0) return "unreachable";
-    if (failingFor > DEGRADED_AFTER_MS) return "degraded";
+    if (failingFor > DEGRADED_AFTER_MS || this.watchSilentSince !== undefined) return "degraded";
     return "ok";
   }
 
@@ -668,7 +781,7 @@ export class EtcdCluster {
         stale: state !== "ok",
         revision: this.revision,
         remoteInstances: this.registry.remoteOwners().size,
-        staleForMs: state === "ok" ? 0 : now - (this.failingSince ?? this.lastContactAt),
+        staleForMs: state === "ok" ? 0 : now - (this.failingSince ?? this.watchSilentSince ?? this.lastContactAt),
         lastSyncAt: this.lastSyncAt === undefined ? null : new Date(this.lastSyncAt).toISOString(),
       },
       lease: { id: this.leaseId ?? null, ttl: this.opts.leaseTtlS, lastKeepaliveAgoMs: this.lastContactAt === 0 ? null : now - this.lastContactAt },
@@ -724,6 +837,7 @@ export class EtcdCluster {
     }
     this.lease?.release();
     if (this.watcher) dropWatcher(this.watcher);
+    this.watchClient?.close();
     this.client.close();
   }
 
