@@ -660,8 +660,9 @@ export class EtcdCluster {
           this.log.info({ revision: this.revision }, "etcd watch delivers again");
           this.contact();
         }
-      } else if (now - probe.at > PROBE_WAIT_MS && this.lastEventAt < probe.at) {
-        // Nothing at all since etcd acknowledged the probe (a busy watch that is merely behind still delivers).
+      } else if (now - Math.max(probe.at, this.lastEventAt) > PROBE_WAIT_MS) {
+        // Nothing at all for a while since etcd acknowledged the probe (a busy watch that is merely behind still
+        // delivers; one that brought a last few events and then stopped is as silent as one that brought none).
         this.probe = undefined;
         this.counters.watchStalls += 1;
         if (this.watchSilentSince === undefined) {
