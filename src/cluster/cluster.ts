@@ -70,7 +70,8 @@ const CHECK_EVERY_MS = 5 * 60_000;
  * the watch's member frozen: new registrations missing for 3-7 s while the status said ok.
  */
 const PROBE_EVERY_MS = 1_000;
-/** A probe not back this long after etcd acknowledged it, with nothing else arriving, means a silent watch. */
+/** A probe not back while nothing at all arrives for this long after the later of etcd's acknowledgement and the
+ * watch's last event means a silent watch. */
 const PROBE_WAIT_MS = 1_000;
 
 type Key =
