@@ -27,7 +27,8 @@ node_up() { # name api-port dns-port
   node dist/src/main.js --store etcd --etcd-endpoints http://127.0.0.1:23790 --node-id "$1" \
     --http-listen "127.0.0.1:$2" --dns-listen "127.0.0.1:$3" --data-dir "$work/$1" --log-level warn &
   pids="$pids $!"
-  until curl -sf "http://127.0.0.1:$2/v1/status" >/dev/null; do sleep 0.1; done
+  # The API answers at once; the node has joined once its status says the cluster is ok.
+  until curl -sf "http://127.0.0.1:$2/v1/status" | grep -q '"cluster":{"state":"ok"'; do sleep 0.1; done
 }
 node_up node-a 8510 8610
 node_up node-b 8520 8620
@@ -37,7 +38,8 @@ echo "== register web-1 on node A"
 curl -s -X PUT http://127.0.0.1:8510/v1/services/web-1 -H 'Content-Type: application/json' \
   -d '{"name":"web","address":"10.0.0.5","port":8080,"tags":["prod"]}'
 echo
-sleep 0.2
+# Propagation takes milliseconds; wait for it (at most 5 s) rather than guess.
+for i in $(seq 50); do [ -n "$(dig +short @127.0.0.1 -p 8620 web.service.home.arpa)" ] && break; sleep 0.1; done
 echo "== node B's DNS"
 dig +short @127.0.0.1 -p 8620 web.service.home.arpa
 dig +short @127.0.0.1 -p 8620 SRV _web._tcp.service.home.arpa
@@ -53,6 +55,6 @@ echo
 echo "== stop node A (SIGTERM: it leaves and revokes its lease)"
 kill "$a_pid"
 wait "$a_pid" 2>/dev/null || true
-sleep 0.3
+for i in $(seq 50); do [ -z "$(dig +short @127.0.0.1 -p 8620 web.service.home.arpa)" ] && break; sleep 0.1; done
 echo "== node B's DNS after A left (empty)"
 dig +short @127.0.0.1 -p 8620 web.service.home.arpa
