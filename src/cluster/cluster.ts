@@ -653,35 +653,12 @@ export class EtcdCluster {
     if (this.stopped || this.probing || leaseId === undefined || this.watcher === undefined || this.needResync || this.retryDelayMs > 0) return;
     const now = Date.now();
     const probe = this.probe;
-    if (probe !== undefined) {
-      if (this.probeSeen >= probe.revision) {
-        this.probe = undefined;
-        if (this.watchSilentSince !== undefined) {
-          this.watchSilentSince = undefined;
-          this.log.info({ revision: this.revision }, "etcd watch delivers again");
-          this.contact();
-        }
-      } else if (now - Math.max(probe.at, this.lastEventAt) > PROBE_WAIT_MS) {
-        // Nothing at all for a while since etcd acknowledged the probe (a busy watch that is merely behind still
-        // delivers; one that brought a last few events and then stopped is as silent as one that brought none).
-        this.probe = undefined;
-        this.counters.watchStalls += 1;
-        if (this.watchSilentSince === undefined) {
-          this.watchSilentSince = probe.at;
-          this.log.warn(
-            { waitedMs: now - probe.at, revision: this.revision, endpoint: this.opts.endpoints[this.watchEndpoint] },
-            "etcd watch silent (its member may be frozen): replica stale, watching through the next endpoint",
-          );
-        }
-        this.moveWatch = true;
-        this.lastError = `the etcd watch delivered nothing for ${now - probe.at} ms after a write etcd acknowledged`;
-        this.updateState();
-        this.needResync = true;
-        this.kick();
-        return;
-      } else {
-        return;
-      }
+    if (probe !== undefined && this.probeSeen >= probe.revision) this.probeCameBack();
+    else if (probe !== undefined) {
+      // Nothing at all for a while since etcd acknowledged the probe (a busy watch that is merely behind still
+      // delivers; one that brought a last few events and then stopped is as silent as one that brought none).
+      if (now - Math.max(probe.at, this.lastEventAt) > PROBE_WAIT_MS) this.watchSilent(probe.at, now);
+      return;
     }
     if (now - this.lastProbeAt < PROBE_EVERY_MS) return;
     this.lastProbeAt = now;
@@ -694,6 +671,32 @@ export class EtcdCluster {
     } finally {
       this.probing = false;
     }
+  }
+
+  private probeCameBack(): void {
+    this.probe = undefined;
+    if (this.watchSilentSince === undefined) return;
+    this.watchSilentSince = undefined;
+    this.log.info({ revision: this.revision }, "etcd watch delivers again");
+    this.contact();
+  }
+
+  /** The watch cannot be trusted: the replica is stale, and the watch is rebuilt on the next endpoint. */
+  private watchSilent(probedAt: number, now: number): void {
+    this.probe = undefined;
+    this.counters.watchStalls += 1;
+    if (this.watchSilentSince === undefined) {
+      this.watchSilentSince = probedAt;
+      this.log.warn(
+        { waitedMs: now - probedAt, revision: this.revision, endpoint: this.opts.endpoints[this.watchEndpoint] },
+        "etcd watch silent (its member may be frozen): replica stale, watching through the next endpoint",
+      );
+    }
+    this.moveWatch = true;
+    this.lastError = `the etcd watch delivered nothing for ${now - probedAt} ms after a write etcd acknowledged`;
+    this.updateState();
+    this.needResync = true;
+    this.kick();
   }
 
   /**
