@@ -7,6 +7,7 @@ import { hostname } from "node:os";
 import { resolve } from "node:path";
 import type { Logger } from "pino";
 import type { Clock } from "./clock.js";
+import type { ClusterStatus } from "./cluster/cluster.js";
 import type { SelfPreservationSettings } from "./cluster/preservation.js";
 import type { Config } from "./config.js";
 import { Discovery } from "./discovery.js";
@@ -14,8 +15,10 @@ import { DnsServer } from "./dns/server.js";
 import { loadZones, type StaticZones } from "./dns/zones.js";
 import { createHttpApp } from "./http/app.js";
 import { listenHttp, type HttpServerHandle } from "./http/server.js";
+import { Metrics } from "./metrics.js";
 import { loadServiceFiles } from "./services-files.js";
 import { FileStore, MemoryStore, type Store } from "./store/index.js";
+import { VERSION } from "./version.js";
 
 export interface ServerHandle {
   /** Reloads what can change live (zone files, services files); a broken file keeps what was loaded and is reported. */
@@ -79,8 +82,17 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Ser
     ...(config.dnsUpstream ? { upstreams: config.dnsUpstream } : {}),
   });
   discovery.addStatsSource("dns", () => dns.stats());
+  let clusterStatus: (() => ClusterStatus) | undefined;
+  const metrics = new Metrics({
+    version: VERSION,
+    nodeId: discovery.nodeId,
+    clusterName: config.clusterName,
+    registry: () => discovery.getRegistryStats(),
+    dns: () => dns.stats(),
+    cluster: () => clusterStatus?.(),
+  });
   const httpLogger = logger.child({ component: "http" });
-  const app = createHttpApp(discovery, { adminToken: config.adminToken, maxBodyBytes: config.maxBodyBytes, logger: httpLogger });
+  const app = createHttpApp(discovery, { adminToken: config.adminToken, maxBodyBytes: config.maxBodyBytes, logger: httpLogger, metrics });
   let http: HttpServerHandle;
   let dnsAddress: { host: string; port: number };
   try {
@@ -128,6 +140,7 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Ser
         ...(deps.selfPreservation ? { selfPreservation: deps.selfPreservation } : {}),
       });
       discovery.attachCluster(cluster);
+      clusterStatus = () => cluster.status();
       await cluster.start();
     } catch (err) {
       await Promise.all([http.close(), dns.close()]);

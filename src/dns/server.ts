@@ -28,6 +28,8 @@ export interface DnsStats {
   cacheMisses: number;
   cachedAnswers: number;
   byRcode: Record<string, number>;
+  /** Questions by type: named types by name, other types below 256 as TYPE<n>, the rest as "other". */
+  byType: Record<string, number>;
   errors: number;
 }
 
@@ -52,6 +54,9 @@ export interface DnsServerOptions {
 const FORWARD = Symbol("forward");
 
 const RCODE_NAMES: Record<number, string> = { 0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED", 16: "BADVERS" };
+const TYPE_NAMES: Record<number, string> = Object.fromEntries(Object.entries(TYPE).map(([name, type]) => [type, name]));
+/** Question types are counted below this, the rest together: a bounded set of names for metrics. */
+const COUNTED_TYPES = 256;
 
 export class DnsServer {
   readonly zone: Zone;
@@ -60,6 +65,8 @@ export class DnsServer {
   private cachedCount = 0;
   /** Responses by rcode (an array: this counts every query); stats() names them. */
   private readonly rcodes: number[] = [];
+  /** Questions by type, below COUNTED_TYPES; the last slot counts the rest. */
+  private readonly qtypes = new Float64Array(COUNTED_TYPES + 1);
   private readonly unsubscribe: () => void;
   private udp: UdpSocket | undefined;
   private tcp: TcpServer | undefined;
@@ -76,6 +83,7 @@ export class DnsServer {
     cacheMisses: 0,
     cachedAnswers: 0,
     byRcode: {},
+    byType: {},
     errors: 0,
   };
 
@@ -109,6 +117,7 @@ export class DnsServer {
       this.count(q.rcode);
       return bareResponse({ ...q, aa: false, ra: this.ra, edns: undefined });
     }
+    this.qtypes[Math.min(q.qtype, COUNTED_TYPES)]! += 1;
     try {
       const response = this.respond(q);
       if (response === FORWARD) return this.forward(packet, q, transport);
@@ -224,7 +233,9 @@ export class DnsServer {
   stats(): DnsStats {
     const byRcode: Record<string, number> = {};
     this.rcodes.forEach((n, rcode) => (byRcode[RCODE_NAMES[rcode] ?? String(rcode)] = n));
-    return { ...this.counters, byRcode, cachedAnswers: this.cachedCount };
+    const byType: Record<string, number> = {};
+    this.qtypes.forEach((n, type) => n > 0 && (byType[type === COUNTED_TYPES ? "other" : (TYPE_NAMES[type] ?? `TYPE${type}`)] = n));
+    return { ...this.counters, byRcode, byType, cachedAnswers: this.cachedCount };
   }
 
   /** Binds UDP and TCP on the same port (with port 0, TCP takes the port UDP got). */

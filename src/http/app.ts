@@ -7,6 +7,7 @@ import { forwardToOwner } from "../cluster/forward.js";
 import type { Discovery } from "../discovery.js";
 import { InvalidError, UnauthorizedError } from "../errors.js";
 import { compileQuery, serviceQuerySchema } from "../registry/query.js";
+import type { Metrics } from "../metrics.js";
 import { parseOrThrow } from "../registry/schema.js";
 import { errorBody, HttpError, renderError } from "./errors.js";
 import { queryFromParams } from "./params.js";
@@ -17,6 +18,8 @@ export interface HttpOptions {
   /** Largest accepted request body, in bytes. */
   maxBodyBytes?: number;
   logger: Logger;
+  /** Serves GET /metrics (Prometheus text format) when set. */
+  metrics?: Metrics;
 }
 
 const JSON_HEADERS = { "content-type": "application/json" } as const;
@@ -66,6 +69,8 @@ export function createHttpApp(discovery: Discovery, opts: HttpOptions): Hono {
   });
 
   app.get("/v1/status", (c) => send(c, discovery.status()));
+  const { metrics } = opts;
+  if (metrics) app.get("/metrics", async (c) => c.body(await metrics.render(), 200, { "content-type": metrics.contentType }));
 
   // The hot route: a repeated query costs one cache lookup keyed by the raw query string.
   app.get("/v1/services", (c) => {

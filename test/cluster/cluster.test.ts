@@ -130,6 +130,15 @@ describe("two nodes on one etcd", () => {
     expect(sync.status).toBe(200);
     expect(sync.body).toMatchObject({ mode: "cluster", synced: true });
     expect(sync.body.cluster.counters.resyncs).toBeGreaterThanOrEqual(2);
+
+    // The same, for Prometheus: the cluster families appear in cluster mode only, read at scrape time.
+    const metrics = await (await fetch(`${b.server.url}/metrics`)).text();
+    const sample = (line: string) => metrics.split("\n").find((l) => l.startsWith(`${line} `))?.split(" ")[1];
+    expect(sample('homelab_discovery_cluster_state{state="ok"}')).toBe("1");
+    expect(sample('homelab_discovery_cluster_state{state="unreachable"}')).toBe("0");
+    expect(sample("homelab_discovery_cluster_replica_stale")).toBe("0");
+    expect(sample("homelab_discovery_cluster_nodes")).toBe("2");
+    expect(Number(sample("homelab_discovery_cluster_resyncs_total"))).toBe(sync.body.cluster.counters.resyncs);
   });
 
   it("a node that restarts republishes from its own store; a graceful stop removes its instances at once", async () => {

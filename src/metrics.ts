@@ -1,0 +1,111 @@
+// Prometheus metrics (GET /metrics): what /v1/stats says, as counters and gauges read at scrape time from the
+// parts' own counters, so no DNS query or API request pays anything for them; plus prom-client's process metrics
+// (CPU, memory, event-loop delay, GC). Those are per process and sample the event loop every 10 ms, so they start
+// at the first scrape: a server nobody scrapes keeps no timer waking it.
+import { collectDefaultMetrics, Registry, type Metric } from "prom-client";
+import type { ClusterState, ClusterStatus } from "./cluster/cluster.js";
+import type { RegistryStats } from "./discovery.js";
+import type { DnsStats } from "./dns/server.js";
+
+const PREFIX = "homelab_discovery_";
+const CLUSTER_STATES: readonly ClusterState[] = ["starting", "ok", "degraded", "unreachable"];
+
+type Labels = Record<string, string>;
+type Sample = readonly [value: number, labels?: Labels];
+interface Family {
+  name: string;
+  help: string;
+  type: "counter" | "gauge";
+  samples: readonly Sample[];
+}
+
+export interface MetricSources {
+  version: string;
+  nodeId: string;
+  clusterName: string;
+  registry(): Promise<RegistryStats>;
+  dns(): DnsStats;
+  /** Undefined unless the node runs in cluster mode. */
+  cluster(): ClusterStatus | undefined;
+}
+
+export class Metrics {
+  readonly contentType = Registry.PROMETHEUS_CONTENT_TYPE;
+
+  constructor(private readonly sources: MetricSources) {}
+
+  /** The exposition text: one reading of every source, so the figures of one scrape belong together. */
+  async render(): Promise<string> {
+    const s = this.sources;
+    const registry = new Registry();
+    for (const family of families(s, await s.registry(), s.dns(), s.cluster())) registry.registerMetric(asMetric(family));
+    return `${await processMetrics().metrics()}\n${await registry.metrics()}`;
+  }
+}
+
+let processRegistry: Registry | undefined;
+function processMetrics(): Registry {
+  if (processRegistry === undefined) {
+    processRegistry = new Registry();
+    collectDefaultMetrics({ register: processRegistry });
+  }
+  return processRegistry;
+}
+
+/** A family as prom-client renders it (it only calls get()); the values were read already. */
+function asMetric(f: Family): Metric {
+  const name = PREFIX + f.name;
+  const values = f.samples.map(([value, labels = {}]) => ({ value, labels }));
+  return { name, help: f.help, type: f.type, get: async () => ({ name, help: f.help, type: f.type, values, aggregator: "sum" }) } as unknown as Metric;
+}
+
+const gauge = (name: string, help: string, samples: readonly Sample[]): Family => ({ name, help, type: "gauge", samples });
+const counter = (name: string, help: string, samples: readonly Sample[]): Family => ({ name, help, type: "counter", samples });
+const byLabel = (label: string, counts: Record<string, number>): Sample[] => Object.entries(counts).map(([value, n]) => [n, { [label]: value }]);
+
+function families(s: MetricSources, r: RegistryStats, d: DnsStats, c: ClusterStatus | undefined): Family[] {
+  const out = [
+    gauge("build_info", "Version, node id and cluster name of this server (always 1).", [[1, { version: s.version, node_id: s.nodeId, cluster: s.clusterName }]]),
+    gauge("instances", "Instances this node knows (its own and, in cluster mode, the other nodes'), by health.", byLabel("health", r.byHealth)),
+    gauge("local_instances", "Instances registered on this node.", [[r.localCount]]),
+    gauge("services", "Distinct service names.", [[r.services]]),
+    gauge("registry_generation", "The registry's generation: grows by one with every change.", [[r.generation]]),
+    counter("query_cache_hits_total", "API queries answered from the query cache.", [[r.cache.hits]]),
+    counter("query_cache_misses_total", "API queries the query cache did not hold.", [[r.cache.misses]]),
+    counter("query_cache_invalidations_total", "Query cache entries dropped because what they answered changed.", [[r.cache.invalidations]]),
+    gauge("query_cache_entries", "Entries in the query cache.", [[r.cache.entries]]),
+    counter("health_checks_total", "Health checks run (HTTP and TCP; TTL heartbeats are not checks).", [[r.checks.checks]]),
+    gauge("health_checks_running", "Health checks in flight.", [[r.checks.running]]),
+    gauge("health_checks_scheduled", "Instances with a next check scheduled.", [[r.checks.scheduled]]),
+    counter("dns_requests_total", "DNS messages received, by transport.", [[d.udp, { proto: "udp" }], [d.tcp, { proto: "tcp" }]]),
+    counter("dns_request_types_total", "DNS questions by type (types without a name here count as TYPE<n> up to 255, then other).", byLabel("type", d.byType)),
+    counter("dns_responses_total", "DNS responses by rcode (forwarded answers by the upstream's rcode).", byLabel("rcode", d.byRcode)),
+    counter("dns_dropped_total", "DNS messages dropped without an answer (responses, headers too short to answer).", [[d.dropped]]),
+    counter("dns_truncated_total", "UDP answers sent with TC set because the whole answer did not fit.", [[d.truncated]]),
+    counter("dns_forwarded_total", "DNS queries forwarded to --dns-upstream.", [[d.forwarded]]),
+    counter("dns_errors_total", "DNS queries that failed in the handler or upstream (answered SERVFAIL).", [[d.errors]]),
+    counter("dns_cache_hits_total", "DNS queries answered from the encoded-answer cache.", [[d.cacheHits]]),
+    counter("dns_cache_misses_total", "DNS queries whose answer had to be built.", [[d.cacheMisses]]),
+    gauge("dns_cache_entries", "Encoded answers cached (dropped on every registry change).", [[d.cachedAnswers]]),
+  ];
+  if (c === undefined) return out;
+  const states = new Set([...CLUSTER_STATES, c.state]);
+  return [
+    ...out,
+    gauge("cluster_state", "Cluster state: 1 for the current one (ok, degraded, unreachable, starting).", [...states].map((state) => [state === c.state ? 1 : 0, { state }])),
+    gauge("cluster_replica_stale", "1 while this node's replica of the cluster may be missing changes.", [[c.replica.stale ? 1 : 0]]),
+    gauge("cluster_replica_stale_seconds", "How long the replica has been stale (0 when it is not).", [[c.replica.staleForMs / 1000]]),
+    gauge("cluster_replica_revision", "The etcd revision the replica has applied.", [[c.replica.revision]]),
+    gauge("cluster_remote_instances", "Instances of other nodes in the replica.", [[c.replica.remoteInstances]]),
+    gauge("cluster_nodes", "Nodes in the cluster, this one included.", [[c.nodes.length]]),
+    gauge("cluster_pending_publish", "Changes of this node not yet written to etcd.", [[c.pendingPublish]]),
+    gauge("cluster_id_conflicts", "Instance ids registered here that another node already published (kept local only).", [[c.conflicts.length]]),
+    gauge("cluster_self_preservation_active", "1 while mass expiry is held back (self-preservation).", [[c.selfPreservation.active ? 1 : 0]]),
+    counter("cluster_resyncs_total", "Full reads of the cluster (start, compaction, silent watch, POST /v1/sync).", [[c.counters.resyncs]]),
+    counter("cluster_published_total", "Instance changes this node wrote to etcd.", [[c.counters.published]]),
+    counter("cluster_publish_failures_total", "Instance changes etcd refused (an id another node owns).", [[c.counters.publishFailures]]),
+    counter("cluster_lease_losses_total", "Times this node's etcd lease expired and its instances were republished.", [[c.counters.leaseLosses]]),
+    counter("cluster_watch_errors_total", "etcd watches cancelled (compaction, errors), each followed by a resync.", [[c.counters.watchErrors]]),
+    counter("cluster_watch_stalls_total", "etcd watches found silent by the watch probe, each moved and resynced.", [[c.counters.watchStalls]]),
+  ];
+}
