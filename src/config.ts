@@ -58,6 +58,7 @@ export const SETTINGS = {
   dnsSoaTtl: { flag: "dns-soa-ttl", description: "TTL of the SOA and NS records, seconds", default: 60, schema: seconds },
   dnsNegativeTtl: { flag: "dns-negative-ttl", description: "how long resolvers may cache a negative answer, seconds (the SOA minimum)", default: 5, schema: seconds },
   dnsIncludeDegraded: { flag: "dns-include-degraded", description: "answer with degraded instances too (with a lower SRV weight)", default: false, schema: bool, boolean: true },
+  dnsLogQueries: { flag: "dns-log-queries", description: "log every DNS query at info level: client, name, type, rcode, answers, size, time", default: false, schema: bool, boolean: true },
   dnsUpstream: {
     flag: "dns-upstream",
     description: "resolvers (host:port,...) that names outside the domain are forwarded to; without it they are REFUSED",
@@ -139,6 +140,7 @@ export interface Config {
   dnsSoaTtl: number;
   dnsNegativeTtl: number;
   dnsIncludeDegraded: boolean;
+  dnsLogQueries: boolean;
   dnsUpstream: Listen[] | undefined;
   logLevel: "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
   adminToken: string | undefined;

@@ -79,6 +79,7 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Ser
     },
     view: discovery.registry,
     logger: dnsLogger,
+    logQueries: config.dnsLogQueries,
     ...(config.dnsUpstream ? { upstreams: config.dnsUpstream } : {}),
   });
   discovery.addStatsSource("dns", () => dns.stats());

@@ -24,6 +24,7 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     dnsSoaTtl: 60,
     dnsNegativeTtl: 5,
     dnsIncludeDegraded: false,
+    dnsLogQueries: false,
     dnsUpstream: undefined,
     logLevel: "silent",
     adminToken: undefined,

@@ -33,6 +33,19 @@ export interface DnsStats {
   errors: number;
 }
 
+/** A query log line's fields: the question as asked (id, name, type) and the answer's rcode, flags and size. */
+function queryLine(packet: Buffer, response: Buffer | undefined): Record<string, unknown> {
+  const q = parseQuery(packet);
+  const question = q.ok
+    ? { id: q.id, name: `${labelsOf(packet.toString("latin1", 12, q.questionEnd - 4)).join(".")}.`, type: TYPE_NAMES[q.qtype] ?? `TYPE${q.qtype}` }
+    : q.drop
+      ? {}
+      : { id: q.id };
+  if (response === undefined) return { ...question, rcode: "dropped" };
+  const rcode = response[3]! & 0x0f;
+  return { ...question, rcode: RCODE_NAMES[rcode] ?? String(rcode), answers: (response[6]! << 8) | response[7]!, tc: (response[2]! & 0x02) !== 0, size: response.length };
+}
+
 interface Cached {
   readonly variants: Buffer[];
   next: number;
@@ -48,6 +61,8 @@ export interface DnsServerOptions {
   serialBase?: number;
   /** Resolvers for names outside the zone; without them those names are REFUSED. */
   upstreams?: readonly Listen[];
+  /** One info line per query (--dns-log-queries). */
+  logQueries?: boolean;
 }
 
 /** respond()'s answer for "ask the upstream resolvers". */
@@ -72,6 +87,8 @@ export class DnsServer {
   private tcp: TcpServer | undefined;
   private readonly connections = new Set<Socket>();
   private readonly forwarder: Forwarder | undefined;
+  /** Where query lines go, with --dns-log-queries; undefined keeps the hot path free of it. */
+  private readonly queryLog: Logger | undefined;
   private readonly counters: DnsStats = {
     queries: 0,
     udp: 0,
@@ -94,6 +111,7 @@ export class DnsServer {
       if (changes.some((c) => c.cause !== "checked")) this.clearCache();
     });
     this.forwarder = opts.upstreams && opts.upstreams.length > 0 ? new Forwarder(opts.upstreams) : undefined;
+    this.queryLog = opts.logQueries ? opts.logger : undefined;
   }
 
   /** RA is set on every response when we forward, never otherwise. */
@@ -131,6 +149,17 @@ export class DnsServer {
       this.count(RCODE.SERVFAIL);
       return bareResponse({ ...q, question: questionOf(q), rcode: RCODE.SERVFAIL, aa: false, ra: this.ra, edns: undefined });
     }
+  }
+
+  /** handle(), then one log line once the answer is ready: who asked what, what went back, how long it took. */
+  private handleLogged(packet: Buffer, transport: "udp" | "tcp", client: string): ReturnType<DnsServer["handle"]> {
+    const started = performance.now();
+    const log = (response: Buffer | undefined) => {
+      this.queryLog!.info({ client, transport, ...queryLine(packet, response), ms: Math.round((performance.now() - started) * 1000) / 1000 }, "dns query");
+      return response;
+    };
+    const response = this.handle(packet, transport);
+    return response instanceof Promise ? response.then(log) : log(response);
   }
 
   private async forward(packet: Buffer, q: Query, transport: "udp" | "tcp"): Promise<Buffer> {
@@ -262,7 +291,7 @@ export class DnsServer {
         throw err;
       }
       udp.on("message", (msg, rinfo) => {
-        const response = this.handle(msg, "udp");
+        const response = this.queryLog ? this.handleLogged(msg, "udp", `${rinfo.address}:${rinfo.port}`) : this.handle(msg, "udp");
         if (response instanceof Promise) {
           void response.then((r) => r !== undefined && udp.send(r, rinfo.port, rinfo.address));
         } else if (response !== undefined) {
@@ -302,7 +331,7 @@ export class DnsServer {
         if (pending.length < 2 + length) break;
         const message = pending.subarray(2, 2 + length);
         pending = pending.subarray(2 + length);
-        const response = this.handle(message, "tcp");
+        const response = this.queryLog ? this.handleLogged(message, "tcp", `${socket.remoteAddress}:${socket.remotePort}`) : this.handle(message, "tcp");
         // Forwarded answers may come back after later ones: RFC 7766 6.2.1.1 lets clients match them by ID.
         if (response instanceof Promise) void response.then((r) => r !== undefined && writeFrame(socket, r));
         else if (response !== undefined) writeFrame(socket, response);
