@@ -1,46 +1,12 @@
 // Forwarding names outside the zone to an upstream resolver started here on loopback (a dns2 server).
-import type { AddressInfo } from "node:net";
-import dns2 from "dns2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ServerHandle } from "../../src/server.js";
 import { api, closedPort, startTestServer } from "../helpers.js";
-import { decode, Packet, query, resolverFor, tcp, udp } from "./helpers.js";
+import { decode, Packet, query, resolverFor, startUpstream, tcp, udp, type Upstream } from "./helpers.js";
 
-let upstream: { port: number; close(): Promise<void>; queries: string[] };
+let upstream: Upstream;
 let server: ServerHandle;
 let dead: ServerHandle;
-
-/** An upstream that knows example.test (one A) and big.example.test (60 A records). */
-async function startUpstream() {
-  const queries: string[] = [];
-  const handle = (transport: string) => (request: InstanceType<typeof Packet>, send: (r: InstanceType<typeof Packet>) => void) => {
-    const response = Packet.createResponseFromRequest(request);
-    const q = request.questions[0]!;
-    queries.push(`${q.name}/${transport}`);
-    response.header.ra = 1;
-    if (q.name.toLowerCase() === "example.test" && q.type === Packet.TYPE.A) {
-      response.answers.push({ name: q.name, type: Packet.TYPE.A, class: Packet.CLASS.IN, ttl: 300, address: "192.0.2.10" } as never);
-    } else if (q.name.toLowerCase() === "big.example.test") {
-      for (let i = 1; i <= 60; i++) response.answers.push({ name: q.name, type: Packet.TYPE.A, class: Packet.CLASS.IN, ttl: 300, address: `192.0.2.${i}` } as never);
-    } else {
-      response.header.rcode = 3;
-    }
-    send(response);
-  };
-  const udpServer = dns2.createUDPServer(handle("udp") as never);
-  await udpServer.listen(0, "127.0.0.1");
-  const port = (udpServer.address() as AddressInfo).port;
-  const tcpServer = dns2.createTCPServer(handle("tcp") as never);
-  await new Promise<void>((resolve) => tcpServer.listen(port, "127.0.0.1", resolve));
-  return {
-    port,
-    queries,
-    close: async () => {
-      udpServer.close();
-      await new Promise((resolve) => tcpServer.close(resolve));
-    },
-  };
-}
 
 beforeAll(async () => {
   upstream = await startUpstream();

@@ -1,7 +1,7 @@
 // Raw DNS over UDP and TCP for tests, with dns2's codec as an independent encoder and decoder.
 import { createSocket } from "node:dgram";
 import { Resolver } from "node:dns/promises";
-import { connect } from "node:net";
+import { connect, type AddressInfo } from "node:net";
 import dns2 from "dns2";
 
 export const { Packet } = dns2;
@@ -72,4 +72,44 @@ export function resolverFor(port: number): Resolver {
   const r = new Resolver({ timeout: 1000, tries: 2 });
   r.setServers([`127.0.0.1:${port}`]);
   return r;
+}
+
+export interface Upstream {
+  port: number;
+  /** `name/transport` of every question it got. */
+  queries: string[];
+  close(): Promise<void>;
+}
+
+/** A resolver to forward to, on loopback (a dns2 server, UDP and TCP on one port): it knows example.test (one A)
+ * and big.example.test (60 A records), and answers NXDOMAIN for the rest. */
+export async function startUpstream(): Promise<Upstream> {
+  const queries: string[] = [];
+  const handle = (transport: string) => (request: InstanceType<typeof Packet>, send: (r: InstanceType<typeof Packet>) => void) => {
+    const response = Packet.createResponseFromRequest(request);
+    const q = request.questions[0]!;
+    queries.push(`${q.name}/${transport}`);
+    response.header.ra = 1;
+    if (q.name.toLowerCase() === "example.test" && q.type === Packet.TYPE.A) {
+      response.answers.push({ name: q.name, type: Packet.TYPE.A, class: Packet.CLASS.IN, ttl: 300, address: "192.0.2.10" } as never);
+    } else if (q.name.toLowerCase() === "big.example.test") {
+      for (let i = 1; i <= 60; i++) response.answers.push({ name: q.name, type: Packet.TYPE.A, class: Packet.CLASS.IN, ttl: 300, address: `192.0.2.${i}` } as never);
+    } else {
+      response.header.rcode = 3;
+    }
+    send(response);
+  };
+  const udpServer = dns2.createUDPServer(handle("udp") as never);
+  await udpServer.listen(0, "127.0.0.1");
+  const port = (udpServer.address() as AddressInfo).port;
+  const tcpServer = dns2.createTCPServer(handle("tcp") as never);
+  await new Promise<void>((resolve) => tcpServer.listen(port, "127.0.0.1", resolve));
+  return {
+    port,
+    queries,
+    close: async () => {
+      udpServer.close();
+      await new Promise((resolve) => tcpServer.close(resolve));
+    },
+  };
 }

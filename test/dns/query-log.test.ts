@@ -4,7 +4,7 @@ import pino from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import type { ServerHandle } from "../../src/server.js";
 import { api, startTestServer } from "../helpers.js";
-import { query, resolverFor, tcp, udp } from "./helpers.js";
+import { query, resolverFor, startUpstream, tcp, udp } from "./helpers.js";
 
 interface Line {
   msg: string;
@@ -26,7 +26,7 @@ afterEach(async () => {
   server = undefined;
 });
 
-async function start(logQueries: boolean): Promise<{ server: ServerHandle; lines: () => Line[] }> {
+async function start(logQueries: boolean, upstreamPort?: number): Promise<{ server: ServerHandle; lines: () => Line[] }> {
   const chunks: string[] = [];
   const sink = new Writable({
     write(chunk, _enc, done) {
@@ -34,7 +34,8 @@ async function start(logQueries: boolean): Promise<{ server: ServerHandle; lines
       done();
     },
   });
-  server = await startTestServer({ dnsLogQueries: logQueries }, { logger: pino({ level: "info" }, sink) });
+  const upstream = upstreamPort === undefined ? {} : { dnsUpstream: [{ host: "127.0.0.1", port: upstreamPort }] };
+  server = await startTestServer({ dnsLogQueries: logQueries, ...upstream }, { logger: pino({ level: "info" }, sink) });
   await api(server.url, "PUT", "/v1/services/web-1", { name: "web", address: "10.0.0.1", port: 80 });
   const lines = () =>
     chunks
@@ -69,6 +70,22 @@ describe("DNS query log (--dns-log-queries)", () => {
     expect(nx).toMatchObject({ name: "nothing.service.home.arpa.", type: "A", rcode: "NXDOMAIN", answers: 0 });
     expect(aaaa).toMatchObject({ transport: "tcp", id: 7, type: "AAAA", rcode: "NOERROR", answers: 0 });
     expect(dropped).toMatchObject({ rcode: "dropped" });
+  });
+
+  it("logs a forwarded query when the upstream's answer is back, with the upstream's rcode", async () => {
+    const upstream = await startUpstream();
+    try {
+      const { server, lines } = await start(true, upstream.port);
+      const resolver = resolverFor(server.dnsAddress.port);
+      expect(await resolver.resolve4("example.test")).toEqual(["192.0.2.10"]);
+      await expect(resolver.resolve4("missing.example.test")).rejects.toMatchObject({ code: "ENOTFOUND" });
+      expect(lines()).toMatchObject([
+        { name: "example.test.", type: "A", rcode: "NOERROR", answers: 1 },
+        { name: "missing.example.test.", type: "A", rcode: "NXDOMAIN", answers: 0 },
+      ]);
+    } finally {
+      await upstream.close();
+    }
   });
 
   it("logs nothing per query without the flag", async () => {
