@@ -9,7 +9,8 @@ import { Zone, type DnsSettings, type DnsView } from "./answer.js";
 import { encodeAnswer } from "./encode.js";
 import { Forwarder } from "./forward.js";
 import type { StaticZones } from "./zones.js";
-import { bareResponse, CLASS_ANY, CLASS_IN, labelsOf, optRecord, parseQuery, questionOf, RCODE, tcpFrame, TYPE, truncated, type Query } from "./wire.js";
+import { AnswerTable } from "./answer-table.js";
+import { bareResponse, CLASS_ANY, CLASS_IN, nameLabels, optRecord, parseQuery, questionOf, RCODE, tcpFrame, TYPE, truncated, type Query } from "./wire.js";
 
 /** The largest UDP payload we send and advertise. A LAN carries it; HAProxy, which never retries over TCP, needs it. */
 export const MAX_UDP_PAYLOAD = 4096;
@@ -37,7 +38,7 @@ export interface DnsStats {
 function queryLine(packet: Buffer, response: Buffer | undefined): Record<string, unknown> {
   const q = parseQuery(packet);
   const question = q.ok
-    ? { id: q.id, name: `${labelsOf(packet.toString("latin1", 12, q.questionEnd - 4)).join(".")}.`, type: TYPE_NAMES[q.qtype] ?? `TYPE${q.qtype}` }
+    ? { id: q.id, name: `${nameLabels(q, true).join(".")}.`, type: TYPE_NAMES[q.qtype] ?? `TYPE${q.qtype}` }
     : q.drop
       ? {}
       : { id: q.id };
@@ -46,9 +47,9 @@ function queryLine(packet: Buffer, response: Buffer | undefined): Record<string,
   return { ...question, rcode: RCODE_NAMES[rcode] ?? String(rcode), answers: (response[6]! << 8) | response[7]!, tc: (response[2]! & 0x02) !== 0, size: response.length };
 }
 
-interface Cached {
+/** What build() encodes for a question, before the answer table keeps it. */
+interface Built {
   readonly variants: Buffer[];
-  next: number;
   /** Not a name of ours: forwarded when upstreams are configured and the client asked for recursion. */
   readonly outside: boolean;
 }
@@ -75,9 +76,8 @@ const COUNTED_TYPES = 256;
 
 export class DnsServer {
   readonly zone: Zone;
-  /** Encoded answers by the query's EDNS state (none, EDNS, EDNS with DO), then question (see respond). */
-  private readonly cache: Map<string, Cached>[] = [new Map(), new Map(), new Map()];
-  private cachedCount = 0;
+  /** Encoded answers by question and EDNS state (none, EDNS, EDNS with DO): see respond. */
+  private readonly answers = new AnswerTable();
   /** Responses by rcode (an array: this counts every query); stats() names them. */
   private readonly rcodes: number[] = [];
   /** Questions by type, below COUNTED_TYPES; the last slot counts the rest. */
@@ -108,7 +108,7 @@ export class DnsServer {
     this.zone = new Zone(opts.settings, opts.serialBase ?? Math.floor(Date.now() / 1000));
     // A check that changed nothing DNS shows (only lastHealthCheck) keeps the encoded answers.
     this.unsubscribe = opts.view.onChange((changes) => {
-      if (changes.some((c) => c.cause !== "checked")) this.clearCache();
+      if (changes.some((c) => c.cause !== "checked")) this.answers.clear();
     });
     this.forwarder = opts.upstreams && opts.upstreams.length > 0 ? new Forwarder(opts.upstreams) : undefined;
     this.queryLog = opts.logQueries ? opts.logger : undefined;
@@ -195,27 +195,22 @@ export class DnsServer {
     if (q.qtype === TYPE.AXFR || q.qtype === TYPE.IXFR) return this.bare(q, RCODE.REFUSED);
     if (q.qtype === TYPE.OPT) return this.bare(q, RCODE.FORMERR);
     // Labels with bytes no name of ours can hold: not ours.
-    if (q.key === undefined) return forwardable ? FORWARD : this.bare(q, RCODE.REFUSED);
+    if (!q.printable) return forwardable ? FORWARD : this.bare(q, RCODE.REFUSED);
 
-    // The key is the question's own bytes (name, type, class): one string read from the packet, one lookup.
-    const byQuestion = this.cache[q.edns ? (q.edns.dnssecOk ? 2 : 1) : 0]!;
-    let cached = byQuestion.get(q.key);
-    if (cached === undefined) {
+    // Found by the question's own bytes, where they sit in the packet (see answer-table.ts).
+    const state = q.edns ? (q.edns.dnssecOk ? 2 : 1) : 0;
+    let entry = this.answers.find(q.packet, q.questionEnd, q.hash, state);
+    if (entry < 0) {
       this.counters.cacheMisses += 1;
-      const labels = labelsOf(q.key);
-      const edns = ourEdns(q);
-      cached = this.build(q, labels.join("."), labels, edns);
-      if (this.cachedCount >= MAX_CACHED_ANSWERS) this.clearCache();
-      byQuestion.set(q.key, cached);
-      this.cachedCount += 1;
+      const labels = nameLabels(q);
+      const built = this.build(q, labels.join("."), labels, ourEdns(q));
+      if (this.answers.size >= MAX_CACHED_ANSWERS) this.answers.clear();
+      entry = this.answers.insert(q.packet, q.questionEnd, q.hash, state, built.variants, built.outside);
     } else {
       this.counters.cacheHits += 1;
     }
-    if (cached.outside && forwardable) return FORWARD;
-    const variant = cached.variants[cached.next]!;
-    cached.next = (cached.next + 1) % cached.variants.length;
-    const out = Buffer.allocUnsafe(variant.length);
-    variant.copy(out);
+    if (forwardable && this.answers.outside(entry)) return FORWARD;
+    const out = this.answers.next(entry);
     out[0] = q.id >> 8;
     out[1] = q.id & 0xff;
     out[2] = out[2]! | ((q.copiedFlags >> 8) & 0x01); // RD
@@ -226,14 +221,14 @@ export class DnsServer {
     return out;
   }
 
-  private build(q: Query, qname: string, labels: readonly string[], edns: { udpSize: number; dnssecOk: boolean } | undefined): Cached {
+  private build(q: Query, qname: string, labels: readonly string[], edns: { udpSize: number; dnssecOk: boolean } | undefined): Built {
     const view = this.opts.view;
     const answer = this.zone.answer(qname, labels, q.qtype, view);
     const soa = answer.soa ?? this.zone.soa(view, this.opts.settings.negativeTtl);
     const encode = (answers: typeof answer.answers) =>
       encodeAnswer({ qname, qtype: q.qtype, qclass: q.qclass, answer: { ...answer, answers }, soa, edns, recursionAvailable: this.ra });
     const outside = answer.kind === "refused";
-    if (!answer.rotate) return { variants: [encode(answer.answers)], next: 0, outside };
+    if (!answer.rotate) return { variants: [encode(answer.answers)], outside };
     // A and AAAA sets rotate between queries: a few precomputed rotations spread clients over the instances.
     const n = answer.answers.length;
     const k = Math.min(n, MAX_ROTATIONS);
@@ -241,12 +236,7 @@ export class DnsServer {
       const shift = Math.floor((i * n) / k);
       return encode([...answer.answers.slice(shift), ...answer.answers.slice(0, shift)]);
     });
-    return { variants, next: 0, outside };
-  }
-
-  private clearCache(): void {
-    for (const byQuestion of this.cache) byQuestion.clear();
-    this.cachedCount = 0;
+    return { variants, outside };
   }
 
   private count(rcode: number): void {
@@ -256,7 +246,7 @@ export class DnsServer {
   /** Serves these zones from files from now on (after a reload, say). */
   setStaticZones(zones: StaticZones | undefined): void {
     this.zone.statics = zones;
-    this.clearCache();
+    this.answers.clear();
   }
 
   stats(): DnsStats {
@@ -264,7 +254,7 @@ export class DnsServer {
     this.rcodes.forEach((n, rcode) => (byRcode[RCODE_NAMES[rcode] ?? String(rcode)] = n));
     const byType: Record<string, number> = {};
     this.qtypes.forEach((n, type) => n > 0 && (byType[type === COUNTED_TYPES ? "other" : (TYPE_NAMES[type] ?? `TYPE${type}`)] = n));
-    return { ...this.counters, byRcode, byType, cachedAnswers: this.cachedCount };
+    return { ...this.counters, byRcode, byType, cachedAnswers: this.answers.size };
   }
 
   /** Binds UDP and TCP on the same port (with port 0, TCP takes the port UDP got). */

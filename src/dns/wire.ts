@@ -1,6 +1,8 @@
 // The query side of the wire, by hand: one pass over the header, the question and an OPT record, with no
-// allocation beyond the name key. dns2's parser costs ~3 us a packet and answers responses (QR=1); this is the
+// allocation beyond the result. dns2's parser costs ~3 us a packet and answers responses (QR=1); this is the
 // hot path, so it reads only what an answer depends on. Answers are encoded with dns2 (encode.ts).
+
+import { HASH_SEED, hashByte } from "./answer-table.js";
 
 export const TYPE = {
   A: 1,
@@ -36,13 +38,11 @@ export interface Query {
   readonly opcode: number;
   /** The flags the response copies: RD (0x0100) and CD (0x0010). */
   readonly copiedFlags: number;
-  /**
-   * The question as a latin1 string, the cache key: the name in wire form (length bytes and labels), lowercased,
-   * then the type and class bytes. Only set when every label is printable ASCII without '.', the names we can
-   * hold; labelsOf() reads the name back out of it on a miss.
-   */
-  readonly key: string | undefined;
-  /** The name had uppercase letters, folded in `key`: the question echoed back must be copied from the packet. */
+  /** Every label is printable ASCII without '.': a name we can hold (anything else is not ours). */
+  readonly printable: boolean;
+  /** The answer cache's hash of the question (name in wire form with letters folded, type, class): see answer-table.ts. */
+  readonly hash: number;
+  /** The name had uppercase letters: the question echoed back must be copied from the packet. */
   readonly folded: boolean;
   /** The packet the query came in. Its bytes 12..questionEnd are the question exactly as it came (name, type,
    * class), echoed into the response; no Buffer is made for it on the hot path (see questionOf). */
@@ -77,14 +77,16 @@ export function parseQuery(buf: Buffer): ParseResult {
   if (qdcount !== 1) return failure(id, opcode, copiedFlags, RCODE.FORMERR, undefined);
 
   // The question name: labels only (a compression pointer in a question is not something resolvers send).
-  // Validated here without building strings; the key is made in one toString below.
+  // Validated and hashed in one pass, without building strings.
   let off = HEADER;
   let printable = true;
   let upper = false;
   let nameLength = 0;
+  let hash = HASH_SEED;
   for (;;) {
     if (off >= buf.length) return failure(id, opcode, copiedFlags, RCODE.FORMERR, undefined);
     const len = buf[off]!;
+    hash = hashByte(hash, len);
     if (len === 0) {
       off += 1;
       break;
@@ -93,14 +95,18 @@ export function parseQuery(buf: Buffer): ParseResult {
     nameLength += len + 1;
     if (nameLength > 254) return failure(id, opcode, copiedFlags, RCODE.FORMERR, undefined);
     for (let i = off + 1; i <= off + len; i++) {
-      const c = buf[i]!;
+      let c = buf[i]!;
       if (c <= 0x20 || c >= 0x7f || c === 0x2e) printable = false;
-      else if (c >= 0x41 && c <= 0x5a) upper = true;
+      else if (c >= 0x41 && c <= 0x5a) {
+        upper = true;
+        c |= 0x20;
+      }
+      hash = hashByte(hash, c);
     }
     off += 1 + len;
   }
-  const nameEnd = off;
   if (off + 4 > buf.length) return failure(id, opcode, copiedFlags, RCODE.FORMERR, undefined);
+  for (let i = off; i < off + 4; i++) hash = hashByte(hash, buf[i]!);
   const qtype = u16(buf, off);
   const qclass = u16(buf, off + 2);
   off += 4;
@@ -123,13 +129,15 @@ export function parseQuery(buf: Buffer): ParseResult {
     off = nameEnd + 10 + rdlength;
   }
 
-  // ASCII only (printable), so toLowerCase is exactly DNS's case folding; most resolvers send lowercase, so the
-  // key is usually one string read straight from the packet. The type and class bytes are never folded.
-  let key: string | undefined;
-  if (printable) {
-    key = upper ? buf.toString("latin1", HEADER, nameEnd).toLowerCase() + buf.toString("latin1", nameEnd, question) : buf.toString("latin1", HEADER, question);
-  }
-  return { ok: true, id, opcode, copiedFlags, key, folded: upper, packet: buf, questionEnd: question, qtype, qclass, edns };
+  // 30 bits: a small integer to V8, never a heap number in the result.
+  return { ok: true, id, opcode, copiedFlags, printable, hash: hash & 0x3fffffff, folded: upper, packet: buf, questionEnd: question, qtype, qclass, edns };
+}
+
+/** The question's name as labels, as asked (for logs), or lowercased (what names are matched by: a cache miss). */
+export function nameLabels(q: Query, asAsked = false): string[] {
+  // ASCII only (printable names), so toLowerCase is exactly DNS's case folding.
+  const wire = q.packet.toString("latin1", HEADER, q.questionEnd - 4);
+  return labelsOf(q.folded && !asAsked ? wire.toLowerCase() : wire);
 }
 
 /** A big-endian 16-bit read at an offset the caller has bounds-checked (Buffer's readUInt16BE checks again, and
@@ -147,7 +155,7 @@ export function questionOf(q: Query): Buffer {
   return q.packet.subarray(HEADER, q.questionEnd);
 }
 
-/** The labels of a wire-form name or question key (see Query.key): "\x03web\x07service...\0..." -> ["web", "service", ...]. */
+/** The labels of a wire-form name read as latin1: "\x03web\x07service...\0" -> ["web", "service", ...]. */
 export function labelsOf(name: string): string[] {
   const labels: string[] = [];
   for (let i = 0; i < name.length; ) {

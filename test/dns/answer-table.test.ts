@@ -1,0 +1,79 @@
+import { describe, expect, it } from "vitest";
+import { AnswerTable } from "../../src/dns/answer-table.js";
+import { parseQuery, type Query } from "../../src/dns/wire.js";
+import { query } from "./helpers.js";
+
+function parsed(name: string, type = 1): Query {
+  const q = parseQuery(query(name, type));
+  if (!q.ok) throw new Error("not a query");
+  return q;
+}
+
+const answer = (text: string) => Buffer.from(text);
+const find = (t: AnswerTable, q: Query, state = 0, hash = q.hash) => t.find(q.packet, q.questionEnd, hash, state);
+const insert = (t: AnswerTable, q: Query, variants: Buffer[], state = 0, hash = q.hash) => t.insert(q.packet, q.questionEnd, hash, state, variants, false);
+
+describe("AnswerTable", () => {
+  it("finds an answer by the question's bytes, letters folded, and keeps types and EDNS states apart", () => {
+    const t = new AnswerTable();
+    const a = parsed("web.service.home.arpa", 1);
+    insert(t, a, [answer("A")]);
+    insert(t, parsed("web.service.home.arpa", 33), [answer("SRV")]);
+    insert(t, a, [answer("A with EDNS")], 1);
+
+    const upper = parsed("WEB.Service.HOME.arpa", 1);
+    expect(upper.hash).toBe(a.hash);
+    expect(t.next(find(t, upper)).toString()).toBe("A");
+    expect(t.next(find(t, parsed("web.service.home.arpa", 33))).toString()).toBe("SRV");
+    expect(t.next(find(t, a, 1)).toString()).toBe("A with EDNS");
+    expect(find(t, a, 2)).toBe(-1);
+    expect(find(t, parsed("web.service.home.arpa", 28))).toBe(-1);
+    expect(find(t, parsed("wec.service.home.arpa", 1))).toBe(-1);
+    // Same letters, other label boundaries: another name.
+    expect(find(t, parsed("webs.ervice.home.arpa", 1))).toBe(-1);
+    expect(t.size).toBe(3);
+  });
+
+  it("tells questions with the same hash apart by their bytes", () => {
+    const t = new AnswerTable();
+    const one = parsed("one.service.home.arpa");
+    const two = parsed("two.service.home.arpa");
+    insert(t, one, [answer("1")], 0, 42);
+    insert(t, two, [answer("2")], 0, 42);
+    expect(t.next(find(t, two, 0, 42)).toString()).toBe("2");
+    expect(t.next(find(t, one, 0, 42)).toString()).toBe("1");
+    expect(find(t, parsed("three.service.home.arpa"), 0, 42)).toBe(-1);
+  });
+
+  it("rotates through an entry's variants and hands out copies", () => {
+    const t = new AnswerTable();
+    const q = parsed("web.service.home.arpa");
+    const e = insert(t, q, [answer("v0"), answer("v1"), answer("v2")]);
+    const sent = [0, 1, 2, 3, 4].map(() => t.next(e));
+    expect(sent.map(String)).toEqual(["v0", "v1", "v2", "v0", "v1"]);
+    sent[0]![0] = 0x58; // the caller patches its copy (the ID): the cached bytes stay
+    expect(t.next(e).toString()).toBe("v2");
+    expect(t.next(e).toString()).toBe("v0");
+  });
+
+  it("grows past its first capacity (slots, entries, keys, answer bytes) and finds every entry after", () => {
+    const t = new AnswerTable();
+    const queries = Array.from({ length: 5_000 }, (_, i) => parsed(`svc-${i}.service.home.arpa`, i % 2 ? 33 : 1));
+    const big = Buffer.alloc(3_000, 7);
+    queries.forEach((q, i) => insert(t, q, [i % 100 === 0 ? big : answer(`answer-${i}`)]));
+    expect(t.size).toBe(5_000);
+    queries.forEach((q, i) => expect(t.next(find(t, q)).equals(i % 100 === 0 ? big : answer(`answer-${i}`))).toBe(true));
+  });
+
+  it("clear() forgets everything, and the table fills again", () => {
+    const t = new AnswerTable();
+    const queries = Array.from({ length: 2_000 }, (_, i) => parsed(`n${i}.service.home.arpa`));
+    for (const q of queries) insert(t, q, [answer("old")]);
+    t.clear();
+    expect(t.size).toBe(0);
+    for (const q of queries) expect(find(t, q)).toBe(-1);
+    insert(t, queries[7]!, [answer("new")]);
+    expect(t.next(find(t, queries[7]!)).toString()).toBe("new");
+    expect(find(t, queries[8]!)).toBe(-1);
+  });
+});
