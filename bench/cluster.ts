@@ -8,7 +8,9 @@
 //   machine: on this 2-vCPU VM etcd's own p99 moves between ~7 and ~17 ms from one minute to the next.
 // - Throughput: registrations per second through the API, 16 concurrent PUT loops, cluster node vs a node with
 //   the embedded store (both durable, same machine), alternating rounds; then how long B needs to have them all.
-// Usage: node dist/bench/cluster.js [--registrations 1000] [--duration 5] [--rounds 2] [--in-memory] [--etcd-on-shm]
+// Usage: node dist/bench/cluster.js [--registrations 1000] [--duration 5] [--rounds 2] [--gap 0] [--in-memory] [--etcd-on-shm]
+//   --gap <ms>: idle time before each timed registration and each etcd probe (0: back to back, each one starting
+//   while the machine still finishes the previous one's work: the followers' fsyncs, the other node's apply).
 //   BENCH_PROFILE_NODE=node-a BENCH_PROFILE_DIR=/tmp/prof: that node runs under node --cpu-prof.
 import { spawn, type ChildProcess } from "node:child_process";
 import { createSocket } from "node:dgram";
@@ -32,11 +34,15 @@ const { values: opts } = parseArgs({
     rounds: { type: "string", default: "2" },
     "in-memory": { type: "boolean", default: false },
     "etcd-on-shm": { type: "boolean", default: false },
+    gap: { type: "string", default: "0" },
   },
 });
 const N = Number(opts.registrations);
 const DURATION = Number(opts.duration);
 const ROUNDS = Number(opts.rounds);
+/** Idle time before each timed registration and each etcd probe, ms: 0 measures them back to back. */
+const GAP = Number(opts.gap);
+const settle = () => (GAP > 0 ? new Promise((r) => setTimeout(r, GAP)) : undefined);
 /** Diagnosis only: nodes without their durable store, to see what the local fsync costs. */
 const IN_MEMORY = opts["in-memory"];
 const MAIN = fileURLToPath(new URL("../src/main.js", import.meta.url));
@@ -139,6 +145,7 @@ async function propagation(a: Node, b: Node, probe: Awaited<ReturnType<typeof et
   const poll = poller(b.dnsPort);
   for (let i = 0; i < N; i++) {
     const name = `prop-${i}`;
+    await settle();
     const t0 = performance.now();
     const seen = poll.until(name); // B answers NODATA/NXDOMAIN until the name arrives
     const status = await put(a, `${name}-1`, name, i);
@@ -147,6 +154,7 @@ async function propagation(a: Node, b: Node, probe: Awaited<ReturnType<typeof et
     const t = await seen;
     fromSend.push(t - t0);
     fromAck.push(Math.max(0, t - tAck));
+    await settle();
     peer.push(await probe.once(`during-${i}`));
   }
   poll.close();
@@ -205,10 +213,13 @@ const ETCD_ON_SHM = opts["etcd-on-shm"];
 const etcd = await startEtcd({ members: 3, heartbeatMs: 100, electionMs: 1000, ...(ETCD_ON_SHM ? { tmpRoot: "/dev/shm" } : {}) });
 const nodes: Node[] = [];
 try {
-  console.log(`etcd: 3 members (etcd's default timing), ${N} registrations, ${IN_MEMORY ? "nodes IN MEMORY (diagnosis)" : "durable nodes"}${ETCD_ON_SHM ? ", etcd on tmpfs (diagnosis)" : ""}; Node ${process.version}`);
+  console.log(`etcd: 3 members (etcd's default timing), ${N} registrations${GAP > 0 ? `, ${GAP} ms idle before each` : ", back to back"}, ${IN_MEMORY ? "nodes IN MEMORY (diagnosis)" : "durable nodes"}${ETCD_ON_SHM ? ", etcd on tmpfs (diagnosis)" : ""}; Node ${process.version}`);
   const probe = await etcdProbe(etcd.endpoints);
   const alone: number[] = [];
-  for (let i = 0; i < N; i++) alone.push(await probe.once(`alone-${i}`));
+  for (let i = 0; i < N; i++) {
+    await settle();
+    alone.push(await probe.once(`alone-${i}`));
+  }
   console.log(line("etcd put -> watch (member 1 -> member 2), before our nodes start", alone));
 
   const clusterArgs = (i: number) => ["--store", "etcd", "--etcd-endpoints", etcd.endpoints[i]!, "--cluster-name", "bench"];
