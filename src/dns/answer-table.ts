@@ -65,7 +65,8 @@ export class AnswerTable {
     const length = questionEnd - 12;
     this.keys = ensure(this.keys, this.keysUsed + length);
     const keyAt = this.keysUsed;
-    for (let i = 0; i < length; i++) this.keys[keyAt + i] = fold(packet[12 + i]!);
+    const nameLength = length - 4; // the type and class bytes are never folded
+    for (let i = 0; i < length; i++) this.keys[keyAt + i] = i < nameLength ? fold(packet[12 + i]!) : packet[12 + i]!;
     this.keysUsed += length;
     if (this.variantsUsed + variants.length * 2 > this.variantAt.length) this.variantAt = grown(this.variantAt, this.variantsUsed + variants.length * 2);
     const first = this.variantsUsed;
@@ -117,7 +118,9 @@ export class AnswerTable {
 
   private sameKey(packet: Buffer, keyAt: number, length: number): boolean {
     const keys = this.keys;
-    for (let i = 0; i < length; i++) if (fold(packet[12 + i]!) !== keys[keyAt + i]) return false;
+    const nameLength = length - 4;
+    for (let i = 0; i < nameLength; i++) if (fold(packet[12 + i]!) !== keys[keyAt + i]) return false;
+    for (let i = nameLength; i < length; i++) if (packet[12 + i] !== keys[keyAt + i]) return false;
     return true;
   }
 
@@ -136,7 +139,7 @@ export class AnswerTable {
   }
 }
 
-/** ASCII uppercase to lowercase, every other byte as it is: DNS's case folding (RFC 4343). */
+/** ASCII uppercase to lowercase, every other byte as it is: DNS's case folding of names (RFC 4343). */
 export function fold(byte: number): number {
   return byte >= 0x41 && byte <= 0x5a ? byte | 0x20 : byte;
 }

@@ -34,19 +34,6 @@ export interface DnsStats {
   errors: number;
 }
 
-/** A query log line's fields: the question as asked (id, name, type) and the answer's rcode, flags and size. */
-function queryLine(packet: Buffer, response: Buffer | undefined): Record<string, unknown> {
-  const q = parseQuery(packet);
-  const question = q.ok
-    ? { id: q.id, name: `${nameLabels(q, true).join(".")}.`, type: TYPE_NAMES[q.qtype] ?? `TYPE${q.qtype}` }
-    : q.drop
-      ? {}
-      : { id: q.id };
-  if (response === undefined) return { ...question, rcode: "dropped" };
-  const rcode = response[3]! & 0x0f;
-  return { ...question, rcode: RCODE_NAMES[rcode] ?? String(rcode), answers: (response[6]! << 8) | response[7]!, tc: (response[2]! & 0x02) !== 0, size: response.length };
-}
-
 /** What build() encodes for a question, before the answer table keeps it. */
 interface Built {
   readonly variants: Buffer[];
@@ -349,4 +336,17 @@ function writeFrame(socket: Socket, message: Buffer): void {
 /** The OPT our response carries: our payload size and the query's DO bit, when the query had EDNS. */
 function ourEdns(q: Query): { udpSize: number; dnssecOk: boolean } | undefined {
   return q.edns ? { udpSize: MAX_UDP_PAYLOAD, dnssecOk: q.edns.dnssecOk } : undefined;
+}
+
+/** A query log line's fields: the question as asked (id, name, type) and the answer's rcode, flags and size. */
+function queryLine(packet: Buffer, response: Buffer | undefined): Record<string, unknown> {
+  const q = parseQuery(packet);
+  const question = q.ok
+    ? { id: q.id, name: `${nameLabels(q, true).join(".")}.`, type: TYPE_NAMES[q.qtype] ?? `TYPE${q.qtype}` }
+    : q.drop
+      ? {}
+      : { id: q.id };
+  if (response === undefined) return { ...question, rcode: "dropped" };
+  const rcode = response[3]! & 0x0f;
+  return { ...question, rcode: RCODE_NAMES[rcode] ?? String(rcode), answers: (response[6]! << 8) | response[7]!, tc: (response[2]! & 0x02) !== 0, size: response.length };
 }

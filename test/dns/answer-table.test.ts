@@ -43,6 +43,10 @@ describe("AnswerTable", () => {
     expect(t.next(find(t, two, 0, 42)).toString()).toBe("2");
     expect(t.next(find(t, one, 0, 42)).toString()).toBe("1");
     expect(find(t, parsed("three.service.home.arpa"), 0, 42)).toBe(-1);
+    // Only the name is folded: type 65 (0x0041, HTTPS) is not type 97 (0x0061), even under one hash.
+    insert(t, parsed("web.service.home.arpa", 65), [answer("65")], 0, 7);
+    expect(find(t, parsed("web.service.home.arpa", 97), 0, 7)).toBe(-1);
+    expect(t.next(find(t, parsed("web.service.home.arpa", 65), 0, 7)).toString()).toBe("65");
   });
 
   it("rotates through an entry's variants and hands out copies", () => {
