@@ -1,41 +1,36 @@
-// The encoded-answer cache of DnsServer.respond, in flat memory: an open-addressing table of Int32 slots, and
-// the question keys and answers packed into growing Buffers. A lookup compares the question where it sits in the
-// query packet (ASCII letters folded to lowercase) with the stored key, then copies the answer out: no string is
-// made and no object is visited per query, so a query touches a slot, one entry's fields, its key and its answer
-// bytes. Between real packets the CPU caches are cold, and the Map of objects this replaces (a key string per
-// query, then the map's table, the stored key, an entry object, its variants array, a Buffer object and its
-// bytes) cost more in cache misses than in instructions: see BENCHMARKS.md section 3 for what this changed.
+// The encoded-answer cache of DnsServer.respond, in flat memory: an open-addressing table of Int32 slots (hash,
+// record) over one growing Buffer of records, each holding a question's key and its answers side by side. A
+// lookup compares the question where it sits in the query packet (the name's letters folded to lowercase) with
+// the record's key, then copies the answer that follows it: no string is made and no object is visited per
+// query, so a query touches one slot and one record. Between real packets the CPU caches are cold, and the Map of
+// objects this replaces (a key string per query, then the map's table, the stored key, an entry object, its
+// variants array, a Buffer object and its bytes) cost more in cache misses than in instructions: see
+// BENCHMARKS.md section 3 for what this changed.
 
-/** FNV-1a, the hash parseQuery computes over the folded question (see wire.ts). */
+/** FNV-1a, the hash parseQuery computes over the question, the name's letters folded (see wire.ts). */
 export const HASH_SEED = 0x811c9dc5 | 0;
 export function hashByte(hash: number, byte: number): number {
   return Math.imul(hash ^ byte, 16777619);
 }
 
-// Per entry in `meta`: the hash, the EDNS state, the slot it sits in, where its key and variants are, the next
-// variant to send (A and AAAA answers rotate), and whether the name is outside our zones (forwardable).
-const HASH = 0;
-const STATE = 1;
-const SLOT = 2;
-const KEY_AT = 3;
+// A record: EDNS state, outside-the-zone flag, variant count, next variant (A and AAAA answers rotate), the key's
+// length (2 bytes), the key (name in wire form, letters folded; type; class), then each variant as a 2-byte
+// length and its bytes.
+const STATE = 0;
+const OUTSIDE = 1;
+const VARIANTS = 2;
+const NEXT = 3;
 const KEY_LENGTH = 4;
-const FIRST_VARIANT = 5;
-const VARIANTS = 6;
-const NEXT = 7;
-const OUTSIDE = 8;
-const FIELDS = 9;
+const KEY = 6;
 
 export class AnswerTable {
-  private slots: Int32Array = new Int32Array(1024);
-  private meta: Int32Array = new Int32Array(512 * FIELDS);
-  private keys: Buffer = Buffer.alloc(16 * 1024);
-  private keysUsed = 0;
-  private data: Buffer = Buffer.alloc(64 * 1024);
-  private dataUsed = 0;
-  /** Where each variant's bytes are in `data`: offset, length. */
-  private variantAt: Int32Array = new Int32Array(1024);
-  private variantsUsed = 0;
+  /** Pairs per slot: the question's hash, and its record's offset + 1 (0: empty). */
+  private slots: Int32Array = new Int32Array(2 * 1024);
+  /** The slot of every entry, so clear() costs what the table held, not its capacity. */
+  private used: Int32Array = new Int32Array(512);
   private entries = 0;
+  private records: Buffer = Buffer.alloc(64 * 1024);
+  private recordsUsed = 0;
 
   get size(): number {
     return this.entries;
@@ -43,99 +38,103 @@ export class AnswerTable {
 
   /**
    * The entry for this question (packet bytes 12..questionEnd: name, type, class) in this EDNS state, or -1.
-   * `hash` is parseQuery's hash of the same bytes, letters folded.
+   * `hash` is parseQuery's hash of the same bytes.
    */
   find(packet: Buffer, questionEnd: number, hash: number, state: number): number {
-    const mask = this.slots.length - 1;
+    const slots = this.slots;
+    const mask = (slots.length >> 1) - 1;
     const length = questionEnd - 12;
     for (let i = hash & mask; ; i = (i + 1) & mask) {
-      const slot = this.slots[i]!;
-      if (slot === 0) return -1;
-      const m = (slot - 1) * FIELDS;
-      if (this.meta[m + HASH] !== hash || this.meta[m + STATE] !== state || this.meta[m + KEY_LENGTH] !== length) continue;
-      if (this.sameKey(packet, this.meta[m + KEY_AT]!, length)) return slot - 1;
+      const record = slots[2 * i + 1]!;
+      if (record === 0) return -1;
+      if (slots[2 * i] !== hash) continue;
+      const at = record - 1;
+      if (this.records[at + STATE] === state && u16(this.records, at + KEY_LENGTH) === length && this.sameKey(packet, at + KEY, length)) return at;
     }
   }
 
   /** Adds an entry (the caller found none) and returns it. */
   insert(packet: Buffer, questionEnd: number, hash: number, state: number, variants: readonly Buffer[], outside: boolean): number {
-    const entry = this.entries++;
-    if ((entry + 1) * FIELDS > this.meta.length) this.meta = grown(this.meta, (entry + 1) * FIELDS);
-    if (this.entries * 2 > this.slots.length) this.rehash(this.slots.length * 2);
+    if (variants.length > 255) throw new RangeError("at most 255 variants");
     const length = questionEnd - 12;
-    this.keys = ensure(this.keys, this.keysUsed + length);
-    const keyAt = this.keysUsed;
+    let size = KEY + length;
+    for (const v of variants) size += 2 + v.length;
+    this.records = ensure(this.records, this.recordsUsed + size);
+    const r = this.records;
+    const at = this.recordsUsed;
+    r[at + STATE] = state;
+    r[at + OUTSIDE] = outside ? 1 : 0;
+    r[at + VARIANTS] = variants.length;
+    r[at + NEXT] = 0;
+    r.writeUInt16BE(length, at + KEY_LENGTH);
     const nameLength = length - 4; // the type and class bytes are never folded
-    for (let i = 0; i < length; i++) this.keys[keyAt + i] = i < nameLength ? fold(packet[12 + i]!) : packet[12 + i]!;
-    this.keysUsed += length;
-    if (this.variantsUsed + variants.length * 2 > this.variantAt.length) this.variantAt = grown(this.variantAt, this.variantsUsed + variants.length * 2);
-    const first = this.variantsUsed;
+    for (let i = 0; i < length; i++) r[at + KEY + i] = i < nameLength ? fold(packet[12 + i]!) : packet[12 + i]!;
+    let p = at + KEY + length;
     for (const v of variants) {
-      this.data = ensure(this.data, this.dataUsed + v.length);
-      v.copy(this.data, this.dataUsed);
-      this.variantAt[this.variantsUsed++] = this.dataUsed;
-      this.variantAt[this.variantsUsed++] = v.length;
-      this.dataUsed += v.length;
+      r.writeUInt16BE(v.length, p);
+      v.copy(r, p + 2);
+      p += 2 + v.length;
     }
-    const m = entry * FIELDS;
-    this.meta[m + HASH] = hash;
-    this.meta[m + STATE] = state;
-    this.meta[m + KEY_AT] = keyAt;
-    this.meta[m + KEY_LENGTH] = length;
-    this.meta[m + FIRST_VARIANT] = first;
-    this.meta[m + VARIANTS] = variants.length;
-    this.meta[m + NEXT] = 0;
-    this.meta[m + OUTSIDE] = outside ? 1 : 0;
-    this.place(entry);
-    return entry;
+    this.recordsUsed += size;
+
+    this.entries += 1;
+    if (this.entries > this.used.length) this.used = grown(this.used);
+    if (this.entries * 2 > this.slots.length >> 1) this.rehash(this.slots.length);
+    this.place(this.entries - 1, hash, at);
+    return at;
   }
 
   outside(entry: number): boolean {
-    return this.meta[entry * FIELDS + OUTSIDE] === 1;
+    return this.records[entry + OUTSIDE] === 1;
   }
 
   /** A copy of the entry's next variant, to patch and send; the rotation moves on. */
   next(entry: number): Buffer {
-    const m = entry * FIELDS;
-    const k = this.meta[m + NEXT]!;
-    this.meta[m + NEXT] = k + 1 === this.meta[m + VARIANTS] ? 0 : k + 1;
-    const v = this.meta[m + FIRST_VARIANT]! + 2 * k;
-    const at = this.variantAt[v]!;
-    const length = this.variantAt[v + 1]!;
+    const r = this.records;
+    const k = r[entry + NEXT]!;
+    r[entry + NEXT] = k + 1 === r[entry + VARIANTS] ? 0 : k + 1;
+    let p = entry + KEY + u16(r, entry + KEY_LENGTH);
+    for (let j = 0; j < k; j++) p += 2 + u16(r, p);
+    const length = u16(r, p);
     const out = Buffer.allocUnsafe(length);
-    this.data.copy(out, 0, at, at + length);
+    r.copy(out, 0, p + 2, p + 2 + length);
     return out;
   }
 
-  /** Empties the table; the memory stays for what is cached next. Costs what it held, not its capacity. */
+  /** Empties the table; the memory stays for what is cached next. */
   clear(): void {
-    for (let e = 0; e < this.entries; e++) this.slots[this.meta[e * FIELDS + SLOT]!] = 0;
+    for (let e = 0; e < this.entries; e++) {
+      const slot = this.used[e]!;
+      this.slots[2 * slot] = 0;
+      this.slots[2 * slot + 1] = 0;
+    }
     this.entries = 0;
-    this.keysUsed = 0;
-    this.dataUsed = 0;
-    this.variantsUsed = 0;
+    this.recordsUsed = 0;
   }
 
   private sameKey(packet: Buffer, keyAt: number, length: number): boolean {
-    const keys = this.keys;
+    const r = this.records;
     const nameLength = length - 4;
-    for (let i = 0; i < nameLength; i++) if (fold(packet[12 + i]!) !== keys[keyAt + i]) return false;
-    for (let i = nameLength; i < length; i++) if (packet[12 + i] !== keys[keyAt + i]) return false;
+    for (let i = 0; i < nameLength; i++) if (fold(packet[12 + i]!) !== r[keyAt + i]) return false;
+    for (let i = nameLength; i < length; i++) if (packet[12 + i] !== r[keyAt + i]) return false;
     return true;
   }
 
-  private place(entry: number): void {
-    const mask = this.slots.length - 1;
-    let i = this.meta[entry * FIELDS + HASH]! & mask;
-    while (this.slots[i] !== 0) i = (i + 1) & mask;
-    this.slots[i] = entry + 1;
-    this.meta[entry * FIELDS + SLOT] = i;
+  private place(entry: number, hash: number, at: number): void {
+    const mask = (this.slots.length >> 1) - 1;
+    let i = hash & mask;
+    while (this.slots[2 * i + 1] !== 0) i = (i + 1) & mask;
+    this.slots[2 * i] = hash;
+    this.slots[2 * i + 1] = at + 1;
+    this.used[entry] = i;
   }
 
-  private rehash(capacity: number): void {
-    this.slots = new Int32Array(capacity);
-    // The entry being inserted is placed by insert() itself.
-    for (let e = 0; e < this.entries - 1; e++) this.place(e);
+  /** Twice the slots; every entry but the one being inserted (placed by insert) moves to its new slot. */
+  private rehash(pairs: number): void {
+    const old = this.slots;
+    const oldUsed = this.used.slice(0, this.entries - 1);
+    this.slots = new Int32Array(2 * pairs);
+    oldUsed.forEach((slot, entry) => this.place(entry, old[2 * slot]!, old[2 * slot + 1]! - 1));
   }
 }
 
@@ -144,10 +143,12 @@ export function fold(byte: number): number {
   return byte >= 0x41 && byte <= 0x5a ? byte | 0x20 : byte;
 }
 
-function grown(a: Int32Array, atLeast: number): Int32Array {
-  let length = a.length * 2;
-  while (length < atLeast) length *= 2;
-  const b = new Int32Array(length);
+function u16(buf: Buffer, at: number): number {
+  return (buf[at]! << 8) | buf[at + 1]!;
+}
+
+function grown(a: Int32Array): Int32Array {
+  const b = new Int32Array(a.length * 2);
   b.set(a);
   return b;
 }
@@ -157,6 +158,6 @@ function ensure(buf: Buffer, atLeast: number): Buffer {
   let length = buf.length * 2;
   while (length < atLeast) length *= 2;
   const b = Buffer.alloc(length);
-  buf.copy(b);
+  buf.copy(b, 0, 0, buf.length);
   return b;
 }
