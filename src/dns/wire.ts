@@ -156,7 +156,7 @@ export function questionOf(q: Query): Buffer {
 }
 
 /** The labels of a wire-form name read as latin1: "\x03web\x07service...\0" -> ["web", "service", ...]. */
-export function labelsOf(name: string): string[] {
+function labelsOf(name: string): string[] {
   const labels: string[] = [];
   for (let i = 0; i < name.length; ) {
     const len = name.charCodeAt(i);
