@@ -87,6 +87,7 @@ function families(s: MetricSources, r: RegistryStats, d: DnsStats, c: ClusterSta
     counter("dns_cache_hits_total", "DNS queries answered from the encoded-answer cache.", [[d.cacheHits]]),
     counter("dns_cache_misses_total", "DNS queries whose answer had to be built.", [[d.cacheMisses]]),
     gauge("dns_cache_entries", "Encoded answers cached (dropped on every registry change).", [[d.cachedAnswers]]),
+    gauge("dns_cache_bytes", "Memory the encoded-answer cache holds.", [[d.cachedBytes]]),
   ];
   if (c === undefined) return out;
   const states = new Set([...CLUSTER_STATES, c.state]);

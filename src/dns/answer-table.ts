@@ -23,17 +23,26 @@ const NEXT = 3;
 const KEY_LENGTH = 4;
 const KEY = 6;
 
+const INITIAL_RECORD_BYTES = 64 * 1024;
+/** clear() lets a record buffer larger than this go (a burst of big answers), and starts again small. */
+const KEEP_RECORD_BYTES = 4 * 1024 * 1024;
+
 export class AnswerTable {
   /** Pairs per slot: the question's hash, and its record's offset + 1 (0: empty). */
   private slots: Int32Array = new Int32Array(2 * 1024);
   /** The slot of every entry, so clear() costs what the table held, not its capacity. */
   private used: Int32Array = new Int32Array(512);
   private entries = 0;
-  private records: Buffer = Buffer.alloc(64 * 1024);
+  private records: Buffer = Buffer.alloc(INITIAL_RECORD_BYTES);
   private recordsUsed = 0;
 
   get size(): number {
     return this.entries;
+  }
+
+  /** The memory the table holds, bytes: its records' buffer and its slots. */
+  get bytes(): number {
+    return this.records.length + this.slots.byteLength + this.used.byteLength;
   }
 
   /**
@@ -101,7 +110,7 @@ export class AnswerTable {
     return out;
   }
 
-  /** Empties the table; the memory stays for what is cached next. */
+  /** Empties the table; the memory stays for what is cached next, up to KEEP_RECORD_BYTES of records. */
   clear(): void {
     for (let e = 0; e < this.entries; e++) {
       const slot = this.used[e]!;
@@ -110,6 +119,7 @@ export class AnswerTable {
     }
     this.entries = 0;
     this.recordsUsed = 0;
+    if (this.records.length > KEEP_RECORD_BYTES) this.records = Buffer.alloc(INITIAL_RECORD_BYTES);
   }
 
   private sameKey(packet: Buffer, keyAt: number, length: number): boolean {

@@ -28,6 +28,8 @@ export interface DnsStats {
   cacheHits: number;
   cacheMisses: number;
   cachedAnswers: number;
+  /** Memory the answer cache holds, bytes. */
+  cachedBytes: number;
   byRcode: Record<string, number>;
   /** Questions by type: named types by name, other types below 256 as TYPE<n>, the rest as "other". */
   byType: Record<string, number>;
@@ -86,6 +88,7 @@ export class DnsServer {
     cacheHits: 0,
     cacheMisses: 0,
     cachedAnswers: 0,
+    cachedBytes: 0,
     byRcode: {},
     byType: {},
     errors: 0,
@@ -241,7 +244,7 @@ export class DnsServer {
     this.rcodes.forEach((n, rcode) => (byRcode[RCODE_NAMES[rcode] ?? String(rcode)] = n));
     const byType: Record<string, number> = {};
     this.qtypes.forEach((n, type) => n > 0 && (byType[type === COUNTED_TYPES ? "other" : (TYPE_NAMES[type] ?? `TYPE${type}`)] = n));
-    return { ...this.counters, byRcode, byType, cachedAnswers: this.answers.size };
+    return { ...this.counters, byRcode, byType, cachedAnswers: this.answers.size, cachedBytes: this.answers.bytes };
   }
 
   /** Binds UDP and TCP on the same port (with port 0, TCP takes the port UDP got). */

@@ -69,6 +69,18 @@ describe("AnswerTable", () => {
     queries.forEach((q, i) => expect(t.next(find(t, q)).equals(i % 100 === 0 ? big : answer(`answer-${i}`))).toBe(true));
   });
 
+  it("clear() lets a burst of big answers' memory go", () => {
+    const t = new AnswerTable();
+    const small = t.bytes;
+    const big = Buffer.alloc(60_000, 1);
+    for (let i = 0; i < 100; i++) insert(t, parsed(`big-${i}.service.home.arpa`, 255), [big]);
+    expect(t.bytes).toBeGreaterThan(6_000_000);
+    t.clear();
+    expect(t.bytes).toBeLessThan(small * 4);
+    insert(t, parsed("web.service.home.arpa"), [answer("after")]);
+    expect(t.next(find(t, parsed("web.service.home.arpa"))).toString()).toBe("after");
+  });
+
   it("clear() forgets everything, and the table fills again", () => {
     const t = new AnswerTable();
     const queries = Array.from({ length: 2_000 }, (_, i) => parsed(`n${i}.service.home.arpa`));
