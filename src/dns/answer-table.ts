@@ -7,11 +7,7 @@
 // variants array, a Buffer object and its bytes) cost more in cache misses than in instructions: see
 // BENCHMARKS.md section 3 for what this changed.
 
-/** FNV-1a, the hash parseQuery computes over the question, the name's letters folded (see wire.ts). */
-export const HASH_SEED = 0x811c9dc5 | 0;
-export function hashByte(hash: number, byte: number): number {
-  return Math.imul(hash ^ byte, 16777619);
-}
+import { fold, u16 } from "./wire.js";
 
 // A record: EDNS state, outside-the-zone flag, variant count, next variant (A and AAAA answers rotate), the key's
 // length (2 bytes), the key (name in wire form, letters folded; type; class), then each variant as a 2-byte
@@ -47,7 +43,7 @@ export class AnswerTable {
 
   /**
    * The entry for this question (packet bytes 12..questionEnd: name, type, class) in this EDNS state, or -1.
-   * `hash` is parseQuery's hash of the same bytes.
+   * `hash` is parseQuery's hash of the same bytes (Query.hash).
    */
   find(packet: Buffer, questionEnd: number, hash: number, state: number): number {
     const slots = this.slots;
@@ -146,15 +142,6 @@ export class AnswerTable {
     this.slots = new Int32Array(2 * pairs);
     oldUsed.forEach((slot, entry) => this.place(entry, old[2 * slot]!, old[2 * slot + 1]! - 1));
   }
-}
-
-/** ASCII uppercase to lowercase, every other byte as it is: DNS's case folding of names (RFC 4343). */
-export function fold(byte: number): number {
-  return byte >= 0x41 && byte <= 0x5a ? byte | 0x20 : byte;
-}
-
-function u16(buf: Buffer, at: number): number {
-  return (buf[at]! << 8) | buf[at + 1]!;
 }
 
 function grown(a: Int32Array): Int32Array {

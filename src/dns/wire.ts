@@ -2,8 +2,6 @@
 // allocation beyond the result. dns2's parser costs ~3 us a packet and answers responses (QR=1); this is the
 // hot path, so it reads only what an answer depends on. Answers are encoded with dns2 (encode.ts).
 
-import { HASH_SEED, hashByte } from "./answer-table.js";
-
 export const TYPE = {
   A: 1,
   NS: 2,
@@ -61,6 +59,11 @@ export type ParseResult =
   | { readonly ok: false; readonly drop: false; readonly id: number; readonly opcode: number; readonly copiedFlags: number; readonly rcode: number; readonly question: Buffer | undefined };
 
 const HEADER = 12;
+/** FNV-1a, step by step: the question's hash (Query.hash) over the name's folded bytes, then type and class. */
+const HASH_SEED = 0x811c9dc5 | 0;
+function hashByte(hash: number, byte: number): number {
+  return Math.imul(hash ^ byte, 16777619);
+}
 
 export function parseQuery(buf: Buffer): ParseResult {
   if (buf.length < HEADER) return { ok: false, drop: true };
@@ -142,9 +145,15 @@ export function nameLabels(q: Query, asAsked = false): string[] {
 
 /** A big-endian 16-bit read at an offset the caller has bounds-checked (Buffer's readUInt16BE checks again, and
  * its call showed as 12% of the handler's time). */
-function u16(buf: Buffer, off: number): number {
+export function u16(buf: Buffer, off: number): number {
   return (buf[off]! << 8) | buf[off + 1]!;
 }
+
+/** ASCII uppercase to lowercase, every other byte as it is: DNS's case folding of names (RFC 4343). */
+export function fold(byte: number): number {
+  return byte >= 0x41 && byte <= 0x5a ? byte | 0x20 : byte;
+}
+
 
 function failure(id: number, opcode: number, copiedFlags: number, rcode: number, question: Buffer | undefined): ParseResult {
   return { ok: false, drop: false, id, opcode, copiedFlags, rcode, question };
