@@ -130,3 +130,14 @@ export function serviceEntry(over: Partial<ServiceEntry> = {}): ServiceEntry {
     ...over,
   };
 }
+
+/** The samples of a Prometheus text exposition, by `name{labels}` exactly as written (labels in prom-client's order). */
+export function metricSamples(text: string): Map<string, number> {
+  const samples = new Map<string, number>();
+  for (const line of text.split("\n")) {
+    if (line === "" || line.startsWith("#")) continue;
+    const at = line.lastIndexOf(" ");
+    samples.set(line.slice(0, at), Number(line.slice(at + 1)));
+  }
+  return samples;
+}

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { etcdRange, gateway, startEtcd, type EtcdCluster } from "./etcd.js";
 import { service, startNode, until, type TestNode } from "./nodes.js";
-import { startPeer } from "../helpers.js";
+import { metricSamples, startPeer } from "../helpers.js";
 
 let etcd: EtcdCluster;
 let a: TestNode;
@@ -132,13 +132,12 @@ describe("two nodes on one etcd", () => {
     expect(sync.body.cluster.counters.resyncs).toBeGreaterThanOrEqual(2);
 
     // The same, for Prometheus: the cluster families appear in cluster mode only, read at scrape time.
-    const metrics = await (await fetch(`${b.server.url}/metrics`)).text();
-    const sample = (line: string) => metrics.split("\n").find((l) => l.startsWith(`${line} `))?.split(" ")[1];
-    expect(sample('homelab_discovery_cluster_state{state="ok"}')).toBe("1");
-    expect(sample('homelab_discovery_cluster_state{state="unreachable"}')).toBe("0");
-    expect(sample("homelab_discovery_cluster_replica_stale")).toBe("0");
-    expect(sample("homelab_discovery_cluster_nodes")).toBe("2");
-    expect(Number(sample("homelab_discovery_cluster_resyncs_total"))).toBe(sync.body.cluster.counters.resyncs);
+    const metrics = metricSamples(await (await fetch(`${b.server.url}/metrics`)).text());
+    expect(metrics.get('homelab_discovery_cluster_state{state="ok"}')).toBe(1);
+    expect(metrics.get('homelab_discovery_cluster_state{state="unreachable"}')).toBe(0);
+    expect(metrics.get("homelab_discovery_cluster_replica_stale")).toBe(0);
+    expect(metrics.get("homelab_discovery_cluster_nodes")).toBe(2);
+    expect(metrics.get("homelab_discovery_cluster_resyncs_total")).toBe(sync.body.cluster.counters.resyncs);
   });
 
   it("a node that restarts republishes from its own store; a graceful stop removes its instances at once", async () => {

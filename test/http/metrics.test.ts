@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ServerHandle } from "../../src/server.js";
 import { query, resolverFor, tcp, udp } from "../dns/helpers.js";
-import { api, startTestServer } from "../helpers.js";
+import { api, metricSamples, startTestServer } from "../helpers.js";
 
 let server: ServerHandle;
 
@@ -13,7 +13,7 @@ afterAll(() => server.stop());
 interface Scrape {
   contentType: string | null;
   text: string;
-  /** Sample value by `name{labels}` exactly as written (labels in prom-client's order). */
+  /** Sample value by `name{labels}` (see metricSamples). */
   value(sample: string): number | undefined;
 }
 
@@ -21,12 +21,7 @@ async function scrape(): Promise<Scrape> {
   const res = await fetch(`${server.url}/metrics`);
   expect(res.status).toBe(200);
   const text = await res.text();
-  const samples = new Map<string, number>();
-  for (const line of text.split("\n")) {
-    if (line === "" || line.startsWith("#")) continue;
-    const at = line.lastIndexOf(" ");
-    samples.set(line.slice(0, at), Number(line.slice(at + 1)));
-  }
+  const samples = metricSamples(text);
   return { contentType: res.headers.get("content-type"), text, value: (sample) => samples.get(sample) };
 }
 
