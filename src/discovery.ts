@@ -9,6 +9,7 @@ import { ConflictError, NotFoundError, UnavailableError } from "./errors.js";
 import { DEFAULT_CHECKER_SETTINGS, HealthChecker, type CheckerSettings, type CheckerStats, type HealthCheckResult } from "./health/checker.js";
 import { QueryCache, type CacheStats } from "./registry/cache.js";
 import { compileQuery, serviceQuerySchema, type CompiledQuery, toPlainQuery, type ServiceQuery, type ServiceQueryBuilder } from "./registry/query.js";
+import { ChangeWaiters, DEFAULT_WAIT_MS, MAX_WAIT_MS } from "./registry/watch.js";
 import { BatchError, Registry, type WriteItemError, type WriteOp } from "./registry/registry.js";
 import {
   parseOrThrow,
@@ -91,6 +92,11 @@ export const maintenanceSchema = z.strictObject({
 });
 export type MaintenanceRequest = z.input<typeof maintenanceSchema>;
 
+export const watchOptionsSchema = z.strictObject({
+  index: z.number().int().nonnegative().optional(),
+  waitMs: z.number().int().positive().max(MAX_WAIT_MS, "may be at most 600000 (10 minutes)").default(DEFAULT_WAIT_MS),
+});
+
 export const bulkRequestSchema = z.strictObject({
   register: z.array(z.unknown()).max(10_000, "at most 10000 registrations per call").default([]),
   deregister: z.array(z.unknown()).max(10_000, "at most 10000 deregistrations per call").default([]),
@@ -105,12 +111,28 @@ export interface BulkResult {
   generation: number;
 }
 
+export interface WatchOptions {
+  index?: number;
+  waitMs?: number;
+}
+export interface WatchResult {
+  /** Pass it back as `index` to wait for the next change. */
+  index: number;
+  services: ServiceEntry[];
+}
+
 /** What embedded and remote callers share: `Discovery` implements it in-process, `DiscoveryClient` over HTTP. */
 export interface DiscoveryApi {
   registerService(service: ServiceInput): Promise<ServiceEntry>;
   deregisterService(id: string, opts?: { force?: boolean }): Promise<ServiceEntry>;
   getService(id: string): Promise<ServiceEntry>;
   discoverServices(query?: ServiceQuery | ServiceQueryBuilder): Promise<ServiceEntry[]>;
+  /**
+   * A blocking query: with no `index`, the answer now; with the `index` of an earlier answer, waits until the
+   * answer may have changed (or `waitMs`, default 5 min, at most 10) and answers then. Pass each answer's index
+   * to the next call.
+   */
+  watchServices(query: ServiceQuery | ServiceQueryBuilder | undefined, opts?: WatchOptions): Promise<WatchResult>;
   bulk(request: BulkRequest): Promise<BulkResult>;
   healthCheckService(id: string): Promise<HealthCheckResult>;
   healthCheckAll(): Promise<HealthCheckSummary>;
@@ -127,6 +149,8 @@ export interface DiscoveryApi {
 export class Discovery implements DiscoveryApi {
   readonly registry: Registry;
   readonly cache: QueryCache;
+  /** Blocking queries: waits for a change that could alter a query's answer. */
+  readonly changes: ChangeWaiters;
   readonly nodeId: string;
   readonly clusterName: string;
   readonly logger: Logger;
@@ -148,6 +172,8 @@ export class Discovery implements DiscoveryApi {
     this.registry = new Registry({ store: this.store, clock: this.clock, nodeId: this.nodeId, logger: this.logger });
     this.cache = new QueryCache(this.clock, opts.cacheTtlMs ?? 60_000);
     this.registry.onChange((changes) => this.cache.invalidate(changes));
+    // After the cache's listener, so a woken query renders the new answer.
+    this.changes = new ChangeWaiters(this.registry, this.clock);
     this.checker = new HealthChecker(this.registry, this.clock, this.logger.child({ component: "health" }), {
       ...DEFAULT_CHECKER_SETTINGS,
       ...opts.checks,
@@ -215,6 +241,13 @@ export class Discovery implements DiscoveryApi {
 
   async discoverServices(query?: ServiceQuery | ServiceQueryBuilder): Promise<ServiceEntry[]> {
     return [...this.discover(toPlainQuery(query))];
+  }
+
+  async watchServices(query: ServiceQuery | ServiceQueryBuilder | undefined, opts: WatchOptions = {}): Promise<WatchResult> {
+    const compiled = compileQuery(parseOrThrow(serviceQuerySchema, toPlainQuery(query), "query"));
+    const { index, waitMs } = parseOrThrow(watchOptionsSchema, opts, "watch options");
+    if (index !== undefined) await this.changes.wait(compiled.name ?? null, index, waitMs);
+    return { index: this.changes.current, services: [...this.discoverCompiled(compiled)] };
   }
 
   /** The query, served from cache when it can be; the array is shared with the cache and must not be changed. */

@@ -12,6 +12,8 @@ export {
   type SyncResult,
   type BulkRequest,
   type BulkResult,
+  type WatchOptions,
+  type WatchResult,
 } from "./discovery.js";
 export { DiscoveryClient, type DiscoveryClientOptions } from "./client/client.js";
 export { newServiceQuery, ServiceQueryBuilder, type ServiceQuery } from "./registry/query.js";

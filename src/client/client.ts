@@ -11,12 +11,15 @@ import type {
   MaintenanceRequest,
   RegistryStats,
   SyncResult,
+  WatchOptions,
+  WatchResult,
 } from "../discovery.js";
 import { ERROR_KINDS, errorOfKind, UnavailableError, type ErrorIssue, type ErrorKind } from "../errors.js";
 import { kindOfStatus } from "../http/errors.js";
 import { paramsFromQuery } from "../http/params.js";
 import { toPlainQuery, type ServiceQuery, type ServiceQueryBuilder } from "../registry/query.js";
 import type { ServiceEntry, ServiceInput } from "../registry/schema.js";
+import { DEFAULT_WAIT_MS } from "../registry/watch.js";
 
 export interface DiscoveryClientOptions {
   /** Base URL of a server, e.g. http://127.0.0.1:8500 */
@@ -47,6 +50,16 @@ export class DiscoveryClient implements DiscoveryApi {
     const params = paramsFromQuery(toPlainQuery(query)).toString();
     const result = await this.call<{ services: ServiceEntry[] }>("GET", `/v1/services${params ? `?${params}` : ""}`);
     return result.services;
+  }
+  async watchServices(query: ServiceQuery | ServiceQueryBuilder | undefined, opts: WatchOptions = {}): Promise<WatchResult> {
+    const params = paramsFromQuery(toPlainQuery(query));
+    if (opts.index !== undefined) params.set("index", String(opts.index));
+    if (opts.waitMs !== undefined) params.set("wait", `${opts.waitMs}ms`);
+    const search = params.toString();
+    // The server may hold the request for the whole wait (plus up to 1/16 of it): the timeout starts after it.
+    const holdMs = opts.index === undefined ? 0 : Math.ceil((opts.waitMs ?? DEFAULT_WAIT_MS) * (17 / 16));
+    const { body, headers } = await this.exchange<{ services: ServiceEntry[] }>("GET", `/v1/services${search ? `?${search}` : ""}`, undefined, holdMs);
+    return { index: Number(headers["x-index"]), services: body.services };
   }
   bulk(body: BulkRequest): Promise<BulkResult> {
     return this.call("POST", "/v1/services/bulk", body);
@@ -82,6 +95,10 @@ export class DiscoveryClient implements DiscoveryApi {
   }
 
   private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    return (await this.exchange<T>(method, path, body)).body;
+  }
+
+  private async exchange<T>(method: string, path: string, body?: unknown, holdMs = 0): Promise<{ body: T; headers: Record<string, string | string[] | undefined> }> {
     const headers: Record<string, string> = { accept: "application/json" };
     if (body !== undefined) headers["content-type"] = "application/json";
     if (this.opts.adminToken) headers.authorization = `Bearer ${this.opts.adminToken}`;
@@ -92,14 +109,16 @@ export class DiscoveryClient implements DiscoveryApi {
         headers,
         body: body === undefined ? null : JSON.stringify(body),
         dispatcher: this.dispatcher,
-        signal: AbortSignal.timeout(this.opts.timeoutMs ?? 10_000),
+        signal: AbortSignal.timeout(holdMs + (this.opts.timeoutMs ?? 10_000)),
+        // undici's own timeouts (300 s) would end a blocking query that waits longer.
+        ...(holdMs > 0 ? { headersTimeout: 0, bodyTimeout: 0 } : {}),
       });
     } catch (err) {
       throw new UnavailableError(`cannot reach ${this.base}: ${(err as Error).message}`);
     }
     const text = await res.body.text();
     if (res.statusCode >= 400) throw errorFromBody(res.statusCode, text);
-    return JSON.parse(text) as T;
+    return { body: JSON.parse(text) as T, headers: res.headers };
   }
 }
 

@@ -2,6 +2,7 @@
 // Unknown or repeated single-valued parameters are errors, so a typo (`tags=`) never widens a query silently.
 import { InvalidError } from "../errors.js";
 import type { ServiceQuery } from "../registry/query.js";
+import { DEFAULT_WAIT_MS, MAX_WAIT_MS } from "../registry/watch.js";
 
 const SINGLE = { name: "name", version: "version", health: "healthStatus", node: "nodeId" } as const;
 
@@ -40,4 +41,39 @@ export function paramsFromQuery(query: ServiceQuery): URLSearchParams {
   if (query.nodeId !== undefined) params.set("node", query.nodeId);
   for (const [key, value] of Object.entries(query.metadata ?? {})) params.append(`meta.${key}`, value);
   return params;
+}
+
+/** Consul's blocking-query parameters: wait up to `waitMs` for a change after `index`. */
+export interface Blocking {
+  index: number;
+  waitMs: number;
+}
+
+const UNIT_MS = { ms: 1, s: 1000, m: 60_000 } as const;
+
+/**
+ * Takes `index` and `wait` out of `params` (what is left is the query). Undefined when there is no index:
+ * `wait` alone answers at once, as in Consul. `wait` is `250ms`, `30s`, `5m` or bare milliseconds, at most 10m.
+ */
+export function takeBlocking(params: URLSearchParams): Blocking | undefined {
+  const index = single(params, "index");
+  const wait = single(params, "wait");
+  params.delete("index");
+  params.delete("wait");
+  let waitMs = DEFAULT_WAIT_MS;
+  if (wait !== undefined) {
+    const m = /^(\d{1,9})(ms|s|m)?$/.exec(wait);
+    if (!m) throw new InvalidError(`invalid query: wait must be a duration such as 250ms, 30s or 5m, not '${wait}'`);
+    waitMs = Number(m[1]) * UNIT_MS[(m[2] ?? "ms") as keyof typeof UNIT_MS];
+    if (waitMs > MAX_WAIT_MS) throw new InvalidError("invalid query: wait may be at most 10m");
+  }
+  if (index === undefined) return undefined;
+  if (!/^\d{1,16}$/.test(index)) throw new InvalidError(`invalid query: index must be the X-Index of an earlier answer, not '${index}'`);
+  return { index: Number(index), waitMs };
+}
+
+function single(params: URLSearchParams, name: string): string | undefined {
+  const all = params.getAll(name);
+  if (all.length > 1) throw new InvalidError(`invalid query: '${name}' may be given once`);
+  return all[0];
 }

@@ -228,6 +228,11 @@ export class Registry {
   }
 
   /** Instances of a service, in any health, unordered. */
+  /** Whether any instance (local or replica) has this name. */
+  hasName(name: string): boolean {
+    return this.byName.size(name) > 0;
+  }
+
   instancesOf(name: string): ServiceEntry[] {
     return this.resolve(this.byName.get(name));
   }

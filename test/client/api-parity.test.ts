@@ -75,6 +75,21 @@ describe.each(implementations)("DiscoveryApi (%s)", (_kind, make) => {
     await expect(api.discoverServices({ healthStatus: "sick" as never })).rejects.toBeInstanceOf(InvalidError);
   });
 
+  it("watches a query: an answer and its index, then the next answer once the query's name changes", async () => {
+    const first = await api.watchServices(newServiceQuery().withName("watched"));
+    expect(first.services).toEqual([]);
+    expect(first.index).toBeGreaterThan(0);
+    const next = api.watchServices(newServiceQuery().withName("watched"), { index: first.index, waitMs: 20_000 });
+    await api.registerService({ id: "unrelated-1", name: "unrelated", address: "10.0.9.2", port: 1 });
+    await api.registerService({ id: "watched-1", name: "watched", address: "10.0.9.3", port: 1 });
+    const changed = await next;
+    expect(changed.services.map((e) => e.id)).toEqual(["watched-1"]);
+    expect(changed.index).toBeGreaterThan(first.index);
+    const timedOut = await api.watchServices(newServiceQuery().withName("watched"), { index: changed.index, waitMs: 30 });
+    expect(timedOut.index).toBe(changed.index);
+    await expect(api.watchServices(undefined, { index: 1, waitMs: 11 * 60_000 })).rejects.toBeInstanceOf(InvalidError);
+  });
+
   it("bulk-registers and reports per-item errors the same way", async () => {
     const ok = await api.bulk({ register: [{ id: "bulk-1", name: "bulk", address: "10.0.9.1", port: 1 }] });
     expect(ok.registered.map((e) => e.id)).toEqual(["bulk-1"]);

@@ -36,7 +36,14 @@ describe("two nodes on one etcd", () => {
     expect(stats.body.localCount).toBe(0);
     expect(stats.body.totalCount).toBeGreaterThanOrEqual(1);
 
+    // A blocking query on b answers when a's deregistration arrives through the replica.
+    const before = await b.api("GET", "/v1/services?name=web");
+    const index = Number(before.headers.get("x-index"));
+    const blocked = b.api<{ count: number }>("GET", `/v1/services?name=web&index=${index}&wait=20s`);
     expect((await a.api("DELETE", "/v1/services/web-1")).status).toBe(200);
+    const woken = await blocked;
+    expect(woken.body.count).toBe(0);
+    expect(Number(woken.headers.get("x-index"))).toBeGreaterThan(index);
     await until("web to leave b's DNS", async () => (await b.addresses("web")).length === 0);
     expect((await b.api("GET", "/v1/services/web-1")).status).toBe(404);
   });

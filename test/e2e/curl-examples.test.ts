@@ -1,5 +1,5 @@
 // The built server, started as the README starts it, driven by the curl scripts in examples/curl.
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { root, startBuiltServer, type BuiltServer } from "./built-server.js";
 
@@ -34,6 +34,23 @@ describe("examples/curl against the built server", () => {
     const r = script("bulk.sh");
     expect(r.status).toBe(0);
     expect(r.json.registered.map((s: { id: string }) => s.id)).toEqual(["nas", "printer"]);
+  });
+
+  it("watch.sh prints the answer, then the next one when an instance of the name arrives", async () => {
+    const watch = spawn("sh", [`${root}/examples/curl/watch.sh`, "watched", "2"], { env: { ...process.env, HD_URL: url } });
+    let out = "";
+    watch.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => watch.once("exit", resolve));
+    await expect.poll(() => out.split("\n").length, { timeout: 10_000 }).toBe(2); // the first answer, and waiting
+    const reg = await fetch(`${url}/v1/services/watched-1`, {
+      method: "PUT",
+      headers: { "content-type": "application/json", authorization: "Bearer e2e-admin-token" },
+      body: JSON.stringify({ name: "watched", address: "10.0.0.9", port: 80 }),
+    });
+    expect(reg.status).toBe(201);
+    expect(await exited).toBe(0);
+    const answers = out.trim().split("\n").map((line) => JSON.parse(line) as { count: number; services: { id: string }[] });
+    expect(answers.map((a) => a.services.map((s) => s.id))).toEqual([[], ["watched-1"]]);
   });
 
   it("deregister.sh removes it; a wrong token fails with 401 and changes nothing", () => {

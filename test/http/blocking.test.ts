@@ -1,0 +1,99 @@
+// Blocking queries over HTTP (Consul's ?index=&wait=): real requests against a started server.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { ServerHandle } from "../../src/server.js";
+import { api, startTestServer } from "../helpers.js";
+
+let server: ServerHandle;
+beforeAll(async () => {
+  server = await startTestServer();
+});
+afterAll(() => server.stop());
+
+const svc = (name: string, over: Record<string, unknown> = {}) => ({ name, address: "10.0.0.1", port: 80, ...over });
+const indexOf = (res: { headers: Headers }) => Number(res.headers.get("x-index"));
+
+describe("GET /v1/services?index=&wait= (blocking queries)", () => {
+  it("every answer carries X-Index, and it grows with a change", async () => {
+    const first = await api(server.url, "GET", "/v1/services?name=idx");
+    expect(first.status).toBe(200);
+    expect(indexOf(first)).toBeGreaterThan(0);
+    await api(server.url, "PUT", "/v1/services/idx-1", svc("idx"));
+    const second = await api(server.url, "GET", "/v1/services?name=idx");
+    expect(indexOf(second)).toBeGreaterThan(indexOf(first));
+  });
+
+  it("waits for a change to its name and answers with it; changes to other names do not end the wait", async () => {
+    const start = await api(server.url, "GET", "/v1/services?name=blk&tag=a");
+    expect(start.body.count).toBe(0);
+    const blocked = api(server.url, "GET", `/v1/services?name=blk&tag=a&index=${indexOf(start)}&wait=20s`);
+    await expect.poll(() => server.discovery.changes.waiters).toBe(1);
+    await api(server.url, "PUT", "/v1/services/other-1", svc("other"));
+    expect(server.discovery.changes.waiters).toBe(1);
+    const registered = await api(server.url, "PUT", "/v1/services/blk-1", svc("blk", { tags: ["a"] }));
+    expect(registered.status).toBe(201);
+    const afterRegister = indexOf(await api(server.url, "GET", "/v1/services?name=blk"));
+    const res = await blocked;
+    expect(res.status).toBe(200);
+    expect(res.body.services.map((s: { id: string }) => s.id)).toEqual(["blk-1"]);
+    // Woken by blk-1, not by other-1 (which came first, with a lower index).
+    expect(indexOf(res)).toBe(afterRegister);
+  });
+
+  it("answers with the same index when the wait runs out, and at once for an index already passed", async () => {
+    await api(server.url, "PUT", "/v1/services/quiet-1", svc("quiet"));
+    const start = await api(server.url, "GET", "/v1/services?name=quiet");
+    const timedOut = await api(server.url, "GET", `/v1/services?name=quiet&index=${indexOf(start)}&wait=50ms`);
+    expect(timedOut.status).toBe(200);
+    expect(timedOut.body).toEqual(start.body);
+    expect(indexOf(timedOut)).toBe(indexOf(start));
+
+    await api(server.url, "PUT", "/v1/services/quiet-2", svc("quiet"));
+    // The old index: answers at once (a 10-minute wait would time the test out).
+    const passed = await api(server.url, "GET", `/v1/services?name=quiet&index=${indexOf(start)}&wait=10m`);
+    expect(passed.body.count).toBe(2);
+  });
+
+  it("a query without a name wakes on any change; a deregistration wakes its name", async () => {
+    await api(server.url, "PUT", "/v1/services/gone-1", svc("gone"));
+    const start = await api(server.url, "GET", "/v1/services?node=elsewhere");
+    const any = api(server.url, "GET", `/v1/services?node=elsewhere&index=${indexOf(start)}`);
+    const named = api(server.url, "GET", `/v1/services?name=gone&index=${indexOf(start)}`);
+    await expect.poll(() => server.discovery.changes.waiters).toBe(2);
+    expect((await api(server.url, "DELETE", "/v1/services/gone-1")).status).toBe(200);
+    expect((await any).status).toBe(200);
+    expect((await named).body.count).toBe(0);
+  });
+
+  it("a client that goes away stops waiting", async () => {
+    const start = await api(server.url, "GET", "/v1/services?name=leave");
+    const abort = new AbortController();
+    const pending = fetch(`${server.url}/v1/services?name=leave&index=${indexOf(start)}`, { signal: abort.signal }).catch(() => "aborted");
+    await expect.poll(() => server.discovery.changes.waiters).toBe(1);
+    abort.abort();
+    expect(await pending).toBe("aborted");
+    await expect.poll(() => server.discovery.changes.waiters).toBe(0);
+  });
+
+  it("rejects bad parameters with a 400 that says what is wrong, before waiting", async () => {
+    const cases: [string, RegExp][] = [
+      ["index=abc", /index must be the X-Index of an earlier answer/],
+      ["index=1&index=2", /'index' may be given once/],
+      ["index=1&wait=11m", /wait may be at most 10m/],
+      ["index=1&wait=soon", /wait must be a duration such as 250ms, 30s or 5m/],
+      [`index=${Number.MAX_SAFE_INTEGER}&wait=10m&tags=a`, /unknown parameter 'tags'/],
+      [`index=${Number.MAX_SAFE_INTEGER}&wait=10m&health=sick`, /health/],
+    ];
+    for (const [params, message] of cases) {
+      const res = await api(server.url, "GET", `/v1/services?${params}`);
+      expect(res.status, params).toBe(400);
+      expect(res.body.error.message, params).toMatch(message);
+    }
+  });
+
+  it("a metadata key named index or wait is a metadata filter, not a blocking parameter", async () => {
+    await api(server.url, "PUT", "/v1/services/meta-1", svc("metaidx", { metadata: { index: "7", wait: "no" } }));
+    const res = await api(server.url, "GET", "/v1/services?meta.index=7&meta.wait=no");
+    expect(res.status).toBe(200);
+    expect(res.body.services.map((s: { id: string }) => s.id)).toEqual(["meta-1"]);
+  });
+});
