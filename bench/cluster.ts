@@ -8,7 +8,10 @@
 //   machine: on this 2-vCPU VM etcd's own p99 moves between ~7 and ~17 ms from one minute to the next.
 // - Throughput: registrations per second through the API, 16 concurrent PUT loops, cluster node vs a node with
 //   the embedded store (both durable, same machine), alternating rounds; then how long B needs to have them all.
-// Usage: node dist/bench/cluster.js [--registrations 1000] [--duration 5] [--rounds 2] [--gap 0] [--in-memory] [--etcd-on-shm]
+// - How the driver sees B answer (--observe): "poll" asks B's DNS every 1 ms; "watch" holds a blocking query on
+//   B's API and asks its DNS once that returns; "both" (the default) alternates them, N registrations each.
+// Usage: node dist/bench/cluster.js [--registrations 1000] [--duration 5] [--rounds 2] [--gap 0] [--observe both]
+//   [--in-memory] [--etcd-on-shm]
 //   --gap <ms>: idle time before each timed registration and each etcd probe (0: back to back, each one starting
 //   while the machine still finishes the previous one's work: the followers' fsyncs, the other node's apply).
 //   BENCH_PROFILE_NODE=node-a BENCH_PROFILE_DIR=/tmp/prof: that node runs under node --cpu-prof.
@@ -35,6 +38,7 @@ const { values: opts } = parseArgs({
     "in-memory": { type: "boolean", default: false },
     "etcd-on-shm": { type: "boolean", default: false },
     gap: { type: "string", default: "0" },
+    observe: { type: "string", default: "both" },
   },
 });
 const N = Number(opts.registrations);
@@ -45,6 +49,9 @@ const GAP = Number(opts.gap);
 const settle = () => (GAP > 0 ? new Promise((r) => setTimeout(r, GAP)) : undefined);
 /** Diagnosis only: nodes without their durable store, to see what the local fsync costs. */
 const IN_MEMORY = opts["in-memory"];
+/** How the driver sees B answer (see Observe); "both" alternates them, N registrations each. */
+const MODES: Observe[] = opts.observe === "both" ? ["poll", "watch"] : [opts.observe as Observe];
+if (!MODES.every((m) => m === "poll" || m === "watch")) throw new Error("--observe is poll, watch or both");
 const MAIN = fileURLToPath(new URL("../src/main.js", import.meta.url));
 
 interface Node {
@@ -60,7 +67,9 @@ const tmp = mkdtempSync(join(tmpdir(), "hd-bench-cluster-"));
 
 async function startNode(name: string, args: string[]): Promise<Node> {
   const profile = process.env.BENCH_PROFILE_NODE === name ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR ?? "/tmp"}`] : [];
-  const child = spawn(process.execPath, [...profile, MAIN, "--http-listen", "127.0.0.1:0", "--dns-listen", "127.0.0.1:0", "--node-id", name, "--data-dir", join(tmp, name), "--log-level", "info", ...(IN_MEMORY ? ["--in-memory"] : []), ...args], {
+  // Diagnosis: BENCH_NODE_ARGS="--max-semi-space-size=64" gives every node these V8/Node flags.
+  const nodeArgs = process.env.BENCH_NODE_ARGS?.split(" ").filter(Boolean) ?? [];
+  const child = spawn(process.execPath, [...nodeArgs, ...profile, MAIN, "--http-listen", "127.0.0.1:0", "--dns-listen", "127.0.0.1:0", "--node-id", name, "--data-dir", join(tmp, name), "--log-level", "info", ...(IN_MEMORY ? ["--in-memory"] : []), ...args], {
     stdio: ["ignore", "pipe", "inherit"],
   });
   children.push(child);
@@ -137,37 +146,68 @@ function poller(port: number): { until(name: string): Promise<number>; close(): 
   };
 }
 
+/**
+ * How the driver learns that B has the name. "poll": asks B's DNS again 1 ms after each negative answer (up to
+ * ~1.1 ms of error, and a query every millisecond for B to answer meanwhile). "watch": a blocking query on B's
+ * API (sent before the clock starts, with the index of B's answer just before) returns when B's replica has the
+ * name, and then one DNS query to B (again 1 ms later while negative) is the time taken: no error from polling,
+ * one HTTP answer more on B's side.
+ */
+type Observe = "poll" | "watch";
+
 /** Ours, one registration at a time, each followed by one of etcd's own put -> watch: both see the same moments. */
-async function propagation(a: Node, b: Node, probe: Awaited<ReturnType<typeof etcdProbe>>): Promise<{ fromSend: number[]; fromAck: number[]; peer: number[] }> {
-  const fromSend: number[] = [];
-  const fromAck: number[] = [];
+async function propagation(a: Node, b: Node, probe: Awaited<ReturnType<typeof etcdProbe>>, modes: Observe[]) {
+  const results = new Map(modes.map((m) => [m, { fromSend: [] as number[], fromAck: [] as number[], published: [] as number[] }]));
   const peer: number[] = [];
   const poll = poller(b.dnsPort);
-  for (let i = 0; i < N; i++) {
+  for (let i = 0; i < N * modes.length; i++) {
+    const mode = modes[i % modes.length]!;
     const name = `prop-${i}`;
+    const watched = mode === "watch" ? await blockingQuery(b, name) : undefined;
     await settle();
     const t0 = performance.now();
-    const seen = poll.until(name); // B answers NODATA/NXDOMAIN until the name arrives
+    // B answers NODATA/NXDOMAIN until the name arrives
+    const seen = watched === undefined ? poll.until(name) : watched.answered.then(() => poll.until(name));
+    const published = probe.published(`${name}-1`);
     const status = await put(a, `${name}-1`, name, i);
     const tAck = performance.now();
     if (status !== 201) throw new Error(`PUT answered ${status}`);
     const t = await seen;
-    fromSend.push(t - t0);
-    fromAck.push(Math.max(0, t - tAck));
+    const r = results.get(mode)!;
+    r.fromSend.push(t - t0);
+    r.fromAck.push(Math.max(0, t - tAck));
+    r.published.push((await published) - t0);
     await settle();
     peer.push(await probe.once(`during-${i}`));
   }
   poll.close();
-  return { fromSend, fromAck, peer };
+  return { results, peer };
+}
+
+/** Sends a blocking query for name to B (from B's current index) and returns when B answers it with the name. */
+async function blockingQuery(b: Node, name: string): Promise<{ answered: Promise<void> }> {
+  const now = await b.pool.request({ method: "GET", path: `/v1/services?name=${name}` });
+  await now.body.text();
+  const index = now.headers["x-index"];
+  const wait = async (): Promise<void> => {
+    const res = await b.pool.request({ method: "GET", path: `/v1/services?name=${name}&index=${index}&wait=30s` });
+    const { count } = (await res.body.json()) as { count: number };
+    if (count === 0) throw new Error(`B's blocking query for ${name} answered without it`);
+  };
+  return { answered: wait() }; // wrapped: an awaited promise of a promise would wait for both
 }
 
 /** etcd's own put -> watch: a put through member 1 (etcd3, 300-byte value) until a watch on member 2 sees it. */
-async function etcdProbe(endpoints: string[]): Promise<{ once(key: string): Promise<number>; close(): Promise<void> }> {
+async function etcdProbe(endpoints: string[]): Promise<{ once(key: string): Promise<number>; published(id: string): Promise<number>; close(): Promise<void> }> {
   const writer = new Etcd3({ hosts: [endpoints[0]!] });
   const reader = new Etcd3({ hosts: [endpoints[1]!] });
   const watcher = await reader.watch().prefix("/bench/").create();
   const waiters = new Map<string, (t: number) => void>();
   watcher.on("put", (kv) => waiters.get(kv.key.toString())?.(performance.now()));
+  // The breakdown: when A's publish reaches a watch on member 2 (B's member), seen by the driver itself.
+  const services = `/homelab-discovery/bench/services/node-a/`;
+  const publishes = await reader.watch().prefix(services).create();
+  publishes.on("put", (kv) => waiters.get(kv.key.toString())?.(performance.now()));
   return {
     once: async (key) => {
       const arrived = new Promise<number>((r) => waiters.set(`/bench/${key}`, r));
@@ -177,7 +217,9 @@ async function etcdProbe(endpoints: string[]): Promise<{ once(key: string): Prom
       waiters.delete(`/bench/${key}`);
       return t - t0;
     },
+    published: (id) => new Promise<number>((r) => waiters.set(`${services}${id}`, r)),
     close: async () => {
+      await publishes.cancel();
       await watcher.cancel();
       writer.close();
       reader.close();
@@ -226,13 +268,19 @@ try {
   const a = await startNode("node-a", clusterArgs(0));
   const b = await startNode("node-b", clusterArgs(1));
   nodes.push(a, b);
-  const { fromSend, fromAck, peer } = await propagation(a, b, probe);
+  const { results, peer } = await propagation(a, b, probe, MODES);
   await probe.close();
   console.log(line("etcd put -> watch, interleaved with ours (one each, alternating)", peer));
-  console.log(line("ours: PUT on A sent -> B's DNS answers", fromSend));
-  console.log(line("ours: PUT on A acknowledged -> B's DNS answers", fromAck));
-  console.log(line("ours: PUT on A sent -> acknowledged (durable write on A while etcd takes the publish)", fromSend.map((t, i) => t - fromAck[i]!)));
-  console.log(`ratio p99 ours (from send) / etcd put->watch interleaved: ${fmt(percentile(fromSend, 99) / percentile(peer, 99), 2)}x`);
+  for (const [mode, { fromSend, fromAck, published }] of results) {
+    const how = mode === "poll" ? "B's DNS asked every 1 ms" : "B watched by a blocking query, then its DNS asked";
+    console.log(`ours, ${how}:`);
+    console.log(line("  PUT on A sent -> B's DNS answers", fromSend));
+    console.log(line("  PUT on A acknowledged -> B's DNS answers", fromAck));
+    console.log(line("  PUT on A sent -> the publish reaches a watch on member 2 (the driver's own, beside B's)", published));
+    console.log(line("  that watch saw it -> B's DNS answers (B's part, and the driver's)", fromSend.map((t, i) => t - published[i]!)));
+    console.log(line("  PUT on A sent -> acknowledged (durable write on A while etcd takes the publish)", fromSend.map((t, i) => t - fromAck[i]!)));
+    console.log(`  ratio p99 ours (from send) / etcd put->watch interleaved: ${fmt(percentile(fromSend, 99) / percentile(peer, 99), 2)}x`);
+  }
 
   const solo = await startNode("solo", []);
   nodes.push(solo);
