@@ -41,6 +41,9 @@ export interface RegistryStats {
   nodeId: string;
   clusterName: string;
   generation: number;
+  /** The index a query answered now carries (X-Index), and how many blocking queries wait for a change. */
+  index: number;
+  blockingQueries: number;
   /** Instances registered on this node. */
   localCount: number;
   /** Instances known to this node (all of them on a single node). */
@@ -360,6 +363,8 @@ export class Discovery implements DiscoveryApi {
       nodeId: this.nodeId,
       clusterName: this.clusterName,
       generation: this.registry.generation,
+      index: this.changes.current,
+      blockingQueries: this.changes.waiters,
       localCount: this.registry.localSize,
       totalCount: this.registry.size,
       services: this.registry.serviceNames().length,

@@ -70,6 +70,7 @@ function families(s: MetricSources, r: RegistryStats, d: DnsStats, c: ClusterSta
     gauge("local_instances", "Instances registered on this node.", [[r.localCount]]),
     gauge("services", "Distinct service names.", [[r.services]]),
     gauge("registry_generation", "The registry's generation: grows by one with every change.", [[r.generation]]),
+    gauge("blocking_queries", "API queries waiting for a change (?index=).", [[r.blockingQueries]]),
     counter("query_cache_hits_total", "API queries answered from the query cache.", [[r.cache.hits]]),
     counter("query_cache_misses_total", "API queries the query cache did not hold.", [[r.cache.misses]]),
     counter("query_cache_invalidations_total", "Query cache entries dropped because what they answered changed.", [[r.cache.invalidations]]),

@@ -69,6 +69,10 @@ describe("GET /v1/services?index=&wait= (blocking queries)", () => {
     const abort = new AbortController();
     const pending = fetch(`${server.url}/v1/services?name=leave&index=${indexOf(start)}`, { signal: abort.signal }).catch(() => "aborted");
     await expect.poll(() => server.discovery.changes.waiters).toBe(1);
+    const stats = await api(server.url, "GET", "/v1/stats");
+    expect(stats.body).toMatchObject({ blockingQueries: 1, index: indexOf(start) });
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    expect(metrics).toMatch(/^homelab_discovery_blocking_queries 1$/m);
     abort.abort();
     expect(await pending).toBe("aborted");
     await expect.poll(() => server.discovery.changes.waiters).toBe(0);
