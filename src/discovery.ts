@@ -417,6 +417,7 @@ export class Discovery implements DiscoveryApi {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.changes.close();
     await this.cluster?.stop();
     await this.checker.stop();
     await this.store.close();

@@ -183,6 +183,8 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Ser
     },
     stop: () =>
       (stopping ??= (async () => {
+        // Blocking queries answer now (with what they have): the HTTP server waits for requests in flight.
+        discovery.changes.close();
         await Promise.all([http.close(), dns.close()]);
         await discovery.stop();
       })()),

@@ -7,7 +7,7 @@ import type { Hono } from "hono";
 export interface HttpServerHandle {
   readonly host: string;
   readonly port: number;
-  /** Stops accepting, lets in-flight requests finish, closes idle keep-alive connections. */
+  /** Stops accepting, lets in-flight requests finish, closes keep-alive connections as they go idle. */
   close(): Promise<void>;
 }
 
@@ -21,7 +21,13 @@ export function listenHttp(app: Hono, host: string, port: number): Promise<HttpS
         close: () =>
           new Promise<void>((done) => {
             const http = server as Server;
-            http.close(() => done());
+            // A connection busy at close (a blocking query being answered, say) stays open for the client's
+            // keep-alive once its response is sent (measured: 3 s): close each as soon as it is idle.
+            const sweep = setInterval(() => http.closeIdleConnections(), 20);
+            http.close(() => {
+              clearInterval(sweep);
+              done();
+            });
             http.closeIdleConnections();
           }),
       });

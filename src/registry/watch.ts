@@ -25,6 +25,7 @@ export class ChangeWaiters {
   private lastAny: number;
   /** Waiters by the name their query filters on; null: queries that could match any name. */
   private readonly waiting = new Map<string | null, Set<Waiter>>();
+  private closed = false;
 
   constructor(
     private readonly registry: Registry,
@@ -53,7 +54,7 @@ export class ChangeWaiters {
    * An index this process did not hand out (from the future, or another process) resolves at once.
    */
   wait(name: string | null, index: number, ms: number, signal?: AbortSignal): Promise<void> {
-    if (this.changedAt(name) > index || index > this.current || signal?.aborted) return Promise.resolve();
+    if (this.closed || this.changedAt(name) > index || index > this.current || signal?.aborted) return Promise.resolve();
     return new Promise((resolve) => {
       let set = this.waiting.get(name);
       if (set === undefined) this.waiting.set(name, (set = new Set()));
@@ -71,6 +72,12 @@ export class ChangeWaiters {
       signal?.addEventListener("abort", waiter.wake, { once: true });
       waiters.add(waiter);
     });
+  }
+
+  /** Answers every waiting query now, and any later one at once: a stopping server must not wait out their waits. */
+  close(): void {
+    this.closed = true;
+    for (const name of [...this.waiting.keys()]) this.wakeAll(name);
   }
 
   /** How many queries are waiting now. */

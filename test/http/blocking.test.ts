@@ -101,3 +101,19 @@ describe("GET /v1/services?index=&wait= (blocking queries)", () => {
     expect(res.body.services.map((s: { id: string }) => s.id)).toEqual(["meta-1"]);
   });
 });
+
+describe("blocking queries and shutdown", () => {
+  it("a stop answers the queries still waiting instead of waiting for them", async () => {
+    const own = await startTestServer();
+    const start = await api(own.url, "GET", "/v1/services?name=stopping");
+    const pending = api(own.url, "GET", `/v1/services?name=stopping&index=${indexOf(start)}&wait=10m`);
+    await expect.poll(() => own.discovery.changes.waiters).toBe(1);
+    const t0 = performance.now();
+    await own.stop();
+    const res = await pending;
+    expect(res.status).toBe(200);
+    expect(indexOf(res)).toBe(indexOf(start));
+    // Not the 10 minutes of the wait, nor the client's keep-alive on the connection it came on (3 s here).
+    expect(performance.now() - t0).toBeLessThan(1_000);
+  });
+});
