@@ -227,12 +227,12 @@ export class Registry {
     return this.byId.values();
   }
 
-  /** Instances of a service, in any health, unordered. */
   /** Whether any instance (local or replica) has this name. */
   hasName(name: string): boolean {
     return this.byName.size(name) > 0;
   }
 
+  /** Instances of a service, in any health, unordered. */
   instancesOf(name: string): ServiceEntry[] {
     return this.resolve(this.byName.get(name));
   }
