@@ -117,6 +117,8 @@ export interface BulkResult {
 export interface WatchOptions {
   index?: number;
   waitMs?: number;
+  /** Ends the wait early; the call then rejects with the signal's reason. */
+  signal?: AbortSignal;
 }
 export interface WatchResult {
   /** Pass it back as `index` to wait for the next change. */
@@ -248,8 +250,10 @@ export class Discovery implements DiscoveryApi {
 
   async watchServices(query: ServiceQuery | ServiceQueryBuilder | undefined, opts: WatchOptions = {}): Promise<WatchResult> {
     const compiled = compileQuery(parseOrThrow(serviceQuerySchema, toPlainQuery(query), "query"));
-    const { index, waitMs } = parseOrThrow(watchOptionsSchema, opts, "watch options");
-    if (index !== undefined) await this.changes.wait(compiled.name ?? null, index, waitMs);
+    const { signal, ...rest } = opts;
+    const { index, waitMs } = parseOrThrow(watchOptionsSchema, rest, "watch options");
+    if (index !== undefined) await this.changes.wait(compiled.name ?? null, index, waitMs, signal);
+    signal?.throwIfAborted();
     return { index: this.changes.current, services: [...this.discoverCompiled(compiled)] };
   }
 

@@ -16,6 +16,7 @@ export {
   type WatchResult,
 } from "./discovery.js";
 export { DiscoveryClient, type DiscoveryClientOptions } from "./client/client.js";
+export { serviceUpdates, type UpdatesOptions } from "./client/updates.js";
 export { newServiceQuery, ServiceQueryBuilder, type ServiceQuery } from "./registry/query.js";
 export { HEALTH_STATUSES, type HealthStatus, type ServiceEntry, type ServiceInput } from "./registry/schema.js";
 export { DiscoveryError, InvalidError, NotFoundError, ConflictError, UnavailableError, UnauthorizedError, type ErrorKind, type ErrorIssue } from "./errors.js";

@@ -58,7 +58,7 @@ export class DiscoveryClient implements DiscoveryApi {
     const search = params.toString();
     // The server may hold the request for the whole wait (plus up to 1/16 of it): the timeout starts after it.
     const holdMs = opts.index === undefined ? 0 : Math.ceil((opts.waitMs ?? DEFAULT_WAIT_MS) * (17 / 16));
-    const { body, headers } = await this.exchange<{ services: ServiceEntry[] }>("GET", `/v1/services${search ? `?${search}` : ""}`, undefined, holdMs);
+    const { body, headers } = await this.exchange<{ services: ServiceEntry[] }>("GET", `/v1/services${search ? `?${search}` : ""}`, undefined, holdMs, opts.signal);
     return { index: Number(headers["x-index"]), services: body.services };
   }
   bulk(body: BulkRequest): Promise<BulkResult> {
@@ -98,10 +98,11 @@ export class DiscoveryClient implements DiscoveryApi {
     return (await this.exchange<T>(method, path, body)).body;
   }
 
-  private async exchange<T>(method: string, path: string, body?: unknown, holdMs = 0): Promise<{ body: T; headers: Record<string, string | string[] | undefined> }> {
+  private async exchange<T>(method: string, path: string, body?: unknown, holdMs = 0, signal?: AbortSignal): Promise<{ body: T; headers: Record<string, string | string[] | undefined> }> {
     const headers: Record<string, string> = { accept: "application/json" };
     if (body !== undefined) headers["content-type"] = "application/json";
     if (this.opts.adminToken) headers.authorization = `Bearer ${this.opts.adminToken}`;
+    const timeout = AbortSignal.timeout(holdMs + (this.opts.timeoutMs ?? 10_000));
     let res;
     try {
       res = await request(`${this.base}${path}`, {
@@ -109,11 +110,12 @@ export class DiscoveryClient implements DiscoveryApi {
         headers,
         body: body === undefined ? null : JSON.stringify(body),
         dispatcher: this.dispatcher,
-        signal: AbortSignal.timeout(holdMs + (this.opts.timeoutMs ?? 10_000)),
+        signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
         // undici's own timeouts (300 s) would end a blocking query that waits longer.
         ...(holdMs > 0 ? { headersTimeout: 0, bodyTimeout: 0 } : {}),
       });
     } catch (err) {
+      signal?.throwIfAborted(); // the caller gave up: not the server's fault
       throw new UnavailableError(`cannot reach ${this.base}: ${(err as Error).message}`);
     }
     const text = await res.body.text();

@@ -8,6 +8,7 @@ import { DiscoveryClient } from "../../src/client/client.js";
 import { startDiscovery, type DiscoveryApi } from "../../src/discovery.js";
 import { ConflictError, InvalidError, NotFoundError, UnauthorizedError, UnavailableError } from "../../src/errors.js";
 import { newServiceQuery } from "../../src/registry/query.js";
+import { serviceUpdates } from "../../src/client/updates.js";
 import type { ServerHandle } from "../../src/server.js";
 import { closedPort, startTestServer } from "../helpers.js";
 
@@ -90,6 +91,25 @@ describe.each(implementations)("DiscoveryApi (%s)", (_kind, make) => {
     await expect(api.watchServices(undefined, { index: 1, waitMs: 11 * 60_000 })).rejects.toBeInstanceOf(InvalidError);
   });
 
+  it("serviceUpdates yields the answer, then each different one, and ends when its signal aborts", async () => {
+    const abort = new AbortController();
+    const updates = serviceUpdates(api, newServiceQuery().withName("updated"), { signal: abort.signal });
+    const seen: string[][] = [];
+    const done = (async () => {
+      for await (const services of updates) {
+        seen.push(services.map((e) => e.id));
+        if (seen.length === 1) await api.registerService({ id: "updated-1", name: "updated", address: "10.0.9.4", port: 1 });
+        if (seen.length === 2) {
+          await api.registerService({ id: "elsewhere-1", name: "elsewhere", address: "10.0.9.5", port: 1 });
+          await api.registerService({ id: "updated-2", name: "updated", address: "10.0.9.6", port: 1 });
+        }
+        if (seen.length === 3) abort.abort();
+      }
+    })();
+    await done;
+    expect(seen).toEqual([[], ["updated-1"], ["updated-1", "updated-2"]]);
+  });
+
   it("bulk-registers and reports per-item errors the same way", async () => {
     const ok = await api.bulk({ register: [{ id: "bulk-1", name: "bulk", address: "10.0.9.1", port: 1 }] });
     expect(ok.registered.map((e) => e.id)).toEqual(["bulk-1"]);
@@ -147,5 +167,44 @@ describe("DiscoveryClient failures", () => {
     const client = new DiscoveryClient({ url: `http://127.0.0.1:${await closedPort()}`, timeoutMs: 2_000 });
     await expect(client.getRegistryStats()).rejects.toBeInstanceOf(UnavailableError);
     await client.stop();
+  });
+});
+
+describe("serviceUpdates over HTTP", () => {
+  it("asks again while the server cannot be reached, and goes on once it answers", async () => {
+    const port = await closedPort();
+    const client = new DiscoveryClient({ url: `http://127.0.0.1:${port}`, timeoutMs: 2_000 });
+    const abort = new AbortController();
+    const first = serviceUpdates(client, newServiceQuery().withName("late"), { signal: abort.signal, retryMs: [20, 50] }).next();
+    await new Promise((r) => setTimeout(r, 100)); // a few refused attempts
+    const server = await startTestServer({ httpListen: { host: "127.0.0.1", port } });
+    try {
+      await server.discovery.registerService({ id: "late-1", name: "late", address: "10.0.9.7", port: 1 });
+      const got = await first;
+      expect(got.value?.map((e: { id: string }) => e.id)).toEqual(["late-1"]);
+    } finally {
+      abort.abort();
+      await client.stop();
+      await server.stop();
+    }
+  });
+
+  it("an invalid query ends it with the error, and an aborted wait ends it quietly", async () => {
+    const server = await startTestServer();
+    const client = new DiscoveryClient({ url: server.url });
+    try {
+      await expect(serviceUpdates(client, { healthStatus: "sick" as never }).next()).rejects.toBeInstanceOf(InvalidError);
+      const abort = new AbortController();
+      const updates = serviceUpdates(client, newServiceQuery().withName("quiet"), { signal: abort.signal });
+      expect((await updates.next()).value).toEqual([]);
+      const next = updates.next(); // a blocking query now waits on the server
+      await expect.poll(() => server.discovery.changes.waiters).toBe(1);
+      abort.abort();
+      expect(await next).toEqual({ done: true, value: undefined });
+      await expect.poll(() => server.discovery.changes.waiters).toBe(0);
+    } finally {
+      await client.stop();
+      await server.stop();
+    }
   });
 });
