@@ -79,6 +79,8 @@ export interface ClusterLink {
   /** The owner of an instance when it is another node; undefined when it is this one (or nobody). */
   ownerOf(id: string): Owner | undefined;
   status(): { state: string; replica: { stale: boolean } };
+  /** How long the replica has been stale, ms; 0 while it is in sync. */
+  staleForMs(): number;
   sync(force: boolean): Promise<unknown>;
   stop(): Promise<void>;
 }
@@ -355,6 +357,11 @@ export class Discovery implements DiscoveryApi {
   attachCluster(cluster: ClusterLink): void {
     this.cluster = cluster;
     this.addStatsSource("cluster", () => cluster.status());
+  }
+
+  /** Cluster mode: how long this node's replica of the cluster has been stale, ms (0: in sync, or no cluster). */
+  replicaStaleForMs(): number {
+    return this.cluster?.staleForMs() ?? 0;
   }
 
   /** The owner of an instance when it is another node of the cluster (writes for it are forwarded there). */

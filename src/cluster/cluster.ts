@@ -94,6 +94,8 @@ export class EtcdCluster {
   private readonly registry: Registry;
   private readonly self: Buffer;
   private readonly startedAt = new Date().toISOString();
+  /** Before any contact with etcd, the replica has been stale since this node started. */
+  private readonly startedAtMs = Date.parse(this.startedAt);
 
   private lease: Lease | undefined;
   private leaseId: string | undefined;
@@ -772,6 +774,12 @@ export class EtcdCluster {
     return { nodeId: owner, apiUrl: this.nodes.get(owner)?.apiUrl };
   }
 
+  /** How long the replica has been stale, ms; 0 while it is in sync. Cheap enough for every query. */
+  staleForMs(now = Date.now()): number {
+    if (this.computeState(now) === "ok") return 0;
+    return Math.max(1, now - (this.failingSince ?? this.watchSilentSince ?? (this.lastContactAt || this.startedAtMs)));
+  }
+
   status(): ClusterStatus {
     const now = Date.now();
     const state = this.computeState(now);
@@ -786,7 +794,7 @@ export class EtcdCluster {
         stale: state !== "ok",
         revision: this.revision,
         remoteInstances: this.registry.remoteOwners().size,
-        staleForMs: state === "ok" ? 0 : now - (this.failingSince ?? this.watchSilentSince ?? this.lastContactAt),
+        staleForMs: this.staleForMs(now),
         lastSyncAt: this.lastSyncAt === undefined ? null : new Date(this.lastSyncAt).toISOString(),
       },
       lease: { id: this.leaseId ?? null, ttl: this.opts.leaseTtlS, lastKeepaliveAgoMs: this.lastContactAt === 0 ? null : now - this.lastContactAt },

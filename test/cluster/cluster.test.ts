@@ -44,6 +44,7 @@ describe("two nodes on one etcd", () => {
     const woken = await blocked;
     expect(woken.body.count).toBe(0);
     expect(Number(woken.headers.get("x-index"))).toBeGreaterThan(index);
+    expect(woken.headers.get("x-replica-stale-ms")).toBeNull(); // in sync: nothing to say
     await until("web to leave b's DNS", async () => (await b.addresses("web")).length === 0);
     expect((await b.api("GET", "/v1/services/web-1")).status).toBe(404);
   });

@@ -83,6 +83,9 @@ describe("cluster faults", () => {
     // Still answering from the last replica, through DNS and the API.
     expect(await b.addresses("web")).toEqual(["127.0.0.1"]);
     expect((await b.api("GET", "/v1/services/db-1")).status).toBe(200);
+    // A query's answer says it comes from a stale replica, and since when.
+    const stale = await b.api("GET", "/v1/services?name=db");
+    expect(Number(stale.headers.get("x-replica-stale-ms"))).toBeGreaterThan(0);
     // a keeps checking its own instance and takes writes (its own store acknowledges them).
     up = false;
     await until("a sees web unhealthy", async () => (await a.addresses("web")).length === 0);
@@ -95,6 +98,7 @@ describe("cluster faults", () => {
     await until("b converged", async () => (await b.addresses("late")).length === 1 && (await b.addresses("web")).length === 0 && (await b.addresses("db")).length === 0, 15_000);
     await until("b's replica fresh", async () => !(await b.api<Status>("GET", "/v1/status")).body.cluster.replica.stale, 10_000);
     console.log(`etcd back: b converged after ${(performance.now() - t1).toFixed(0)} ms`);
+    expect((await b.api("GET", "/v1/services?name=late")).headers.get("x-replica-stale-ms")).toBeNull();
     expect((await a.api<Status>("GET", "/v1/status")).body.cluster.state).toBe("ok");
   });
 
