@@ -52,6 +52,7 @@ const IN_MEMORY = opts["in-memory"];
 /** How the driver sees B answer (see Observe); "both" alternates them, N registrations each. */
 const MODES: Observe[] = opts.observe === "both" ? ["poll", "watch"] : [opts.observe as Observe];
 if (!MODES.every((m) => m === "poll" || m === "watch")) throw new Error("--observe is poll, watch or both");
+const CLUSTER = "bench";
 const MAIN = fileURLToPath(new URL("../src/main.js", import.meta.url));
 
 interface Node {
@@ -205,7 +206,7 @@ async function etcdProbe(endpoints: string[]): Promise<{ once(key: string): Prom
   const waiters = new Map<string, (t: number) => void>();
   watcher.on("put", (kv) => waiters.get(kv.key.toString())?.(performance.now()));
   // The breakdown: when A's publish reaches a watch on member 2 (B's member), seen by the driver itself.
-  const services = `/homelab-discovery/bench/services/node-a/`;
+  const services = `/homelab-discovery/${CLUSTER}/services/node-a/`; // the default --etcd-prefix, A's instances
   const publishes = await reader.watch().prefix(services).create();
   publishes.on("put", (kv) => waiters.get(kv.key.toString())?.(performance.now()));
   return {
@@ -217,7 +218,13 @@ async function etcdProbe(endpoints: string[]): Promise<{ once(key: string): Prom
       waiters.delete(`/bench/${key}`);
       return t - t0;
     },
-    published: (id) => new Promise<number>((r) => waiters.set(`${services}${id}`, r)),
+    published: (id) =>
+      new Promise<number>((resolve) =>
+        waiters.set(`${services}${id}`, (t) => {
+          waiters.delete(`${services}${id}`);
+          resolve(t);
+        }),
+      ),
     close: async () => {
       await publishes.cancel();
       await watcher.cancel();
@@ -264,7 +271,7 @@ try {
   }
   console.log(line("etcd put -> watch (member 1 -> member 2), before our nodes start", alone));
 
-  const clusterArgs = (i: number) => ["--store", "etcd", "--etcd-endpoints", etcd.endpoints[i]!, "--cluster-name", "bench"];
+  const clusterArgs = (i: number) => ["--store", "etcd", "--etcd-endpoints", etcd.endpoints[i]!, "--cluster-name", CLUSTER];
   const a = await startNode("node-a", clusterArgs(0));
   const b = await startNode("node-b", clusterArgs(1));
   nodes.push(a, b);
