@@ -1,5 +1,6 @@
 // A query's answers as they change, over blocking queries, for any DiscoveryApi (embedded or remote): what
 // `consul watch` and consul-template do, as an async iterator.
+import { setTimeout as sleep } from "node:timers/promises";
 import type { DiscoveryApi } from "../discovery.js";
 import { UnavailableError } from "../errors.js";
 import type { ServiceQuery, ServiceQueryBuilder } from "../registry/query.js";
@@ -32,7 +33,8 @@ export async function* serviceUpdates(api: DiscoveryApi, query: ServiceQuery | S
     } catch (err) {
       if (signal?.aborted) return;
       if (!(err instanceof UnavailableError)) throw err;
-      await pause(retryMs, signal);
+      // Ends early (and quietly) when the signal aborts; the loop condition then ends the iteration.
+      await sleep(retryMs, undefined, signal ? { signal } : {}).catch(() => undefined);
       retryMs = Math.min(retryMs * 2, maxRetryMs);
       index = undefined; // ask for the answer as it is once the server is back
       continue;
@@ -44,16 +46,4 @@ export async function* serviceUpdates(api: DiscoveryApi, query: ServiceQuery | S
     last = body;
     yield result.services;
   }
-}
-
-function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener("abort", done, { once: true });
-  });
 }
