@@ -11,7 +11,9 @@
 // - How the driver sees B answer (--observe): "poll" asks B's DNS every 1 ms; "watch" holds a blocking query on
 //   B's API and asks its DNS once that returns; "both" (the default) alternates them, N registrations each.
 // Usage: node dist/bench/cluster.js [--registrations 1000] [--duration 5] [--rounds 2] [--gap 0] [--observe both]
-//   [--in-memory] [--etcd-on-shm]
+//   [--in-memory] [--etcd-on-shm] [--relay]
+//   --relay: also times the same registrations through bench/relay.ts (A and B as bare Node processes with the
+//   same hops and none of our code: the floor on this machine), alternating with ours.
 //   --gap <ms>: idle time before each timed registration and each etcd probe (0: back to back, each one starting
 //   while the machine still finishes the previous one's work: the followers' fsyncs, the other node's apply).
 //   BENCH_PROFILE_NODE=node-a BENCH_PROFILE_DIR=/tmp/prof: that node runs under node --cpu-prof.
@@ -39,6 +41,7 @@ const { values: opts } = parseArgs({
     "etcd-on-shm": { type: "boolean", default: false },
     gap: { type: "string", default: "0" },
     observe: { type: "string", default: "both" },
+    relay: { type: "boolean", default: false },
   },
 });
 const N = Number(opts.registrations);
@@ -49,11 +52,14 @@ const GAP = Number(opts.gap);
 const settle = () => (GAP > 0 ? new Promise((r) => setTimeout(r, GAP)) : undefined);
 /** Diagnosis only: nodes without their durable store, to see what the local fsync costs. */
 const IN_MEMORY = opts["in-memory"];
-/** How the driver sees B answer (see Observe); "both" alternates them, N registrations each. */
-const MODES: Observe[] = opts.observe === "both" ? ["poll", "watch"] : [opts.observe as Observe];
-if (!MODES.every((m) => m === "poll" || m === "watch")) throw new Error("--observe is poll, watch or both");
+/** How the driver sees B answer (see Observe); "both" alternates them, N registrations each; --relay adds the floor. */
+const OBSERVE: Observe[] = opts.observe === "both" ? ["poll", "watch"] : [opts.observe as Observe];
+if (!OBSERVE.every((m) => m === "poll" || m === "watch")) throw new Error("--observe is poll, watch or both");
+const MODES: Mode[] = opts.relay ? [...OBSERVE, "relay"] : OBSERVE;
 const CLUSTER = "bench";
 const MAIN = fileURLToPath(new URL("../src/main.js", import.meta.url));
+const RELAY = fileURLToPath(new URL("./relay.js", import.meta.url));
+const RELAY_PREFIX = "/bench-relay";
 
 interface Node {
   name: string;
@@ -70,25 +76,36 @@ async function startNode(name: string, args: string[]): Promise<Node> {
   const profile = process.env.BENCH_PROFILE_NODE === name ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR ?? "/tmp"}`] : [];
   // Diagnosis: BENCH_NODE_ARGS="--max-semi-space-size=64" gives every node these V8/Node flags.
   const nodeArgs = process.env.BENCH_NODE_ARGS?.split(" ").filter(Boolean) ?? [];
-  const child = spawn(process.execPath, [...nodeArgs, ...profile, MAIN, "--http-listen", "127.0.0.1:0", "--dns-listen", "127.0.0.1:0", "--node-id", name, "--data-dir", join(tmp, name), "--log-level", "info", ...(IN_MEMORY ? ["--in-memory"] : []), ...args], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
+  const argv = [...nodeArgs, ...profile, MAIN, "--http-listen", "127.0.0.1:0", "--dns-listen", "127.0.0.1:0", "--node-id", name, "--data-dir", join(tmp, name), "--log-level", "info", ...(IN_MEMORY ? ["--in-memory"] : []), ...args];
+  const ready = args.includes("etcd") ? "cluster joined" : "HTTP API listening";
+  return startChild(name, argv, ready);
+}
+
+/** A relay process (bench/relay.ts), the floor: role a takes the PUTs, role b answers the DNS queries. */
+function startRelay(role: "a" | "b", endpoint: string): Promise<Node> {
+  return startChild(`relay-${role}`, [RELAY, role, endpoint, RELAY_PREFIX, join(tmp, `relay-${role}.journal`)], "relay listening");
+}
+
+/** Spawns a server that logs JSON lines and resolves once it logged `ready` (its HTTP URL and DNS port as they come). */
+async function startChild(name: string, argv: string[], ready: string): Promise<Node> {
+  const child = spawn(process.execPath, argv, { stdio: ["ignore", "pipe", "inherit"] });
   children.push(child);
   let url = "";
   let dnsPort = 0;
-  const clustered = args.includes("etcd");
   await new Promise<void>((resolve, reject) => {
     const lines = createInterface({ input: child.stdout! });
     child.once("exit", (code) => reject(new Error(`${name} exited with ${code}`)));
     lines.on("line", (line) => {
-      const msg = JSON.parse(line) as { msg: string; url?: string; address?: string };
+      const msg = JSON.parse(line) as { msg: string; url?: string; address?: string; dnsPort?: number };
       if (msg.msg === "DNS listening") dnsPort = Number(msg.address!.split(":").pop());
-      if (msg.msg === "HTTP API listening") url = msg.url!;
-      if ((clustered && msg.msg === "cluster joined") || (!clustered && msg.msg === "HTTP API listening")) resolve();
+      if (msg.dnsPort !== undefined) dnsPort = msg.dnsPort;
+      if (msg.msg === "HTTP API listening" || msg.msg === "relay listening") url = msg.url ?? url;
+      if (msg.msg === ready) resolve();
     });
   });
   child.stdout!.resume();
-  const pool = new Pool(url, { connections: 32 });
+  // Relay b has no HTTP API: its pool (to a port nothing listens on) is never used, and connects only when used.
+  const pool = new Pool(url || "http://127.0.0.1:1", { connections: 32 });
   return {
     name,
     url,
@@ -155,21 +172,29 @@ function poller(port: number): { until(name: string): Promise<number>; close(): 
  * one HTTP answer more on B's side.
  */
 type Observe = "poll" | "watch";
+/** A way of observing ours, or "relay": the same registration through bench/relay.ts (the floor), B's DNS polled. */
+type Mode = Observe | "relay";
+interface Pair {
+  a: Node;
+  b: Node;
+}
 
 /** Ours, one registration at a time, each followed by one of etcd's own put -> watch: both see the same moments. */
-async function propagation(a: Node, b: Node, probe: Awaited<ReturnType<typeof etcdProbe>>, modes: Observe[]) {
+async function propagation(ours: Pair, relay: Pair | undefined, probe: Awaited<ReturnType<typeof etcdProbe>>, modes: Mode[]) {
   const results = new Map(modes.map((m) => [m, { fromSend: [] as number[], fromAck: [] as number[], published: [] as number[] }]));
   const peer: number[] = [];
-  const poll = poller(b.dnsPort);
+  const polls = { ours: poller(ours.b.dnsPort), relay: relay && poller(relay.b.dnsPort) };
   for (let i = 0; i < N * modes.length; i++) {
     const mode = modes[i % modes.length]!;
+    const { a, b } = mode === "relay" ? relay! : ours;
+    const poll = (mode === "relay" ? polls.relay : polls.ours)!;
     const name = `prop-${i}`;
     const watched = mode === "watch" ? await blockingQuery(b, name) : undefined;
     await settle();
     const t0 = performance.now();
     // B answers NODATA/NXDOMAIN until the name arrives
     const seen = watched === undefined ? poll.until(name) : watched.answered.then(() => poll.until(name));
-    const published = probe.published(`${name}-1`);
+    const published = probe.published(mode === "relay" ? `${RELAY_PREFIX}/services/relay-a/${name}-1` : `${SERVICES}${name}-1`);
     const status = await put(a, `${name}-1`, name, i);
     const tAck = performance.now();
     if (status !== 201) throw new Error(`PUT answered ${status}`);
@@ -181,7 +206,8 @@ async function propagation(a: Node, b: Node, probe: Awaited<ReturnType<typeof et
     await settle();
     peer.push(await probe.once(`during-${i}`));
   }
-  poll.close();
+  polls.ours.close();
+  polls.relay?.close();
   return { results, peer };
 }
 
@@ -198,17 +224,21 @@ async function blockingQuery(b: Node, name: string): Promise<{ answered: Promise
   return { answered: wait() }; // wrapped: an awaited promise of a promise would wait for both
 }
 
+/** A's instances under the default --etcd-prefix. */
+const SERVICES = `/homelab-discovery/${CLUSTER}/services/node-a/`;
+
 /** etcd's own put -> watch: a put through member 1 (etcd3, 300-byte value) until a watch on member 2 sees it. */
-async function etcdProbe(endpoints: string[]): Promise<{ once(key: string): Promise<number>; published(id: string): Promise<number>; close(): Promise<void> }> {
+async function etcdProbe(endpoints: string[]): Promise<{ once(key: string): Promise<number>; published(key: string): Promise<number>; close(): Promise<void> }> {
   const writer = new Etcd3({ hosts: [endpoints[0]!] });
   const reader = new Etcd3({ hosts: [endpoints[1]!] });
   const watcher = await reader.watch().prefix("/bench/").create();
   const waiters = new Map<string, (t: number) => void>();
   watcher.on("put", (kv) => waiters.get(kv.key.toString())?.(performance.now()));
-  // The breakdown: when A's publish reaches a watch on member 2 (B's member), seen by the driver itself.
-  const services = `/homelab-discovery/${CLUSTER}/services/node-a/`; // the default --etcd-prefix, A's instances
-  const publishes = await reader.watch().prefix(services).create();
-  publishes.on("put", (kv) => waiters.get(kv.key.toString())?.(performance.now()));
+  // The breakdown: when A's publish (ours or the relay's) reaches a watch on member 2 (B's member), seen by the
+  // driver itself.
+  const publishes = await reader.watch().prefix(SERVICES).create();
+  const relayed = await reader.watch().prefix(`${RELAY_PREFIX}/services/`).create();
+  for (const w of [publishes, relayed]) w.on("put", (kv) => waiters.get(kv.key.toString())?.(performance.now()));
   return {
     once: async (key) => {
       const arrived = new Promise<number>((r) => waiters.set(`/bench/${key}`, r));
@@ -218,14 +248,15 @@ async function etcdProbe(endpoints: string[]): Promise<{ once(key: string): Prom
       waiters.delete(`/bench/${key}`);
       return t - t0;
     },
-    published: (id) =>
+    published: (key) =>
       new Promise<number>((resolve) =>
-        waiters.set(`${services}${id}`, (t) => {
-          waiters.delete(`${services}${id}`);
+        waiters.set(key, (t) => {
+          waiters.delete(key);
           resolve(t);
         }),
       ),
     close: async () => {
+      await relayed.cancel();
       await publishes.cancel();
       await watcher.cancel();
       writer.close();
@@ -275,18 +306,20 @@ try {
   const a = await startNode("node-a", clusterArgs(0));
   const b = await startNode("node-b", clusterArgs(1));
   nodes.push(a, b);
-  const { results, peer } = await propagation(a, b, probe, MODES);
+  const relay = opts.relay ? { a: await startRelay("a", etcd.endpoints[0]!), b: await startRelay("b", etcd.endpoints[1]!) } : undefined;
+  if (relay) nodes.push(relay.a, relay.b);
+  const { results, peer } = await propagation({ a, b }, relay, probe, MODES);
   await probe.close();
   console.log(line("etcd put -> watch, interleaved with ours (one each, alternating)", peer));
   for (const [mode, { fromSend, fromAck, published }] of results) {
-    const how = mode === "poll" ? "B's DNS asked every 1 ms" : "B watched by a blocking query, then its DNS asked";
-    console.log(`ours, ${how}:`);
+    const how = { poll: "ours, B's DNS asked every 1 ms", watch: "ours, B watched by a blocking query, then its DNS asked", relay: "the relay (bench/relay.ts: the same hops, none of our code), B's DNS asked every 1 ms" }[mode];
+    console.log(`${how}:`);
     console.log(line("  PUT on A sent -> B's DNS answers", fromSend));
     console.log(line("  PUT on A acknowledged -> B's DNS answers", fromAck));
     console.log(line("  PUT on A sent -> the publish reaches a watch on member 2 (the driver's own, beside B's)", published));
     console.log(line("  that watch saw it -> B's DNS answers (B's part, and the driver's)", fromSend.map((t, i) => t - published[i]!)));
     console.log(line("  PUT on A sent -> acknowledged (durable write on A while etcd takes the publish)", fromSend.map((t, i) => t - fromAck[i]!)));
-    console.log(`  ratio p99 ours (from send) / etcd put->watch interleaved: ${fmt(percentile(fromSend, 99) / percentile(peer, 99), 2)}x`);
+    console.log(`  ratio p99 (from send) / etcd put->watch interleaved: ${fmt(percentile(fromSend, 99) / percentile(peer, 99), 2)}x`);
   }
 
   const solo = await startNode("solo", []);
