@@ -127,6 +127,12 @@ export interface WatchResult {
   index: number;
   services: ServiceEntry[];
 }
+export interface WatchServiceResult {
+  /** Pass it back as `index` to wait for the next change. */
+  index: number;
+  /** The instance, or null while it is not registered: a watch can wait for it to appear, or see it go. */
+  service: ServiceEntry | null;
+}
 
 /** What embedded and remote callers share: `Discovery` implements it in-process, `DiscoveryClient` over HTTP. */
 export interface DiscoveryApi {
@@ -140,6 +146,8 @@ export interface DiscoveryApi {
    * to the next call.
    */
   watchServices(query: ServiceQuery | ServiceQueryBuilder | undefined, opts?: WatchOptions): Promise<WatchResult>;
+  /** One instance, as a blocking query: with `index`, answers once the instance may have changed (or `waitMs`). */
+  watchService(id: string, opts?: WatchOptions): Promise<WatchServiceResult>;
   bulk(request: BulkRequest): Promise<BulkResult>;
   healthCheckService(id: string): Promise<HealthCheckResult>;
   healthCheckAll(): Promise<HealthCheckSummary>;
@@ -252,11 +260,23 @@ export class Discovery implements DiscoveryApi {
 
   async watchServices(query: ServiceQuery | ServiceQueryBuilder | undefined, opts: WatchOptions = {}): Promise<WatchResult> {
     const compiled = compileQuery(parseOrThrow(serviceQuerySchema, toPlainQuery(query), "query"));
+    await this.waitForChange(compiled.name ?? null, opts);
+    return { index: this.changes.current, services: [...this.discoverCompiled(compiled)] };
+  }
+
+  async watchService(id: string, opts: WatchOptions = {}): Promise<WatchServiceResult> {
+    const key = parseOrThrow(serviceIdSchema, id, "service id");
+    // Changes are indexed by name: the instance's own, or any name while it is not registered.
+    await this.waitForChange(this.registry.get(key)?.name ?? null, opts);
+    return { index: this.changes.current, service: this.registry.get(key) ?? null };
+  }
+
+  /** With `opts.index`, waits until something that could change an answer about `name` changed, or `waitMs`. */
+  private async waitForChange(name: string | null, opts: WatchOptions): Promise<void> {
     const { signal, ...rest } = opts;
     const { index, waitMs } = parseOrThrow(watchOptionsSchema, rest, "watch options");
-    if (index !== undefined) await this.changes.wait(compiled.name ?? null, index, waitMs, signal);
+    if (index !== undefined) await this.changes.wait(name, index, waitMs, signal);
     signal?.throwIfAborted();
-    return { index: this.changes.current, services: [...this.discoverCompiled(compiled)] };
   }
 
   /** The query, served from cache when it can be; the array is shared with the cache and must not be changed. */

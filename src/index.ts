@@ -14,6 +14,7 @@ export {
   type BulkResult,
   type WatchOptions,
   type WatchResult,
+  type WatchServiceResult,
 } from "./discovery.js";
 export { DiscoveryClient, type DiscoveryClientOptions } from "./client/client.js";
 export { serviceUpdates, type UpdatesOptions } from "./client/updates.js";

@@ -13,6 +13,7 @@ import type {
   SyncResult,
   WatchOptions,
   WatchResult,
+  WatchServiceResult,
 } from "../discovery.js";
 import { ERROR_KINDS, errorOfKind, UnavailableError, type ErrorIssue, type ErrorKind } from "../errors.js";
 import { kindOfStatus } from "../http/errors.js";
@@ -52,14 +53,14 @@ export class DiscoveryClient implements DiscoveryApi {
     return result.services;
   }
   async watchServices(query: ServiceQuery | ServiceQueryBuilder | undefined, opts: WatchOptions = {}): Promise<WatchResult> {
-    const params = paramsFromQuery(toPlainQuery(query));
-    if (opts.index !== undefined) params.set("index", String(opts.index));
-    if (opts.waitMs !== undefined) params.set("wait", `${opts.waitMs}ms`);
-    const search = params.toString();
-    // The server may hold the request for the whole wait (plus up to 1/16 of it): the timeout starts after it.
-    const holdMs = opts.index === undefined ? 0 : Math.ceil((opts.waitMs ?? DEFAULT_WAIT_MS) * (17 / 16));
-    const { body, headers } = await this.exchange<{ services: ServiceEntry[] }>("GET", `/v1/services${search ? `?${search}` : ""}`, undefined, holdMs, opts.signal);
-    return { index: Number(headers["x-index"]), services: body.services };
+    const path = `/v1/services${search(blockingParams(paramsFromQuery(toPlainQuery(query)), opts))}`;
+    const { body, headers } = await this.exchange<{ services: ServiceEntry[] }>("GET", path, { holdMs: holdMs(opts), signal: opts.signal });
+    return { index: Number(headers["x-index"]), services: body!.services };
+  }
+  async watchService(id: string, opts: WatchOptions = {}): Promise<WatchServiceResult> {
+    const path = `/v1/services/${encodeURIComponent(id)}${search(blockingParams(new URLSearchParams(), opts))}`;
+    const { body, headers } = await this.exchange<ServiceEntry>("GET", path, { holdMs: holdMs(opts), signal: opts.signal, absentOk: true });
+    return { index: Number(headers["x-index"]), service: body };
   }
   bulk(body: BulkRequest): Promise<BulkResult> {
     return this.call("POST", "/v1/services/bulk", body);
@@ -95,10 +96,18 @@ export class DiscoveryClient implements DiscoveryApi {
   }
 
   private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
-    return (await this.exchange<T>(method, path, body)).body;
+    return (await this.exchange<T>(method, path, { body })).body!;
   }
 
-  private async exchange<T>(method: string, path: string, body?: unknown, holdMs = 0, signal?: AbortSignal): Promise<{ body: T; headers: Record<string, string | string[] | undefined> }> {
+  /**
+   * One request. `holdMs`: how long the server may hold it (a blocking query) before the timeout starts.
+   * `absentOk`: a 404 is an answer (body null), not a NotFoundError.
+   */
+  private async exchange<T>(
+    method: string,
+    path: string,
+    { body, holdMs = 0, signal, absentOk = false }: { body?: unknown; holdMs?: number; signal?: AbortSignal | undefined; absentOk?: boolean },
+  ): Promise<{ body: T | null; headers: Record<string, string | string[] | undefined> }> {
     const headers: Record<string, string> = { accept: "application/json" };
     if (body !== undefined) headers["content-type"] = "application/json";
     if (this.opts.adminToken) headers.authorization = `Bearer ${this.opts.adminToken}`;
@@ -119,9 +128,27 @@ export class DiscoveryClient implements DiscoveryApi {
       throw new UnavailableError(`cannot reach ${this.base}: ${(err as Error).message}`);
     }
     const text = await res.body.text();
+    if (res.statusCode === 404 && absentOk) return { body: null, headers: res.headers };
     if (res.statusCode >= 400) throw errorFromBody(res.statusCode, text);
     return { body: JSON.parse(text) as T, headers: res.headers };
   }
+}
+
+/** `params` with a blocking query's `index` and `wait` added. */
+function blockingParams(params: URLSearchParams, opts: WatchOptions): URLSearchParams {
+  if (opts.index !== undefined) params.set("index", String(opts.index));
+  if (opts.waitMs !== undefined) params.set("wait", `${opts.waitMs}ms`);
+  return params;
+}
+
+/** The server may hold a blocking query for its whole wait (plus up to 1/16 of it): the timeout starts after it. */
+function holdMs(opts: WatchOptions): number {
+  return opts.index === undefined ? 0 : Math.ceil((opts.waitMs ?? DEFAULT_WAIT_MS) * (17 / 16));
+}
+
+function search(params: URLSearchParams): string {
+  const s = params.toString();
+  return s ? `?${s}` : "";
 }
 
 function errorFromBody(status: number, text: string) {

@@ -10,7 +10,7 @@ import { compileQuery, serviceQuerySchema } from "../registry/query.js";
 import type { Metrics } from "../metrics.js";
 import { parseOrThrow } from "../registry/schema.js";
 import { errorBody, HttpError, renderError } from "./errors.js";
-import { queryFromParams, takeBlocking } from "./params.js";
+import { jittered, queryFromParams, takeBlocking } from "./params.js";
 
 export interface HttpOptions {
   /** Protects every mutating route with `Authorization: Bearer <token>` when set. */
@@ -91,23 +91,31 @@ export function createHttpApp(discovery: Discovery, opts: HttpOptions): Hono {
     return new Response(body, { status: 200, headers });
   };
   app.get("/v1/services", (c): Response | Promise<Response> => {
-    const url = c.req.url;
-    const q = url.indexOf("?");
-    const search = q === -1 ? "" : url.slice(q + 1);
+    const search = searchOf(c.req.url);
     if (!BLOCKING_PARAM.test(search)) return answer(search);
     const params = new URLSearchParams(search);
     const blocking = takeBlocking(params);
     const rest = params.toString();
     if (blocking === undefined) return answer(rest);
     const name = compileServiceQuery(rest).name ?? null;
-    // Spread the answers of many clients that waited from the same moment, as Consul does (up to wait/16).
-    const waitMs = blocking.waitMs + Math.floor(Math.random() * (blocking.waitMs / 16));
-    return discovery.changes.wait(name, blocking.index, waitMs, c.req.raw.signal).then(() => answer(rest));
+    return discovery.changes.wait(name, blocking.index, jittered(blocking.waitMs), c.req.raw.signal).then(() => answer(rest));
   });
 
   app.post("/v1/services/bulk", async (c) => send(c, await discovery.bulk((await jsonBody(c)) as never)));
 
-  app.get("/v1/services/:id", async (c) => send(c, await discovery.getService(c.req.param("id"))));
+  // One instance, with X-Index; with `index` (and `wait`) a blocking query that answers once the instance may
+  // have changed: a watch can also wait for an id to appear, so the 404 carries the index too.
+  app.get("/v1/services/:id", async (c) => {
+    const id = c.req.param("id");
+    const params = new URLSearchParams(searchOf(c.req.url));
+    const blocking = takeBlocking(params);
+    for (const param of params.keys()) throw new InvalidError(`invalid query: unknown parameter '${param}' (use index and wait)`);
+    const watch = blocking && { index: blocking.index, waitMs: jittered(blocking.waitMs), signal: c.req.raw.signal };
+    const { index, service } = await discovery.watchService(id, watch);
+    const headers = { ...JSON_HEADERS, "x-index": String(index) };
+    if (service === null) return c.body(errorBody("not_found", `service ${id} is not registered`), 404, headers);
+    return c.body(JSON.stringify(service), 200, headers);
+  });
 
   app.put("/v1/services/:id", async (c) => {
     const id = c.req.param("id");
@@ -147,6 +155,12 @@ function compileServiceQuery(search: string) {
 }
 
 /** The `force` query parameter: absent or false -> false, true -> true, anything else a 400. */
+/** The raw query string of a URL, without the `?`. */
+function searchOf(url: string): string {
+  const q = url.indexOf("?");
+  return q === -1 ? "" : url.slice(q + 1);
+}
+
 function forceParam(c: Context): boolean {
   const force = c.req.query("force");
   if (force !== undefined && force !== "true" && force !== "false") throw new InvalidError("invalid query: force must be true or false");

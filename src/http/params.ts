@@ -72,6 +72,12 @@ export function takeBlocking(params: URLSearchParams): Blocking | undefined {
   return { index: Number(index), waitMs };
 }
 
+/** A blocking query's wait plus up to 1/16 of it, as Consul does: clients that waited from the same moment are
+ * not all answered at the same one. */
+export function jittered(waitMs: number): number {
+  return waitMs + Math.floor(Math.random() * (waitMs / 16));
+}
+
 function single(params: URLSearchParams, name: string): string | undefined {
   const all = params.getAll(name);
   if (all.length > 1) throw new InvalidError(`invalid query: '${name}' may be given once`);

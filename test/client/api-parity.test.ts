@@ -91,6 +91,29 @@ describe.each(implementations)("DiscoveryApi (%s)", (_kind, make) => {
     await expect(api.watchServices(undefined, { index: 1, waitMs: 11 * 60_000 })).rejects.toBeInstanceOf(InvalidError);
   });
 
+  it("watches one instance: absent, registered, its status changed, gone", async () => {
+    const absent = await api.watchService("single-1");
+    expect(absent.service).toBeNull();
+    const appearing = api.watchService("single-1", { index: absent.index, waitMs: 20_000 });
+    await api.registerService({ id: "single-1", name: "single", address: "10.0.9.7", port: 1, ttl: 60_000 });
+    const registered = await appearing;
+    expect(registered.service?.healthStatus).toBe("unknown");
+    expect(registered.index).toBeGreaterThan(absent.index);
+    expect(await api.watchService("single-1", { index: registered.index, waitMs: 30 })).toEqual(registered);
+
+    const changing = api.watchService("single-1", { index: registered.index, waitMs: 20_000 });
+    await api.heartbeat("single-1");
+    const healthy = await changing;
+    expect(healthy.service?.healthStatus).toBe("healthy");
+    expect(healthy.index).toBeGreaterThan(registered.index);
+
+    const going = api.watchService("single-1", { index: healthy.index, waitMs: 20_000 });
+    await api.deregisterService("single-1");
+    expect((await going).service).toBeNull();
+    await expect(api.watchService("single-1", { index: 1, waitMs: 11 * 60_000 })).rejects.toBeInstanceOf(InvalidError);
+    await expect(api.watchService("not an id!")).rejects.toBeInstanceOf(InvalidError);
+  });
+
   it("serviceUpdates yields the answer, then each different one, and ends when its signal aborts", async () => {
     const abort = new AbortController();
     const updates = serviceUpdates(api, newServiceQuery().withName("updated"), { signal: abort.signal });

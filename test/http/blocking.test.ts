@@ -102,6 +102,47 @@ describe("GET /v1/services?index=&wait= (blocking queries)", () => {
   });
 });
 
+describe("GET /v1/services/{id}?index=&wait= (one instance)", () => {
+  it("carries X-Index on 200 and 404, waits for the id to appear, and only its name's changes wake it", async () => {
+    const absent = await api(server.url, "GET", "/v1/services/one-1");
+    expect(absent.status).toBe(404);
+    expect(absent.body.error.message).toBe("service one-1 is not registered");
+    expect(indexOf(absent)).toBeGreaterThan(0);
+    const appearing = api(server.url, "GET", `/v1/services/one-1?index=${indexOf(absent)}&wait=20s`);
+    await expect.poll(() => server.discovery.changes.waiters).toBe(1);
+    await api(server.url, "PUT", "/v1/services/one-1", svc("one"));
+    const registered = await appearing;
+    expect(registered.status).toBe(200);
+    expect(registered.body.id).toBe("one-1");
+
+    const changing = api(server.url, "GET", `/v1/services/one-1?index=${indexOf(registered)}&wait=20s`);
+    await expect.poll(() => server.discovery.changes.waiters).toBe(1);
+    await api(server.url, "PUT", "/v1/services/two-1", svc("two"));
+    expect(server.discovery.changes.waiters).toBe(1);
+    await api(server.url, "PUT", "/v1/services/one-1/maintenance", { enable: true, reason: "disk" });
+    const res = await changing;
+    expect(res.body.maintenance.reason).toBe("disk");
+    expect(indexOf(res)).toBeGreaterThan(indexOf(registered));
+
+    const going = api(server.url, "GET", `/v1/services/one-1?index=${indexOf(res)}`);
+    await expect.poll(() => server.discovery.changes.waiters).toBe(1);
+    await api(server.url, "DELETE", "/v1/services/one-1");
+    expect((await going).status).toBe(404);
+  });
+
+  it("rejects unknown and bad parameters with a 400, so a typo never answers at once silently", async () => {
+    for (const [params, message] of [
+      ["wiat=5s", /unknown parameter 'wiat'/],
+      ["index=x", /index must be the X-Index/],
+      ["index=1&wait=11m", /wait may be at most 10m/],
+    ] as const) {
+      const res = await api(server.url, "GET", `/v1/services/one-2?${params}`);
+      expect(res.status, params).toBe(400);
+      expect(res.body.error.message, params).toMatch(message);
+    }
+  });
+});
+
 describe("blocking queries and shutdown", () => {
   it("a stop answers the queries still waiting instead of waiting for them", async () => {
     const own = await startTestServer();
