@@ -63,6 +63,7 @@ export function normaliseAddress(raw: string): string | undefined {
   const family = isIP(value);
   if (family === 4) return value;
   if (family === 6) {
+    if (value.includes("%")) return undefined; // a zone index: see addressSchema
     const canonical = new URL(`http://[${value}]`).hostname.slice(1, -1);
     // RFC 5952 section 5: an IPv4-mapped address keeps its dotted quad.
     const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(canonical);
@@ -76,6 +77,11 @@ export function normaliseAddress(raw: string): string | undefined {
 }
 
 export const addressSchema = z.string(required).transform((raw, ctx) => {
+  if (raw.includes("%")) {
+    // fe80::1%eth0: isIP accepts it, but a zone index names an interface of one host, meaningless to any other.
+    ctx.addIssue({ code: "custom", message: "must not carry an IPv6 zone index ('%...'): it names an interface of one host" });
+    return z.NEVER;
+  }
   const address = normaliseAddress(raw);
   if (address === undefined) {
     ctx.addIssue({ code: "custom", message: "must be an IPv4 address, an IPv6 address or a hostname" });
@@ -91,7 +97,7 @@ const healthEndpointSchema = z
     message: "must be a path starting with '/' or an absolute http:// or https:// URL",
   });
 
-const metadataSchema = z
+const metadataRecord = z
   .record(
     z
       .string()
@@ -103,6 +109,12 @@ const metadataSchema = z
   .refine((m) => Object.keys(m).length <= LIMITS.metadataPairs, {
     message: `at most ${LIMITS.metadataPairs} metadata pairs`,
   });
+
+/** zod leaves a `__proto__` key out of a record without a word (assigning it would set the prototype): a key
+ * JSON.parse gives as an own property would be lost. It is refused instead. */
+const metadataSchema = z
+  .custom<z.input<typeof metadataRecord>>((m) => typeof m !== "object" || m === null || !Object.hasOwn(m, "__proto__"), "metadata key __proto__ is reserved")
+  .pipe(metadataRecord);
 
 const intervalSchema = z
   .number()

@@ -66,6 +66,9 @@ describe("service input validation", () => {
     for (const address of ["", "a b", "300.1.1.1", "10.0.0.256", "-bad-.example", "1.2.3.4:80", "http://x"]) {
       expect(issuesOf({ ...base, address })[0]).toEqual({ path: ["address"], message: "must be an IPv4 address, an IPv6 address or a hostname" });
     }
+    // A zone index: isIP takes it, URL does not (it used to escape as a TypeError, a 500).
+    expect(issuesOf({ ...base, address: "fe80::1%eth0" })[0]?.message).toMatch(/must not carry an IPv6 zone index/);
+    expect(normaliseAddress("fe80::1%eth0")).toBeUndefined();
   });
 
   it("bounds tags and metadata", () => {
@@ -77,6 +80,8 @@ describe("service input validation", () => {
     expect(issuesOf({ ...base, metadata: { "a=b": "x" } })[0]?.message).toContain("metadata keys may contain only");
     expect(issuesOf({ ...base, metadata: { a: "x".repeat(513) } })[0]?.message).toContain("at most 512");
     expect(issuesOf({ ...base, metadata: { a: 1 } })[0]?.path).toEqual(["metadata", "a"]);
+    // As JSON.parse gives it: an own key, which copying into a plain object would drop without a word.
+    expect(issuesOf({ ...base, metadata: JSON.parse('{"__proto__":"v"}') })[0]?.message).toBe("metadata key __proto__ is reserved");
   });
 
   it("puts a floor under the check interval and validates the TTL", () => {
