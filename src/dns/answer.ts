@@ -5,7 +5,7 @@ import { isIP } from "node:net";
 import type { ServiceEntry } from "../registry/schema.js";
 import { classify, hexOfAddress, instanceLabel, type Lookup, type ZoneNames } from "./names.js";
 import { RCODE, TYPE } from "./wire.js";
-import type { StaticZone, StaticZones, ZoneLookup, ZoneRr } from "./zones.js";
+import type { SoaRr, StaticZone, StaticZones, ZoneLookup, ZoneRr } from "./zones.js";
 
 /** A resource record in the shape dns2's encoder takes. */
 export type Rr =
@@ -85,7 +85,7 @@ export class Zone {
     this.nsName = `ns.${settings.domain}`;
   }
 
-  soa(view: DnsView, ttl: number): Rr {
+  soa(view: DnsView, ttl: number): SoaRr {
     const d = this.settings.domain;
     return {
       name: d,
@@ -102,6 +102,17 @@ export class Zone {
     };
   }
 
+  /**
+   * The SOA for a negative answer about a name in one of our zones (the domain, or a zone from a file), or
+   * undefined when the name is outside them (a registry reverse name is ours only while an instance has it).
+   */
+  negativeSoaOf(labels: readonly string[], view: DnsView): SoaRr | undefined {
+    const file = this.statics?.findZone(labels);
+    if (file !== undefined) return file.negativeSoa;
+    const kind = classify(labels, this.names).kind;
+    return kind === "outside" || kind === "reverse" ? undefined : this.soa(view, this.settings.negativeTtl);
+  }
+
   /** `qname` is the lowercase name as the answer's owner; `labels` the same split. */
   answer(qname: string, labels: readonly string[], qtype: number, view: DnsView): Answer {
     const lookup = classify(labels, this.names);
@@ -111,15 +122,25 @@ export class Zone {
       // Another zone from a file. A reverse zone's names come from the file, else from the registry's PTRs.
       if (lookup.kind === "reverse" && !file.has(labels)) {
         const registry = this.answerLookup(lookup, qname, qtype, view);
-        if (registry.kind !== "refused") return { ...registry, soa: file.negativeSoa };
+        if (registry.kind !== "refused") return { ...registry, soa: this.registryNegativeSoa(file) };
       }
       return fromFile(file.lookup(labels, qtype), file);
     }
     // The file for our own domain: the registry keeps its names, the file has the rest, one SOA (the file's).
-    if (REGISTRY_KINDS.has(lookup.kind) || (lookup.kind === "ns" && !file.has(labels))) {
-      return { ...this.answerLookup(lookup, qname, qtype, view), soa: file.negativeSoa };
+    if (REGISTRY_KINDS.has(lookup.kind) || (UNLESS_DEFINED_KINDS.has(lookup.kind) && !file.has(labels))) {
+      return { ...this.answerLookup(lookup, qname, qtype, view), soa: this.registryNegativeSoa(file) };
     }
     return fromFile(file.lookup(labels, qtype), file);
+  }
+
+  /**
+   * The file's SOA for a negative answer about one of the registry's names, which come and go: resolvers may
+   * cache their absence for --dns-negative-ttl at most, whatever the file's minimum (RFC 2308: the lower of the
+   * SOA record's TTL and its minimum).
+   */
+  private registryNegativeSoa(file: StaticZone): SoaRr {
+    const ttl = this.settings.negativeTtl;
+    return file.negativeSoa.ttl <= ttl ? file.negativeSoa : { ...file.negativeSoa, ttl };
   }
 
   private answerLookup(lookup: Lookup, qname: string, qtype: number, view: DnsView): Answer {
@@ -266,7 +287,10 @@ export class Zone {
 }
 
 /** Names the registry answers even when a zone file covers the domain. */
-const REGISTRY_KINDS: ReadonlySet<Lookup["kind"]> = new Set(["service", "node", "addr", "dnssd-types", "dnssd-type", "dnssd-instance", "empty-nonterminal"]);
+const REGISTRY_KINDS: ReadonlySet<Lookup["kind"]> = new Set(["service", "node", "addr", "dnssd-types", "empty-nonterminal"]);
+/** The registry's too, unless the domain's zone file defines that very name: `_ipp._tcp IN SRV 0 0 631 printer`
+ * in the file is the operator's word for it (the registry's DNS-SD names never hold SRV records at that level). */
+const UNLESS_DEFINED_KINDS: ReadonlySet<Lookup["kind"]> = new Set(["ns", "dnssd-type", "dnssd-instance"]);
 
 /** A zone file's lookup as an answer: RFC 6604 for CNAME chains (the rcode is the last name's). */
 function fromFile(result: ZoneLookup, file: StaticZone): Answer {

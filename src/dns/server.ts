@@ -10,7 +10,7 @@ import { encodeAnswer } from "./encode.js";
 import { Forwarder } from "./forward.js";
 import type { StaticZones } from "./zones.js";
 import { AnswerTable } from "./answer-table.js";
-import { bareResponse, CLASS_ANY, CLASS_IN, nameLabels, optRecord, parseQuery, questionOf, RCODE, tcpFrame, TYPE, truncated, type Query } from "./wire.js";
+import { bareResponse, CLASS_ANY, CLASS_IN, nameLabels, optRecord, parseQuery, questionOf, RCODE, soaRecord, tcpFrame, TYPE, truncated, type Query } from "./wire.js";
 
 /** The largest UDP payload we send and advertise. A LAN carries it; HAProxy, which never retries over TCP, needs it. */
 export const MAX_UDP_PAYLOAD = 4096;
@@ -184,8 +184,7 @@ export class DnsServer {
     if (q.qclass !== CLASS_IN && q.qclass !== CLASS_ANY) return this.bare(q, RCODE.REFUSED);
     if (q.qtype === TYPE.AXFR || q.qtype === TYPE.IXFR) return this.bare(q, RCODE.REFUSED);
     if (q.qtype === TYPE.OPT) return this.bare(q, RCODE.FORMERR);
-    // Labels with bytes no name of ours can hold: not ours.
-    if (!q.printable) return forwardable ? FORWARD : this.bare(q, RCODE.REFUSED);
+    if (!q.printable) return this.unprintable(q, forwardable);
 
     // Found by the question's own bytes, where they sit in the packet (see answer-table.ts).
     const state = q.edns ? (q.edns.dnssecOk ? 2 : 1) : 0;
@@ -209,6 +208,19 @@ export class DnsServer {
     if (q.folded) q.packet.copy(out, 12, 12, q.questionEnd);
     this.count(out[3]! & 0x0f);
     return out;
+  }
+
+  /**
+   * A name with bytes none of our names can hold (a space, a '.', UTF-8 inside a label): inside our zones it
+   * does not exist, and is answered so. Forwarding it would loop through any resolver that sends our domain
+   * back to us. Outside them it goes upstream like any other name. Not cached: no name of ours looks like this.
+   * (A wildcard in a zone file would match such a label too; it is answered NXDOMAIN all the same.)
+   */
+  private unprintable(q: Query, forwardable: boolean): Buffer | typeof FORWARD {
+    const soa = this.zone.negativeSoaOf(nameLabels(q), this.opts.view);
+    if (soa === undefined) return forwardable ? FORWARD : this.bare(q, RCODE.REFUSED);
+    this.count(RCODE.NXDOMAIN);
+    return bareResponse({ ...q, question: questionOf(q), rcode: RCODE.NXDOMAIN, aa: true, ra: this.ra, edns: ourEdns(q), authority: soaRecord(soa) });
   }
 
   private build(q: Query, qname: string, labels: readonly string[], edns: { udpSize: number; dnssecOk: boolean } | undefined): Built {

@@ -188,7 +188,10 @@ function skipName(buf: Buffer, off: number): number {
   }
 }
 
-/** A response with no records: header, the question if there was one, and an OPT when the query had EDNS. */
+/**
+ * A response with no answers: header, the question if there was one, an authority record if given (the SOA of
+ * a negative answer), and an OPT when the query had EDNS.
+ */
 export function bareResponse(opts: {
   id: number;
   opcode: number;
@@ -198,17 +201,40 @@ export function bareResponse(opts: {
   ra: boolean;
   question: Buffer | undefined;
   edns: { udpSize: number; dnssecOk: boolean } | undefined;
+  authority?: Buffer;
 }): Buffer {
   const q = opts.question ?? Buffer.alloc(0);
+  const ns = opts.authority ?? Buffer.alloc(0);
   const opt = opts.edns ? optRecord(opts.edns.udpSize, opts.rcode >> 4, opts.edns.dnssecOk) : Buffer.alloc(0);
-  const out = Buffer.alloc(HEADER + q.length + opt.length);
+  const out = Buffer.alloc(HEADER + q.length + ns.length + opt.length);
   out.writeUInt16BE(opts.id, 0);
   out.writeUInt16BE(0x8000 | (opts.opcode << 11) | (opts.aa ? 0x0400 : 0) | opts.copiedFlags | (opts.ra ? 0x0080 : 0) | (opts.rcode & 0xf), 2);
   out.writeUInt16BE(q.length > 0 ? 1 : 0, 4);
+  out.writeUInt16BE(ns.length > 0 ? 1 : 0, 8);
   out.writeUInt16BE(opt.length > 0 ? 1 : 0, 10);
   q.copy(out, HEADER);
-  opt.copy(out, HEADER + q.length);
+  ns.copy(out, HEADER + q.length);
+  opt.copy(out, HEADER + q.length + ns.length);
   return out;
+}
+
+/** An SOA record in wire form, every name written out in full (it may follow a question dns2 cannot encode). */
+export function soaRecord(soa: { name: string; ttl: number; primary: string; admin: string; serial: number; refresh: number; retry: number; expiration: number; minimum: number }): Buffer {
+  const owner = wireName(soa.name);
+  const rdata = Buffer.concat([wireName(soa.primary), wireName(soa.admin), Buffer.alloc(20)]);
+  [soa.serial, soa.refresh, soa.retry, soa.expiration, soa.minimum].forEach((v, i) => rdata.writeUInt32BE(v >>> 0, rdata.length - 20 + 4 * i));
+  const fixed = Buffer.alloc(10);
+  fixed.writeUInt16BE(TYPE.SOA, 0);
+  fixed.writeUInt16BE(1, 2); // IN
+  fixed.writeUInt32BE(soa.ttl >>> 0, 4);
+  fixed.writeUInt16BE(rdata.length, 8);
+  return Buffer.concat([owner, fixed, rdata]);
+}
+
+/** A dotted ASCII name in wire form: length-prefixed labels and the root. */
+function wireName(name: string): Buffer {
+  const labels = name.split(".").filter(Boolean);
+  return Buffer.concat([...labels.flatMap((l) => [Buffer.from([l.length]), Buffer.from(l, "latin1")]), Buffer.from([0])]);
 }
 
 /** An OPT pseudo-record (RFC 6891) advertising our payload size, version 0, with no options. */

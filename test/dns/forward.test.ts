@@ -20,6 +20,9 @@ afterAll(async () => {
 });
 
 const raFlag = (b: Buffer) => (b.readUInt16BE(2) >> 7) & 1;
+/** A recursive A query with these labels as raw bytes (UTF-8), which dns2's encoder cannot write. */
+const rawQuery = (labels: string[]) =>
+  Buffer.concat([Buffer.from([0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]), ...labels.flatMap((l) => [Buffer.from([Buffer.byteLength(l)]), Buffer.from(l)]), Buffer.from([0, 0, 1, 0, 1])]);
 const rcode = (b: Buffer) => b.readUInt16BE(2) & 15;
 
 describe("forwarding with --dns-upstream", () => {
@@ -39,6 +42,22 @@ describe("forwarding with --dns-upstream", () => {
     expect((raw.readUInt16BE(2) >> 10) & 1).toBe(1);
     expect(raFlag(raw)).toBe(1);
     expect(upstream.queries.length).toBe(before);
+  });
+
+  it("answers names in its zone that none of its names can hold (UTF-8, a space) itself: NXDOMAIN, never upstream", async () => {
+    // Forwarded, such a name looped: a resolver that sends home.arpa to us sent it back (176 forwards for one query).
+    const before = upstream.queries.length;
+    for (const label of ["café", "w b", "a.b"]) {
+      const raw = (await udp(server.dnsAddress.port, rawQuery([label, "service", "home", "arpa"])))!;
+      expect(rcode(raw), label).toBe(3);
+      expect((raw.readUInt16BE(2) >> 10) & 1, label).toBe(1); // AA
+      expect(raw.readUInt16BE(8), label).toBe(1); // the SOA, as in any NXDOMAIN of ours
+      expect(decode(raw).authorities[0], label).toMatchObject({ type: Packet.TYPE.SOA, name: "home.arpa", primary: "ns.home.arpa" });
+    }
+    expect(upstream.queries.length).toBe(before);
+    // Outside the zone, such a name goes upstream like any other.
+    await udp(server.dnsAddress.port, rawQuery(["café", "example", "test"]));
+    expect(upstream.queries.length).toBe(before + 1);
   });
 
   it("refuses non-recursive queries for other names instead of forwarding them", async () => {

@@ -14,6 +14,7 @@ $TTL 300
 nas     IN A   192.168.1.10
 files   IN CNAME nas
 gone    IN CNAME nowhere
+_ipp._tcp IN SRV 0 0 631 nas
 `;
 const LAB = `$ORIGIN lab.example.
 @       IN SOA ns.lab.example. admin.lab.example. 7 1h 10m 1w 30
@@ -53,15 +54,23 @@ describe("static zones", () => {
 
   it("uses the file's SOA for the whole domain, in positive and negative answers", async () => {
     expect(await resolver.resolveSoa("home.arpa")).toMatchObject({ serial: 2024060101, minttl: 60 });
-    for (const name of ["nothing.home.arpa", "nothing.service.home.arpa"]) {
+    // The file's names: its minimum (60 s). The registry's, which come and go: --dns-negative-ttl (5 s) at most.
+    for (const [name, ttl] of [["nothing.home.arpa", 60], ["nothing.service.home.arpa", 5], ["nobody.node.home.arpa", 5]] as const) {
       const r = decode((await udp(server.dnsAddress.port, query(name, Packet.TYPE.A)))!);
       expect(r.header.rcode, name).toBe(3);
-      expect(r.authorities[0], name).toMatchObject({ type: Packet.TYPE.SOA, serial: 2024060101 });
+      expect(r.authorities[0], name).toMatchObject({ type: Packet.TYPE.SOA, serial: 2024060101, ttl });
     }
     // a CNAME to a name that does not exist: NXDOMAIN with the CNAME (RFC 6604)
     const gone = decode((await udp(server.dnsAddress.port, query("gone.home.arpa", Packet.TYPE.A)))!);
     expect(gone.header.rcode).toBe(3);
     expect(gone.answers).toMatchObject([{ type: Packet.TYPE.CNAME, domain: "nowhere.home.arpa" }]);
+  });
+
+  it("serves a DNS-SD-shaped name the file defines from the file, and the registry's others from the registry", async () => {
+    await api(server.url, "PUT", "/v1/services/ipp-1", { name: "ipp", address: "192.168.1.60", port: 631 });
+    expect(await resolver.resolveSrv("_ipp._tcp.home.arpa")).toEqual([{ name: "nas.home.arpa", port: 631, priority: 0, weight: 0 }]);
+    expect(await resolver.resolvePtr("_web._tcp.home.arpa")).toEqual(["web-1._web._tcp.home.arpa"]);
+    await api(server.url, "DELETE", "/v1/services/ipp-1");
   });
 
   it("serves other zones and reverse zones, with registered addresses' PTRs inside them", async () => {
@@ -79,14 +88,14 @@ describe("static zones", () => {
     await writeFile(join(dir, "home.arpa.zone"), `${HOME}broken IN A 300.1.1.1\n`);
     const failed = await server.reload();
     expect(failed.ok).toBe(false);
-    expect(!failed.ok && failed.error).toMatch(/home\.arpa\.zone:8: .*300\.1\.1\.1/);
+    expect(!failed.ok && failed.error).toMatch(/home\.arpa\.zone:9: .*300\.1\.1\.1/);
     expect(await resolver.resolve4("nas.home.arpa")).toEqual(["192.168.1.11"]);
   });
 
   it("refuses to start on a broken zone file, naming the file and line", async () => {
     const bad = await mkdtemp(join(tmpdir(), "hd-badzone-"));
     await writeFile(join(bad, "home.arpa.zone"), `${HOME}web.service IN A 10.0.0.1\n`);
-    await expect(startTestServer({ zonesDir: bad })).rejects.toThrow(/home\.arpa\.zone:8: /);
+    await expect(startTestServer({ zonesDir: bad })).rejects.toThrow(/home\.arpa\.zone:9: /);
     await rm(bad, { recursive: true });
   });
 });
