@@ -264,13 +264,15 @@ export class Zone {
     if (qtype === TYPE.SRV && tags.length === 0) return this.srv(qname, selected, ttl);
     if (qtype !== TYPE.PTR && qtype !== TYPE.ANY) return NONE;
     const typeName = `_${name}._tcp.${this.settings.domain}`;
-    const instances = selected.map((e) => `${instanceLabel(e.id)}.${typeName}`).sort();
+    const labels = instanceLabels(all);
+    const instances = selected.map((e) => `${labels.get(e)}.${typeName}`).sort();
     return ok(instances.map((domain) => ({ name: qname, type: TYPE.PTR, class: 1, ttl, domain })));
   }
 
   /** `<instance>._<name>._tcp.<domain>`: the instance's SRV (with glue) and its metadata as TXT (RFC 6763 6). */
   private dnssdInstance(name: string, instance: string, qname: string, qtype: number, view: DnsView): Answer {
-    const entry = view.instancesOf(name).find((e) => instanceLabel(e.id) === instance);
+    const labels = instanceLabels(view.instancesOf(name));
+    const entry = [...labels].find(([, label]) => label === instance)?.[0];
     if (entry === undefined) return NX;
     const selected = this.select([entry], []);
     if (selected.length === 0) return NONE;
@@ -333,6 +335,18 @@ export function txtStrings(entry: ServiceEntry): string[] {
 function encodable(address: string): string {
   if (!address.includes(":") || !address.includes(".")) return address;
   return hexOfAddress(address)!.match(/.{4}/g)!.join(":");
+}
+
+/**
+ * The DNS-SD label of each instance of one service. Ids that would share a label (`web.1`, `web-1`, `Web-1`)
+ * each take the hashed form instead, so every instance stays reachable; labels are made from every instance,
+ * not only those DNS answers with, so an instance's label does not change with another's health.
+ */
+function instanceLabels(instances: readonly ServiceEntry[]): Map<ServiceEntry, string> {
+  const plain = instances.map((e) => instanceLabel(e.id));
+  const count = new Map<string, number>();
+  for (const label of plain) count.set(label, (count.get(label) ?? 0) + 1);
+  return new Map(instances.map((e, i) => [e, count.get(plain[i]!)! > 1 ? instanceLabel(e.id, true) : plain[i]!]));
 }
 
 function distinct<T>(values: T[]): T[] {

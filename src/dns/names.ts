@@ -115,11 +115,12 @@ function serviceOfLabel(label: string): string | undefined {
 
 /**
  * An instance's DNS-SD label: its id, lowercased, with '.' (which cannot stand in a label we parse) as '-';
- * ids longer than a label keep 54 characters and a hash of the whole id.
+ * ids longer than a label, or `hashed` (ids of one service that would share a label), keep 54 characters and
+ * a hash of the whole id.
  */
-export function instanceLabel(id: string): string {
+export function instanceLabel(id: string, hashed = false): string {
   const label = id.toLowerCase().replace(/\./g, "-");
-  if (label.length <= 63) return label;
+  if (label.length <= 63 && !hashed) return label;
   let h = 0x811c9dc5;
   for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193) >>> 0;
   return `${label.slice(0, 54)}-${h.toString(16).padStart(8, "0")}`;

@@ -118,6 +118,15 @@ describe("DNS through c-ares", () => {
     await api(server.url, "DELETE", "/v1/services/Web.Eu.1");
   });
 
+  it("gives ids that would share a DNS-SD label (col.1, col-1, COL-1) a label each, all reachable", async () => {
+    for (const [id, port] of [["col.1", 1], ["col-1", 2], ["COL-1", 3]] as const) await put(id, { name: "col", address: "10.0.7.1", port });
+    const instances = await resolver.resolvePtr("_col._tcp.home.arpa");
+    expect(new Set(instances).size).toBe(3);
+    const ports = await Promise.all(instances.map(async (instance) => (await resolver.resolveSrv(instance))[0]!.port));
+    expect(ports.sort()).toEqual([1, 2, 3]);
+    for (const id of ["col.1", "col-1", "COL-1"]) await api(server.url, "DELETE", `/v1/services/${id}`);
+  });
+
   it("refuses names outside the zone", async () => {
     expect(await code(resolver.resolve4("example.com"))).toBe("EREFUSED");
   });
