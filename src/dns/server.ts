@@ -123,7 +123,7 @@ export class DnsServer {
         return undefined;
       }
       this.count(q.rcode);
-      return bareResponse({ ...q, aa: false, ra: this.ra, edns: undefined });
+      return bareResponse({ ...q, aa: false, ra: this.ra, edns: q.edns && { udpSize: MAX_UDP_PAYLOAD, dnssecOk: q.edns.dnssecOk } });
     }
     this.qtypes[Math.min(q.qtype, COUNTED_TYPES)]! += 1;
     try {

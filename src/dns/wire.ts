@@ -56,7 +56,17 @@ export type ParseResult =
   /** Not answered at all: too short to hold a header, or a response (QR=1), which would start reflection loops. */
   | { readonly ok: false; readonly drop: true }
   /** Answered with this rcode and the header only (plus the question when it could be read). */
-  | { readonly ok: false; readonly drop: false; readonly id: number; readonly opcode: number; readonly copiedFlags: number; readonly rcode: number; readonly question: Buffer | undefined };
+  | {
+      readonly ok: false;
+      readonly drop: false;
+      readonly id: number;
+      readonly opcode: number;
+      readonly copiedFlags: number;
+      readonly rcode: number;
+      readonly question: Buffer | undefined;
+      /** The query's EDNS, when it got that far (the answer then carries an OPT, RFC 6891 7). */
+      readonly edns: Edns | undefined;
+    };
 
 const HEADER = 12;
 /** FNV-1a, step by step: the question's hash (Query.hash) over the name's folded bytes, then type and class. */
@@ -76,7 +86,6 @@ export function parseQuery(buf: Buffer): ParseResult {
   const ancount = u16(buf, 6);
   const nscount = u16(buf, 8);
   const arcount = u16(buf, 10);
-  if (opcode !== 0) return failure(id, opcode, copiedFlags, RCODE.NOTIMP, undefined);
   if (qdcount !== 1) return failure(id, opcode, copiedFlags, RCODE.FORMERR, undefined);
 
   // The question name: labels only (a compression pointer in a question is not something resolvers send).
@@ -132,6 +141,8 @@ export function parseQuery(buf: Buffer): ParseResult {
     off = nameEnd + 10 + rdlength;
   }
 
+  // Another opcode (NOTIFY, UPDATE, ...): read as far as a query, answered NOTIMP with its question and an OPT.
+  if (opcode !== 0) return failure(id, opcode, copiedFlags, RCODE.NOTIMP, buf.subarray(HEADER, question), edns);
   // 30 bits: a small integer to V8, never a heap number in the result.
   return { ok: true, id, opcode, copiedFlags, printable, hash: hash & 0x3fffffff, folded: upper, packet: buf, questionEnd: question, qtype, qclass, edns };
 }
@@ -155,8 +166,9 @@ export function fold(byte: number): number {
 }
 
 
-function failure(id: number, opcode: number, copiedFlags: number, rcode: number, question: Buffer | undefined): ParseResult {
-  return { ok: false, drop: false, id, opcode, copiedFlags, rcode, question };
+/** Any failure of a message with another opcode is NOTIMP: we implement none of them, whatever their shape. */
+function failure(id: number, opcode: number, copiedFlags: number, rcode: number, question: Buffer | undefined, edns?: Edns): ParseResult {
+  return { ok: false, drop: false, id, opcode, copiedFlags, rcode: opcode === 0 ? rcode : RCODE.NOTIMP, question, edns };
 }
 
 /** The question section as it came (a view into the packet). */

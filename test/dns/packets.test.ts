@@ -111,9 +111,16 @@ describe("DNS on the wire", () => {
   });
 
   it("answers other opcodes with NOTIMP and broken questions with FORMERR", async () => {
-    const notify = query("home.arpa", T.SOA);
+    const notify = query("home.arpa", T.SOA, { edns: { udpSize: 1232 } });
     notify[2] = (notify[2]! & 0x87) | (4 << 3); // opcode NOTIFY
-    expect(flags((await udp(port, notify))!)).toMatchObject({ opcode: 4, rcode: 4, aa: 0 });
+    const notimp = (await udp(port, notify))!;
+    expect(flags(notimp)).toMatchObject({ opcode: 4, rcode: 4, aa: 0 });
+    // The question echoed, and an OPT because the query had one (RFC 6891 7), as BIND and NSD answer.
+    expect([notimp.readUInt16BE(4), notimp.readUInt16BE(10)]).toEqual([1, 1]);
+    expect(notimp.subarray(12, 12 + 15)).toEqual(notify.subarray(12, 12 + 15));
+    // Whatever its shape, another opcode is NOTIMP (not FORMERR): a question cut short.
+    const cutNotify = Buffer.from(notify.subarray(0, 16));
+    expect(flags((await udp(port, cutNotify))!).rcode).toBe(4);
 
     const noQuestion = Buffer.alloc(12);
     noQuestion.writeUInt16BE(7, 0);
