@@ -309,12 +309,17 @@ export class Discovery implements DiscoveryApi {
     const parsed = parseOrThrow(bulkRequestSchema, request, "bulk request");
     const ops: WriteOp[] = [];
     const items: WriteItemError[] = [];
-    const registerIds = new Set<string>();
+    // An id twice in one call is a mistake, not "the last one wins": refused, like register plus deregister.
+    const registerIds = new Map<string, number>();
+    const deregisterIds = new Set<string>();
     parsed.register.forEach((raw, index) => {
       const result = serviceInputSchema.safeParse(raw);
-      if (result.success) {
+      const first = result.success ? registerIds.get(result.data.id) : undefined;
+      if (result.success && first !== undefined) {
+        items.push({ index, id: result.data.id, code: "conflict", message: `registered twice in the same call (also at index ${first})` });
+      } else if (result.success) {
         ops.push({ op: "register", input: result.data });
-        registerIds.add(result.data.id);
+        registerIds.set(result.data.id, index);
       } else {
         const id = typeof (raw as { id?: unknown })?.id === "string" ? (raw as { id: string }).id : "";
         const issues = toIssues(result.error);
@@ -328,9 +333,13 @@ export class Discovery implements DiscoveryApi {
       if (!result.success) items.push({ index, id: String(raw), code: "invalid", message: `id: ${result.error.issues[0]?.message}` });
       else if (registerIds.has(result.data))
         items.push({ index, id: result.data, code: "conflict", message: "registered and deregistered in the same call" });
+      else if (deregisterIds.has(result.data)) items.push({ index, id: result.data, code: "conflict", message: "deregistered twice in the same call" });
       else if (this.registry.get(result.data) === undefined)
         items.push({ index, id: result.data, code: "not_found", message: `service ${result.data} is not registered` });
-      else ops.push({ op: "deregister", id: result.data });
+      else {
+        ops.push({ op: "deregister", id: result.data });
+        deregisterIds.add(result.data);
+      }
     });
     if (items.length > 0) throw new BatchError(items, parsed.register.length + parsed.deregister.length);
 

@@ -135,6 +135,19 @@ describe("HTTP API", () => {
     expect(ok.body.registered).toHaveLength(1);
     expect((await call("POST", "/v1/services/bulk", { register: "x" })).status).toBe(400);
     expect((await call("POST", "/v1/services/bulk", { upsert: [] })).status).toBe(400);
+
+    // The same id twice is refused, not "the last one wins".
+    const twice = await call("POST", "/v1/services/bulk", {
+      register: [{ id: "b-9", name: "b", address: "10.0.0.1", port: 1 }, { id: "b-9", name: "b", address: "10.0.0.2", port: 1 }],
+      deregister: ["b-1", "b-1"],
+    });
+    expect(twice.status).toBe(400);
+    expect(twice.body.error.items).toEqual([
+      { index: 1, id: "b-9", code: "conflict", message: "registered twice in the same call (also at index 0)" },
+      { index: 3, id: "b-1", code: "conflict", message: "deregistered twice in the same call" },
+    ]);
+    expect((await call("GET", "/v1/services/b-9")).status).toBe(404);
+    expect((await call("GET", "/v1/services/b-1")).status).toBe(200);
   });
 
   it("unknown ids are 404 on every route", async () => {
