@@ -101,7 +101,7 @@ function families(s: MetricSources, r: RegistryStats, d: DnsStats, c: ClusterSta
     gauge("cluster_remote_instances", "Instances of other nodes in the replica.", [[c.replica.remoteInstances]]),
     gauge("cluster_nodes", "Nodes in the cluster, this one included.", [[c.nodes.length]]),
     gauge("cluster_pending_publish", "Changes of this node not yet written to etcd.", [[c.pendingPublish]]),
-    gauge("cluster_id_conflicts", "Instance ids registered here that another node already published (kept local only).", [[c.conflicts.length]]),
+    gauge("cluster_id_conflicts", "Instance ids whose copy this node dropped because another node had published them first (the latest 20).", [[c.conflicts.length]]),
     gauge("cluster_self_preservation_active", "1 while mass expiry is held back (self-preservation).", [[c.selfPreservation.active ? 1 : 0]]),
     counter("cluster_resyncs_total", "Full reads of the cluster (start, compaction, silent watch, POST /v1/sync).", [[c.counters.resyncs]]),
     counter("cluster_published_total", "Instance changes this node wrote to etcd.", [[c.counters.published]]),

@@ -57,6 +57,8 @@ type NodeRecord = z.infer<typeof nodeRecordSchema>;
 
 const serviceRecordSchema = z.object({ v: z.literal(1), entry: serviceEntrySchema });
 
+/** How many of the latest ids given up to another node's claim the status lists. */
+const MAX_CONFLICTS_SHOWN = 20;
 /** etcd's --max-txn-ops is 128 and every instance takes two ops (its key and its id claim). */
 const IDS_PER_TXN = 64;
 const PAGE = 1_000;
@@ -115,7 +117,10 @@ export class EtcdCluster {
   private readonly early = new Map<string, ServiceEntry | undefined>();
   /** Ids whose claim key this node holds. */
   private claimed = new Set<string>();
+  /** The latest ids whose copy this node dropped because another node had published them (for the status). */
   private readonly conflicts = new Set<string>();
+  /** Told how the loop's next pass went (true: through; false: etcd failed it): what sync() waits for. */
+  private passWaiters: ((ok: boolean) => void)[] = [];
 
   private loopRunning: Promise<void> | undefined;
   private again = false;
@@ -220,7 +225,6 @@ export class EtcdCluster {
       if (change.cause === "checked" || change.cause === "replica") continue;
       if (this.early.has(change.id) && this.early.get(change.id) === change.after) continue; // published when planned
       this.pending.set(change.id, change.after);
-      this.conflicts.delete(change.id);
       any = true;
     }
     if (any) this.kickSoon();
@@ -247,6 +251,8 @@ export class EtcdCluster {
   private async loop(): Promise<void> {
     while (this.again && !this.stopped) {
       this.again = false;
+      const told = this.passWaiters;
+      this.passWaiters = [];
       try {
         if (this.leaseId === undefined) await this.acquireLease();
         if (this.needResync) await this.resync();
@@ -254,7 +260,9 @@ export class EtcdCluster {
         await this.flush();
         this.retryDelayMs = 0;
         this.contact();
+        for (const tell of told) tell(true);
       } catch (err) {
+        for (const tell of told) tell(false);
         if (this.stopped) return;
         this.failure("etcd call failed", err);
         // The lease keepalive (every 500 ms while failing) cuts this short once etcd answers again.
@@ -339,7 +347,7 @@ export class EtcdCluster {
     }
     let fixed = 0;
     for (const entry of this.registry.localValues()) {
-      if (this.pending.has(entry.id) || this.conflicts.has(entry.id)) continue;
+      if (this.pending.has(entry.id)) continue;
       const held = inEtcd.get(entry.id);
       if (held === undefined || held.lease !== this.leaseId || held.value !== comparable(entry)) {
         this.pending.set(entry.id, entry);
@@ -457,11 +465,22 @@ export class EtcdCluster {
         return;
       }
     }
-    // Two nodes registered the same new id at once and the other one's claim won: ours stays local only.
+    if (holder === this.opts.nodeId) {
+      this.needCheck = true; // our claim changed hands between the two calls: look again on the next pass
+      return;
+    }
+    // Another node published this id first: ours is older (registered here before this node went away, and the
+    // id registered on that node since), or came at the same moment. The published one wins: ours is dropped, so
+    // every node answers alike, and the replica read again so the owner's instance takes its place here.
     this.claimed.delete(id);
     this.counters.publishFailures += 1;
-    if (!this.conflicts.has(id)) this.log.warn({ id, owner: holder }, "instance id already registered on another node: kept on this node only, not published");
+    this.log.warn({ id, owner: holder }, "instance id already published by another node: dropping this node's copy; the other node's is served");
+    this.conflicts.delete(id);
     this.conflicts.add(id);
+    if (this.conflicts.size > MAX_CONFLICTS_SHOWN) this.conflicts.delete(this.conflicts.values().next().value!);
+    if (this.registry.ownerOf(id) === this.opts.nodeId) await this.registry.deregister(id);
+    this.needResync = true;
+    this.again = true;
   }
 
   // ---------------------------------------------------------------- the replica: range, then watch
@@ -815,12 +834,17 @@ export class EtcdCluster {
     if (force) this.registry.applyRemote(this.releaseAll("forced sync"));
     this.needResync = true;
     this.needCheck = true;
-    this.kick();
-    while (this.loopRunning !== undefined) await this.loopRunning;
-    if (this.needResync || this.needCheck || this.pending.size > 0) {
-      throw new Error(`etcd not reachable: the replica stays as it was (state ${this.computeState(Date.now())}, ${this.pending.size} writes pending)`);
+    // A pass of the loop that starts after this, now (a loop waiting out its backoff is woken). While etcd fails
+    // the loop retries for as long as it takes; the caller gets the error of the first failed pass instead. A
+    // pass may leave work for the next (an id given up to another node: the replica is read again).
+    for (let passes = 0; passes < 3; passes++) {
+      const pass = new Promise<boolean>((resolve) => this.passWaiters.push(resolve));
+      this.kick();
+      this.wake?.();
+      if (!(await pass)) break;
+      if (!this.needResync && !this.needCheck && this.pending.size === 0) return this.status();
     }
-    return this.status();
+    throw new Error(`etcd not reachable: the replica stays as it was (state ${this.computeState(Date.now())}, ${this.pending.size} writes pending)`);
   }
 
   /** Graceful leave: say so in the node key, then revoke the lease so every node drops this one's instances at once. */
@@ -831,6 +855,7 @@ export class EtcdCluster {
     clearTimeout(this.keepaliveTimer);
     clearInterval(this.stateTimer);
     clearInterval(this.checkTimer);
+    for (const tell of this.passWaiters.splice(0)) tell(false);
     this.wake?.();
     // Bounded: with etcd away, a call can take its retries (~3 s), and SIGTERM must end within 5 s.
     const leave = async () => {

@@ -57,6 +57,10 @@ export async function forwardToOwner(c: Context, owner: Owner, self: string): Pr
       headers: { "content-type": typeof type === "string" ? type : "application/json", [OWNER]: owner.nodeId },
     });
   } catch (err) {
-    return unreachable(`${owner.apiUrl}: ${(err as Error).message}`);
+    const code = (err as { code?: string }).code;
+    if (code !== "UND_ERR_HEADERS_TIMEOUT" && code !== "UND_ERR_BODY_TIMEOUT") return unreachable(`${owner.apiUrl}: ${(err as Error).message}`);
+    // The request went out and no answer came: the owner may have applied it (a stalled process, say).
+    const message = `the instance belongs to node ${owner.nodeId}, which took over ${TIMEOUT_MS / 1000} s to answer: the write may have been applied there; check before retrying`;
+    return c.body(errorBody("owner_timeout", message, { owner: owner.nodeId }), 504, { "content-type": "application/json", [OWNER]: owner.nodeId });
   }
 }

@@ -1,6 +1,8 @@
 // Cluster mode against a real etcd (one member): two of our nodes share one registry. Every check goes through
 // the other node's DNS (c-ares) and API, as a user of that node would see it.
 import { spawnSync } from "node:child_process";
+import { createServer } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -128,6 +130,26 @@ describe("two nodes on one etcd", () => {
     expect((await a.api("GET", "/v1/services/db-1")).status).toBe(404);
   });
 
+  it("a forward the owner does not answer in time is a 504 that says the write may have been applied", async () => {
+    // node-c advertises an address that accepts connections and never answers (as a stalled process would).
+    const held: Socket[] = [];
+    const silent = createServer((socket) => held.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const c = await startNode("node-c", etcd.endpoints, { advertiseUrl: `http://127.0.0.1:${(silent.address() as AddressInfo).port}` });
+    try {
+      await c.api("PUT", "/v1/services/slow-1", service("slow-1", "slow", "10.0.0.30"));
+      await until("slow-1 on b", async () => (await b.api("GET", "/v1/services/slow-1")).status === 200);
+      const res = await b.api<{ error: { code: string; message: string } }>("PUT", "/v1/services/slow-1/maintenance", { enable: true });
+      expect(res.status).toBe(504);
+      expect(res.body.error.code).toBe("owner_timeout");
+      expect(res.body.error.message).toMatch(/node node-c, which took over 2 s to answer: the write may have been applied there/);
+    } finally {
+      await c.stop();
+      for (const socket of held) socket.destroy();
+      silent.close();
+    }
+  });
+
   it("reports the cluster in /v1/status, and POST /v1/sync reads the replica again", async () => {
     const status = await b.api<{ status: string; cluster: { state: string; nodes: { nodeId: string }[]; replica: { stale: boolean } } }>("GET", "/v1/status");
     expect(status.body.status).toBe("ok");
@@ -159,6 +181,32 @@ describe("two nodes on one etcd", () => {
     await a.restart();
     await until("nas back on b", async () => (await b.addresses("nas")).length === 1);
     await a.api("DELETE", "/v1/services/nas-1");
+  });
+});
+
+describe("instance ids", () => {
+  it("an id another node published while this one was away wins over this node's older copy, on every node", async () => {
+    await a.api("PUT", "/v1/services/moved-1", service("moved-1", "moved", "10.0.0.21"));
+    await until("moved on b", async () => (await b.addresses("moved")).includes("10.0.0.21"));
+    await a.server.stop(); // a goes away (its durable store keeps moved-1)
+    await until("moved gone from b", async () => (await b.addresses("moved")).length === 0);
+    // The instance moved: registered on b now, under the same id.
+    expect((await b.api("PUT", "/v1/services/moved-1", service("moved-1", "moved", "10.0.0.22"))).status).toBe(201);
+    await a.restart();
+    // a gives up its copy to b's: both nodes answer with b's instance, through the API and DNS.
+    await until("a serves b's instance", async () => (await a.addresses("moved")).join() === "10.0.0.22");
+    const onA = await a.api<{ nodeId: string }>("GET", "/v1/services/moved-1");
+    expect(onA.body.nodeId).toBe("node-b");
+    expect(await b.addresses("moved")).toEqual(["10.0.0.22"]);
+    const status = await a.api<{ cluster: { conflicts: string[] } }>("GET", "/v1/status");
+    expect(status.body.cluster.conflicts).toContain("moved-1");
+    // A delete on a is now b's instance's: forwarded there, and gone from both.
+    expect((await a.api("DELETE", "/v1/services/moved-1")).status).toBe(200);
+    await until("moved gone from both", async () => (await a.addresses("moved")).length === 0 && (await b.addresses("moved")).length === 0);
+    // The id is free again, and a publishes it like any other (a dropped copy blocks nothing).
+    await a.api("PUT", "/v1/services/moved-1", service("moved-1", "moved", "10.0.0.23"));
+    await until("moved back from a on b", async () => (await b.addresses("moved")).join() === "10.0.0.23");
+    await a.api("DELETE", "/v1/services/moved-1");
   });
 });
 

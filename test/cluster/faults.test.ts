@@ -92,6 +92,12 @@ describe("cluster faults", () => {
     expect(await put(a.server.url, service("late-1", "late", "10.1.0.3"))).toBe(201);
     await a.api("DELETE", "/v1/services/db-1");
     expect(await b.addresses("web")).toEqual(["127.0.0.1"]); // b cannot know yet
+    // A sync says at once that it cannot (it used to wait for etcd, as long as etcd was away).
+    const t2 = performance.now();
+    const sync = await b.api<{ error: { message: string } }>("POST", "/v1/sync");
+    expect(sync.status).toBe(503);
+    expect(sync.body.error.message).toMatch(/etcd not reachable: the replica stays as it was/);
+    expect(performance.now() - t2).toBeLessThan(6_000);
 
     await etcd.members[0]!.restart();
     const t1 = performance.now();
