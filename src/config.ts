@@ -222,7 +222,8 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Cli
     if (result.success) config[key] = result.data;
     else problems.push(`${settingName(key)} from ${entry.source}: ${result.error.issues.map((i) => i.message).join("; ")}`);
   }
-  if (config.store === "etcd" && config.etcdEndpoints === undefined) problems.push(`--store etcd needs ${settingName("etcdEndpoints")}`);
+  // An invalid --etcd-endpoints has its own line above: "needs" would contradict it.
+  if (config.store === "etcd" && raw.etcdEndpoints === undefined) problems.push(`--store etcd needs ${settingName("etcdEndpoints")}`);
   if ((config.etcdUsername === undefined) !== (config.etcdPassword === undefined)) problems.push(`${settingName("etcdUsername")} and --etcd-password go together`);
   if ((config.etcdCert === undefined) !== (config.etcdKey === undefined)) problems.push(`${settingName("etcdCert")} and --etcd-key go together`);
   if (problems.length > 0) throw new ConfigError(`invalid configuration:\n  ${problems.join("\n  ")}`);

@@ -99,6 +99,8 @@ describe("cluster settings", () => {
     expect(serve([]).store).toBe("embedded");
     expect(error(["--store", "etcd"])).toContain("--store etcd needs --etcd-endpoints");
     expect(error(["--etcd-endpoints", "127.0.0.1:2379"])).toContain("must be http(s)://host:port URLs");
+    // One line for a bad value, not a second one saying the setting is missing.
+    expect(error(["--store", "etcd", "--etcd-endpoints", "127.0.0.1:2379"])).not.toContain("needs --etcd-endpoints");
     expect(error(["--etcd-lease-ttl", "1"])).toContain("must be at least 2 s");
     expect(error(["--etcd-username", "root"])).toContain("--etcd-username (HD_ETCD_USERNAME");
     expect(error(["--etcd-cert", "c.pem"])).toContain("--etcd-key go together");

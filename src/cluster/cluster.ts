@@ -568,12 +568,19 @@ export class EtcdCluster {
         if (type === "Put") {
           const record = this.parseNode(kv);
           if (record === undefined) continue;
+          const known = this.nodes.get(key.nodeId);
+          if (known === undefined) this.log.info({ nodeId: key.nodeId, apiUrl: record.apiUrl, version: record.version }, "node joined");
+          else if (record.state === "leaving" && known.state !== "leaving") this.log.info({ nodeId: key.nodeId }, "node leaving");
           this.nodes.set(key.nodeId, record);
           this.release(key.nodeId);
         } else {
           const last = this.nodes.get(key.nodeId);
           this.nodes.delete(key.nodeId);
-          if (last?.state !== "leaving") this.expired(key.nodeId, now);
+          if (last?.state === "leaving") this.log.info({ nodeId: key.nodeId }, "node left");
+          else {
+            this.log.warn({ nodeId: key.nodeId, leaseTtlS: this.opts.leaseTtlS }, "node gone without leaving: its lease expired");
+            this.expired(key.nodeId, now);
+          }
         }
       } else if (key.kind === "service" && key.owner !== this.opts.nodeId) {
         if (type === "Put") {

@@ -6,6 +6,7 @@ import type { AddressInfo, Socket } from "node:net";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { etcdRange, gateway, startEtcd, type EtcdCluster } from "./etcd.js";
 import { service, startNode, until, type TestNode } from "./nodes.js";
@@ -181,6 +182,20 @@ describe("two nodes on one etcd", () => {
     await a.restart();
     await until("nas back on b", async () => (await b.addresses("nas")).length === 1);
     await a.api("DELETE", "/v1/services/nas-1");
+  });
+});
+
+describe("membership in the log", () => {
+  it("a node logs when another joins and when it leaves", async () => {
+    const lines: { msg: string; nodeId?: string }[] = [];
+    const logger = pino({ level: "info" }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+    const observer = await startNode("observer", etcd.endpoints, {}, { logger });
+    const visitor = await startNode("visitor", etcd.endpoints);
+    await until("the join logged", () => lines.some((l) => l.msg === "node joined" && l.nodeId === "visitor"));
+    await visitor.stop();
+    await until("the leave logged", () => lines.some((l) => l.msg === "node left" && l.nodeId === "visitor"));
+    expect(lines.filter((l) => l.nodeId === "visitor").map((l) => l.msg)).toEqual(["node joined", "node leaving", "node left"]);
+    await observer.stop();
   });
 });
 

@@ -2,6 +2,7 @@
 // the etcd leader killed under a stream of registrations, a member frozen under a node's watch, and many nodes
 // expiring at once (self-preservation).
 import { afterEach, describe, expect, it } from "vitest";
+import pino from "pino";
 import { startBuiltServer, type BuiltServer } from "../e2e/built-server.js";
 import { startPeer } from "../helpers.js";
 import { etcdPut, etcdRange, gateway, startEtcd, type EtcdCluster } from "./etcd.js";
@@ -49,7 +50,8 @@ type Status = { status: string; cluster: { state: string; replica: { stale: bool
 describe("cluster faults", () => {
   it("a SIGKILLed node's instances leave the other nodes' DNS within the lease TTL plus a second", async () => {
     const etcd = await etcdOf(1);
-    const observer = await node("observer", etcd);
+    const lines: { msg: string; nodeId?: string }[] = [];
+    const observer = await node("observer", etcd, { logger: pino({ level: "info" }, { write: (line: string) => void lines.push(JSON.parse(line)) }) });
     const victim = await child("victim", etcd);
     expect(await put(victim.url, service("v-1", "victim-svc", "10.1.0.1"))).toBe(201);
     await until("victim's instance on the observer", async () => (await observer.addresses("victim-svc")).length === 1);
@@ -60,6 +62,7 @@ describe("cluster faults", () => {
     const gone = performance.now() - t0;
     console.log(`SIGKILLed node (lease TTL 2 s): its instance left the observer's DNS after ${gone.toFixed(0)} ms`);
     expect(gone).toBeLessThan(3_000);
+    expect(lines.filter((l) => l.nodeId === "victim").map((l) => l.msg)).toEqual(["node joined", "node gone without leaving: its lease expired"]);
   });
 
   it("with etcd gone, nodes answer from their replica, say it is stale, keep checking, and converge when etcd returns", async () => {
