@@ -466,7 +466,9 @@ export class EtcdCluster {
       }
     }
     if (holder === this.opts.nodeId) {
-      this.needCheck = true; // our claim changed hands between the two calls: look again on the next pass
+      // Our claim changed hands between the two calls: look again, on a pass of its own.
+      this.needCheck = true;
+      this.again = true;
       return;
     }
     // Another node published this id first: ours is older (registered here before this node went away, and the

@@ -291,7 +291,7 @@ export class Zone {
 /** Names the registry answers even when a zone file covers the domain. */
 const REGISTRY_KINDS: ReadonlySet<Lookup["kind"]> = new Set(["service", "node", "addr", "dnssd-types", "empty-nonterminal"]);
 /** The registry's too, unless the domain's zone file defines that very name: `_ipp._tcp IN SRV 0 0 631 printer`
- * in the file is the operator's word for it (the registry's DNS-SD names never hold SRV records at that level). */
+ * in the file is the operator's word for it, and the file's records answer there instead of the registry's. */
 const UNLESS_DEFINED_KINDS: ReadonlySet<Lookup["kind"]> = new Set(["ns", "dnssd-type", "dnssd-instance"]);
 
 /** A zone file's lookup as an answer: RFC 6604 for CNAME chains (the rcode is the last name's). */
