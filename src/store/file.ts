@@ -5,6 +5,7 @@
 //   <dir>/registry.snapshot   <crc32 hex> {"format":"homelab-discovery/snapshot","version":1,"seq":N,"count":C}\n
 //                             then <crc32 hex> <entry JSON>\n per entry
 //   <dir>/registry.journal    <crc32 hex> {"seq":N,"m":[mutations]}\n ...
+//   <dir>/registry.lock       the PID of the process that has the store open (one writer per directory)
 //
 // Every line carries the CRC of what was written, and only validated entries are ever written, so loading
 // checks the CRC and the shape, not the whole schema again (that took a third of a 100k-entry restart).
@@ -22,6 +23,7 @@ import type { Store, StoreMutation } from "./types.js";
 
 const SNAPSHOT = "registry.snapshot";
 const JOURNAL = "registry.journal";
+const LOCK = "registry.lock";
 const FORMAT = "homelab-discovery/snapshot";
 
 /** The store exists but cannot be read: startup must stop rather than start empty over data. */
@@ -71,16 +73,24 @@ export class FileStore implements Store {
 
   async load(): Promise<ServiceEntry[]> {
     await mkdir(this.opts.dir, { recursive: true });
-    await this.readSnapshot();
-    const keep = await this.replayJournal();
-    this.journal = await open(join(this.opts.dir, JOURNAL), constants.O_RDWR | constants.O_CREAT);
-    if (keep !== undefined) {
-      // A torn tail: cut the journal back to its last whole record, durably, before appending after it.
-      await this.journal.truncate(keep);
-      await this.journal.datasync();
+    await this.lock();
+    try {
+      await this.readSnapshot();
+      const keep = await this.replayJournal();
+      this.journal = await open(join(this.opts.dir, JOURNAL), constants.O_RDWR | constants.O_CREAT);
+      if (keep !== undefined) {
+        // A torn tail: cut the journal back to its last whole record, durably, before appending after it.
+        await this.journal.truncate(keep);
+        await this.journal.datasync();
+      }
+      this.journalBytes = (await this.journal.stat()).size;
+      await syncDir(this.opts.dir);
+    } catch (err) {
+      await this.journal?.close();
+      this.journal = undefined;
+      await this.unlock();
+      throw err;
     }
-    this.journalBytes = (await this.journal.stat()).size;
-    await syncDir(this.opts.dir);
     return [...this.entries.values()];
   }
 
@@ -104,6 +114,45 @@ export class FileStore implements Store {
     while (this.flushing) await this.flushing;
     await this.journal?.close();
     this.journal = undefined;
+    await this.unlock();
+  }
+
+  private locked = false;
+
+  private async unlock(): Promise<void> {
+    if (!this.locked) return;
+    const path = join(this.opts.dir, LOCK);
+    await rm(path, { force: true });
+    lockedHere.delete(path);
+    this.locked = false;
+  }
+
+  /**
+   * One process per directory: two would append to one journal at the same offsets and overwrite each other's
+   * acknowledged writes. The lock file holds the owner's PID; a lock whose process is gone (a crash, or a
+   * container's PID 1 restarted, which is this very PID) is taken over.
+   */
+  private async lock(): Promise<void> {
+    const path = join(this.opts.dir, LOCK);
+    if (lockedHere.has(path)) throw new StoreError(`${this.opts.dir} is already open in this process: one store per data directory`);
+    for (;;) {
+      try {
+        const file = await open(path, "wx");
+        await file.writeFile(`${process.pid}\n`);
+        await file.close();
+        this.locked = true;
+        lockedHere.add(path);
+        return;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw new StoreError(`cannot lock ${path}: ${(err as Error).message}`);
+      }
+      const pid = Number((await readFile(path, "utf8").catch(() => "")).trim());
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && processExists(pid)) {
+        throw new StoreError(`${this.opts.dir} is in use by process ${pid} (${path}): one server per data directory; if no server runs there, remove the lock file`);
+      }
+      this.opts.logger?.warn({ path, pid }, "taking over a lock left by a process that is gone");
+      await rm(path, { force: true });
+    }
   }
 
   /** Writes every queued record in one write and one fdatasync, then acknowledges them all (group commit). */
@@ -309,6 +358,18 @@ function parseJson(text: string): unknown {
     return JSON.parse(text);
   } catch {
     return undefined;
+  }
+}
+
+/** Lock files this process holds: a second store on the same directory in this process is refused too. */
+const lockedHere = new Set<string>();
+
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM"; // alive, someone else's
   }
 }
 

@@ -1,4 +1,5 @@
 // The journal store on a real disk: reload, group commit, torn tails, damage, compaction.
+import { spawn } from "node:child_process";
 import { appendFile, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -37,6 +38,22 @@ async function open(opts: { compactAfterBytes?: number } = {}) {
 const ids = (entries: ServiceEntry[]) => entries.map((e) => `${e.id}:${e.port}`).sort();
 
 describe("the file store", () => {
+  it("is one process's at a time: a second store on the directory is refused, a dead owner's lock taken over", async () => {
+    const { store } = await open();
+    await expect(open()).rejects.toThrow(/already open in this process/);
+    await store.close();
+    // Another live process holds it (its PID in the lock file), then that process is gone.
+    const other = spawn("sleep", ["30"]);
+    await writeFile(join(dir, "registry.lock"), `${other.pid}\n`);
+    await expect(open()).rejects.toThrow(new RegExp(`is in use by process ${other.pid}`));
+    other.kill("SIGKILL");
+    await new Promise((resolve) => other.once("exit", resolve));
+    const again = await open();
+    expect((await readFile(join(dir, "registry.lock"), "utf8")).trim()).toBe(String(process.pid));
+    await again.store.close();
+    await expect(readFile(join(dir, "registry.lock"))).rejects.toThrow(/ENOENT/);
+  });
+
   it("brings back exactly what was written", async () => {
     const { store, loaded } = await open();
     expect(loaded).toEqual([]);
