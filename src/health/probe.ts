@@ -80,8 +80,9 @@ export class Prober {
     });
   }
 
+  /** Ends the checks in flight too: a stop must not wait for a backend that takes its time (up to the timeout). */
   async close(): Promise<void> {
-    await this.dispatcher?.close();
+    await this.dispatcher?.destroy();
   }
 }
 

@@ -249,3 +249,21 @@ describe("the concurrency limit", () => {
     await limited.stop();
   });
 });
+
+describe("stopping", () => {
+  it("ends the checks in flight instead of waiting out their timeout", async () => {
+    // A backend that takes the request and never answers, and a check timeout far longer than a stop may take.
+    const held: { destroy(): void }[] = [];
+    const silent = createTcpServer((socket) => held.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const own = await startTestServer({ checkTimeout: 20_000 });
+    await api(own.url, "PUT", "/v1/services/hung-1", { name: "hung", address: "127.0.0.1", port: (silent.address() as AddressInfo).port, healthEndpoint: "/h", healthCheckInterval: 30_000 });
+    await expect.poll(() => held.length).toBe(1);
+    const t0 = performance.now();
+    await own.stop();
+    // It used to wait for the check: up to the 20 s timeout here, past the 5 s a SIGTERM allows.
+    expect(performance.now() - t0).toBeLessThan(1_000);
+    for (const socket of held) socket.destroy();
+    silent.close();
+  });
+});
