@@ -18,6 +18,7 @@ import { crc32 as zlibCrc32 } from "node:zlib";
 import { mkdir, open, readFile, rename, rm, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
+import { UnavailableError } from "../errors.js";
 import type { ServiceEntry } from "../registry/schema.js";
 import type { Store, StoreMutation } from "./types.js";
 
@@ -26,8 +27,11 @@ const JOURNAL = "registry.journal";
 const LOCK = "registry.lock";
 const FORMAT = "homelab-discovery/snapshot";
 
-/** The store exists but cannot be read: startup must stop rather than start empty over data. */
-export class StoreError extends Error {
+/**
+ * The store cannot be read (startup must stop rather than start empty over data) or written (the API answers
+ * 503 with this message: the write was not applied).
+ */
+export class StoreError extends UnavailableError {
   override name = "StoreError";
 }
 
@@ -75,6 +79,8 @@ export class FileStore implements Store {
     await mkdir(this.opts.dir, { recursive: true });
     await this.lock();
     try {
+      // A compaction that a crash cut short: the snapshot it was writing never replaced the real one.
+      await rm(join(this.opts.dir, `${SNAPSHOT}.tmp`), { force: true });
       await this.readSnapshot();
       const keep = await this.replayJournal();
       this.journal = await open(join(this.opts.dir, JOURNAL), constants.O_RDWR | constants.O_CREAT);
@@ -161,20 +167,23 @@ export class FileStore implements Store {
       while (this.queue.length > 0) {
         const batch = this.queue;
         this.queue = [];
-        const data = batch.map((w) => w.line).join("");
+        const data = Buffer.from(batch.map((w) => w.line).join(""));
         try {
-          await this.journal!.write(data, this.journalBytes);
+          await writeAll(this.journal!, data, this.journalBytes);
           await this.journal!.datasync();
-          this.journalBytes += Buffer.byteLength(data);
+          this.journalBytes += data.length;
           this.counters.records += batch.length;
           this.counters.syncs += 1;
           for (const w of batch) w.resolve();
         } catch (err) {
-          // The journal's state on disk is now unknown: refuse every further write rather than guess.
-          this.failed = new StoreError(`the journal could not be written: ${(err as Error).message}`);
+          // Memory already holds these writes (and compaction would keep them): refuse every further write, with
+          // this reason, until a restart reads the journal again.
+          this.failed = new StoreError(`the journal could not be written: ${(err as Error).message}; restart the server once the cause is fixed`);
           for (const w of [...batch, ...this.queue]) w.reject(this.failed);
           this.queue = [];
-          this.opts.logger?.error({ err }, "store write failed; refusing further writes");
+          // Cut off whatever part of the batch reached the file, so the journal ends with the last acknowledged write.
+          const cut = await this.journal!.truncate(this.journalBytes).then(() => this.journal!.datasync()).then(() => "done", (e: Error) => e.message);
+          this.opts.logger?.error({ err, truncated: cut }, "store write failed; refusing further writes until a restart");
           return;
         }
       }
@@ -206,7 +215,7 @@ export class FileStore implements Store {
       try {
         const write = async (text: string) => {
           const buf = Buffer.from(text);
-          await file.write(buf, 0, buf.length, bytes);
+          await writeAll(file, buf, bytes);
           bytes += buf.length;
         };
         await write(`${withCrc(JSON.stringify({ format: FORMAT, version: 1, seq, count: all.length }))}\n`);
@@ -227,7 +236,8 @@ export class FileStore implements Store {
       this.journalBytes = 0;
       this.opts.logger?.info({ entries: all.length, seq, bytes }, "store compacted");
     })();
-    this.flushing = run.catch((err: unknown) => {
+    this.flushing = run.catch(async (err: unknown) => {
+      await rm(join(this.opts.dir, `${SNAPSHOT}.tmp`), { force: true }).catch(() => undefined); // not left to fill the disk
       this.opts.logger?.error({ err }, "store compaction failed; the journal keeps growing and stays valid");
     });
     try {
@@ -358,6 +368,18 @@ function parseJson(text: string): unknown {
     return JSON.parse(text);
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * Writes all of `buf` at `position`: a write may take only part (a disk that fills up), and what it did not take
+ * must not count as written. The next write after a short one reports why (ENOSPC).
+ */
+async function writeAll(file: FileHandle, buf: Buffer, position: number): Promise<void> {
+  for (let done = 0; done < buf.length; ) {
+    const { bytesWritten } = await file.write(buf, done, buf.length - done, position + done);
+    if (bytesWritten === 0) throw new StoreError(`wrote 0 of ${buf.length - done} bytes`);
+    done += bytesWritten;
   }
 }
 
