@@ -264,7 +264,8 @@ export class HealthChecker {
     if (to !== from) this.logger.info({ id, name: current.name, from, to, reason: output.slice(0, 300) }, "health changed");
     if (to === "unhealthy") {
       state.unhealthySince ??= now;
-      state.backoff = from === "unhealthy" ? state.backoff + 1 : 0;
+      // Only failures back off: a pass that does not yet bring it back (successesBeforeHealthy) checks again soon.
+      state.backoff = from === "unhealthy" && !passed ? state.backoff + 1 : 0;
       this.maybeDeregister(id, state, current, now);
     } else {
       state.unhealthySince = undefined;

@@ -40,7 +40,9 @@ export class Prober {
   async http(url: string, timeoutMs: number, degradedAfterMs = Infinity): Promise<ProbeResult> {
     // Loaded before the clock starts: loading is not the instance's slowness.
     const { Agent, request } = await loadUndici();
-    this.dispatcher ??= new Agent({ keepAliveTimeout: 30_000, connections: 4 });
+    // No cap per origin (checkConcurrency caps them all): with one, the checks of instances behind one
+    // address:port queued behind a hung one, and their timeout counted the queue.
+    this.dispatcher ??= new Agent({ keepAliveTimeout: 30_000 });
     const started = performance.now();
     const signal = AbortSignal.timeout(timeoutMs);
     try {

@@ -134,13 +134,34 @@ describe("scheduled checks", () => {
     await settled();
     expect(await healthOf("down-1")).toBe("unhealthy");
     const before = hits;
-    await tick(10 * 60_000); // intervals of ~20 s, 40 s, 80 s, 160 s, then 300 s (the cap)
+    await tick(10 * 60_000); // intervals of ~10 s, 20 s, 40 s, 80 s, 160 s, then 300 s (the cap)
     const checks = hits - before;
     expect(checks).toBeGreaterThanOrEqual(4);
     expect(checks).toBeLessThanOrEqual(8); // every 10 s would be 60
     status = 200;
     await tick(300_000 * 1.1);
     expect(await healthOf("down-1")).toBe("healthy");
+  });
+
+  it("backs off on failures only: passes short of successesBeforeHealthy come one interval apart", async () => {
+    const ownClock = new ManualClock(Date.now());
+    const own = await startTestServer({ checkSuccessesBeforeHealthy: 3, checkTimeout: 400 }, { clock: ownClock });
+    const ownTick = async (ms: number) => {
+      ownClock.advance(ms);
+      await own.discovery.checker.settled();
+    };
+    status = 500;
+    await api(own.url, "PUT", "/v1/services/slowback-1", { name: "slowback", address: "127.0.0.1", port: peer.port, healthEndpoint: "/sb", healthCheckInterval: 10_000 });
+    await own.discovery.checker.settled();
+    await ownTick(10 * 60_000); // backed off to the 300 s cap
+    status = 200;
+    await ownTick(330_000); // the backed-off check: the first pass
+    const health = async () => (await api(own.url, "GET", "/v1/services/slowback-1")).body.healthStatus as string;
+    expect(await health()).toBe("unhealthy");
+    await ownTick(11_000); // second pass, an interval later (it waited 300 s more before)
+    await ownTick(11_000); // third: healthy
+    expect(await health()).toBe("healthy");
+    await own.stop();
   });
 
   it("never runs two checks of one instance at once; on-demand checks join a running one", async () => {
@@ -265,5 +286,28 @@ describe("stopping", () => {
     expect(performance.now() - t0).toBeLessThan(1_000);
     for (const socket of held) socket.destroy();
     silent.close();
+  });
+});
+
+describe("instances behind one address:port", () => {
+  it("are checked side by side: hung endpoints there do not make a healthy one time out", async () => {
+    const own = await startTestServer({ checkTimeout: 1_500 });
+    const backend = await startPeer((req, res) => {
+      if (req.url === "/ok") res.writeHead(200).end("ok");
+      // /hang: never answered
+    });
+    const register = [
+      ...Array.from({ length: 8 }, (_, i) => ({ id: `hang-${i}`, name: "hang", address: "127.0.0.1", port: backend.port, healthEndpoint: "/hang" })),
+      { id: "fine-1", name: "fine", address: "127.0.0.1", port: backend.port, healthEndpoint: "/ok" },
+    ];
+    await api(own.url, "POST", "/v1/services/bulk", { register });
+    await own.discovery.checker.settled();
+    const checks = await api(own.url, "POST", "/v1/checks");
+    const fine = (checks.body.results as { id: string; status: string; durationMs: number }[]).find((r) => r.id === "fine-1")!;
+    expect(fine.status).toBe("healthy");
+    expect(fine.durationMs).toBeLessThan(500);
+    await own.stop();
+    backend.server.closeAllConnections();
+    await backend.close();
   });
 });
