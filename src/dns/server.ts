@@ -76,6 +76,8 @@ export class DnsServer {
   private tcp: TcpServer | undefined;
   private readonly connections = new Set<Socket>();
   private readonly forwarder: Forwarder | undefined;
+  /** No upstream answered the last forwarded query: logged once, until one answers again. */
+  private upstreamDown = false;
   /** Where query lines go, with --dns-log-queries; undefined keeps the hot path free of it. */
   private readonly queryLog: Logger | undefined;
   private readonly counters: DnsStats = {
@@ -157,14 +159,21 @@ export class DnsServer {
     let reply: Buffer | undefined;
     try {
       reply = await this.forwarder!.forward(packet, transport);
+      if (reply !== undefined) this.upstreamDown = false;
     } catch (err) {
       this.counters.errors += 1;
       this.opts.logger.error({ err }, "forwarding failed; answered SERVFAIL");
     }
     if (reply !== undefined) {
+      // Our answer now, as a recursive resolver's: recursion available, and not authoritative (it is not ours).
+      reply[2] = reply[2]! & ~0x04;
+      reply[3] = reply[3]! | 0x80;
       this.count(reply[3]! & 0x0f);
       return reply;
     }
+    if (!this.upstreamDown) this.opts.logger.warn({ upstreams: this.forwarder!.upstreams }, "no upstream resolver answered; answering SERVFAIL (logged once until one answers)");
+    this.upstreamDown = true;
+    this.counters.errors += 1; // counted as the metric says: failed upstream, answered SERVFAIL
     this.count(RCODE.SERVFAIL);
     const edns = ourEdns(q);
     return bareResponse({ ...q, question: questionOf(q), rcode: RCODE.SERVFAIL, aa: false, ra: true, edns });

@@ -31,7 +31,9 @@ describe("forwarding with --dns-upstream", () => {
     expect(await resolver.resolve4("example.test")).toEqual(["192.0.2.10"]);
     const raw = (await udp(server.dnsAddress.port, query("example.test", Packet.TYPE.A, { id: 4242 })))!;
     expect(raw.readUInt16BE(0)).toBe(4242);
+    // Our answer to the client: recursion available, not authoritative (the upstream's AA is not ours to give).
     expect(raFlag(raw)).toBe(1);
+    expect((raw.readUInt16BE(2) >> 10) & 1).toBe(0);
     expect(await resolver.resolve4("nope.test").catch((e: NodeJS.ErrnoException) => e.code)).toBe("ENOTFOUND");
   });
 
@@ -72,8 +74,12 @@ describe("forwarding with --dns-upstream", () => {
   });
 
   it("answers SERVFAIL when no upstream answers", async () => {
+    const errors = async () => (await api(dead.url, "GET", "/v1/stats")).body.dns.errors as number;
+    const before = await errors();
     const raw = (await udp(dead.dnsAddress.port, query("example.test", Packet.TYPE.A), 4_000))!;
     expect(rcode(raw)).toBe(2);
     expect(raFlag(raw)).toBe(1);
+    // Counted (dns_errors_total: "failed in the handler or upstream"), so an alert on it sees a dead upstream.
+    expect(await errors()).toBe(before + 1);
   });
 });

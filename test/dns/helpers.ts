@@ -89,7 +89,7 @@ export async function startUpstream(): Promise<Upstream> {
     const response = Packet.createResponseFromRequest(request);
     const q = request.questions[0]!;
     queries.push(`${q.name}/${transport}`);
-    response.header.ra = 1;
+    response.header.aa = 1; // as an authoritative upstream (NSD, say) answers: AA set, RA clear
     if (q.name.toLowerCase() === "example.test" && q.type === Packet.TYPE.A) {
       response.answers.push({ name: q.name, type: Packet.TYPE.A, class: Packet.CLASS.IN, ttl: 300, address: "192.0.2.10" } as never);
     } else if (q.name.toLowerCase() === "big.example.test") {
