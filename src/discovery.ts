@@ -34,6 +34,7 @@ export interface DiscoveryOptions {
   checks?: Partial<CheckerSettings>;
   store?: Store;
   clock?: Clock;
+  /** The root logger: the registry and the health checker log through children of it (component registry, health). */
   logger?: Logger;
 }
 
@@ -179,7 +180,10 @@ export class Discovery implements DiscoveryApi {
 
   private constructor(opts: DiscoveryOptions) {
     this.clock = opts.clock ?? systemClock;
-    this.logger = opts.logger ?? pino({ level: "silent" });
+    // Each part gets its own child of the given logger: a child of a child with the same key would write
+    // "component" twice in one JSON line.
+    const root = opts.logger ?? pino({ level: "silent" });
+    this.logger = root.child({ component: "registry" });
     this.nodeId = opts.nodeId ?? defaultNodeId();
     this.clusterName = opts.clusterName ?? "homelab";
     this.store = opts.store ?? new MemoryStore();
@@ -189,7 +193,7 @@ export class Discovery implements DiscoveryApi {
     this.registry.onChange((changes) => this.cache.invalidate(changes));
     // After the cache's listener, so a woken query renders the new answer.
     this.changes = new ChangeWaiters(this.registry, this.clock);
-    this.checker = new HealthChecker(this.registry, this.clock, this.logger.child({ component: "health" }), {
+    this.checker = new HealthChecker(this.registry, this.clock, root.child({ component: "health" }), {
       ...DEFAULT_CHECKER_SETTINGS,
       ...opts.checks,
     });

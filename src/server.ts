@@ -57,7 +57,7 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Ser
       backoffMaxMs: config.checkBackoffMax,
       deregisterAfterMs: config.deregisterAfter,
     },
-    logger: logger.child({ component: "registry" }),
+    logger,
     store,
     ...(deps.clock ? { clock: deps.clock } : {}),
   });

@@ -2,6 +2,7 @@
 // (through c-ares) follow each change.
 import { createServer as createTcpServer, type Server as TcpServer } from "node:net";
 import type { AddressInfo } from "node:net";
+import pino from "pino";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ManualClock } from "../../src/clock.js";
 import type { ServerHandle } from "../../src/server.js";
@@ -309,5 +310,20 @@ describe("instances behind one address:port", () => {
     await own.stop();
     backend.server.closeAllConnections();
     await backend.close();
+  });
+});
+
+describe("logging", () => {
+  it("writes one component per line (a child of a child wrote the key twice)", async () => {
+    const lines: string[] = [];
+    const logger = pino({ level: "info" }, { write: (line: string) => void lines.push(line) });
+    const own = await startTestServer({}, { logger });
+    status = 500;
+    await api(own.url, "PUT", "/v1/services/logged-1", { name: "logged", address: "127.0.0.1", port: peer.port, healthEndpoint: "/logged" });
+    await expect.poll(() => lines.some((l) => l.includes('"health changed"'))).toBe(true);
+    for (const line of lines) expect(line.match(/"component":/g)?.length ?? 0, line).toBeLessThanOrEqual(1);
+    expect(lines.find((l) => l.includes('"health changed"'))).toContain('"component":"health"');
+    expect(lines.find((l) => l.includes('"service registered"'))).toContain('"component":"registry"');
+    await own.stop();
   });
 });
