@@ -79,7 +79,7 @@ export const SETTINGS = {
       return out;
     }),
   },
-  logLevel: { flag: "log-level", description: "trace, debug, info, warn, error or fatal", default: "info", schema: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]) },
+  logLevel: { flag: "log-level", description: "trace, debug, info, warn, error, fatal or silent", default: "info", schema: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]) },
   adminToken: { flag: "admin-token", description: "bearer token every mutating API route requires", default: undefined, defaultText: "none", schema: z.string().min(8, "must be at least 8 characters") },
   cacheTtl: { flag: "cache-ttl", description: "how long query results stay cached, ms (changes invalidate them at once)", default: 60_000, schema: ms(0) },
   checkTimeout: { flag: "check-timeout", description: "timeout of one health check, ms (kept under 90% of the instance's interval)", default: 5_000, schema: ms(100) },
@@ -177,7 +177,24 @@ export function envName(key: SettingKey): string {
   return `HD_${SETTINGS[key].flag.toUpperCase().replace(/-/g, "_")}`;
 }
 
-export type CliCommand = { kind: "serve"; config: Config } | { kind: "help" } | { kind: "version" };
+export type CliCommand = { kind: "serve"; config: Config; warnings: string[] } | { kind: "help" } | { kind: "version" };
+
+/** Variables of ours that are not server settings: the config file's path, and the clients' server URL. */
+const OTHER_ENV = new Set(["HD_CONFIG", "HD_URL"]);
+
+/** HD_ variables that name no setting: a typo (HD_ADMINTOKEN) would otherwise go unnoticed, and its setting unset. */
+function unknownEnv(env: Record<string, string | undefined>): string[] {
+  const known = new Set(KEYS.map((key) => envName(key)));
+  const squash = (name: string) => name.replace(/_/g, "");
+  const bySquashed = new Map([...known].map((name) => [squash(name), name]));
+  return Object.keys(env)
+    .filter((name) => name.startsWith("HD_") && !known.has(name) && !OTHER_ENV.has(name))
+    .sort()
+    .map((name) => {
+      const near = bySquashed.get(squash(name));
+      return `${name} is not a setting and is ignored${near ? `: did you mean ${near}?` : " (see --help)"}`;
+    });
+}
 
 /** Reads argv, the environment and an optional JSON file into a validated Config. Throws ConfigError. */
 export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): CliCommand {
@@ -227,7 +244,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Cli
   if ((config.etcdUsername === undefined) !== (config.etcdPassword === undefined)) problems.push(`${settingName("etcdUsername")} and --etcd-password go together`);
   if ((config.etcdCert === undefined) !== (config.etcdKey === undefined)) problems.push(`${settingName("etcdCert")} and --etcd-key go together`);
   if (problems.length > 0) throw new ConfigError(`invalid configuration:\n  ${problems.join("\n  ")}`);
-  return { kind: "serve", config: config as unknown as Config };
+  return { kind: "serve", config: config as unknown as Config, warnings: unknownEnv(env) };
 }
 
 function settingName(key: SettingKey): string {

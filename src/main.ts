@@ -27,6 +27,7 @@ async function main(): Promise<number> {
   const { config } = command;
   const logger = createLogger(config.logLevel);
   logger.info({ version: VERSION, nodeId: config.nodeId, cluster: config.clusterName, domain: config.domain, node: process.version }, "homelab-discovery starting");
+  for (const warning of command.warnings) logger.warn(warning);
   let server;
   try {
     server = await startServer(config, { logger });

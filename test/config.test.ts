@@ -25,6 +25,14 @@ function configFile(data: unknown): string {
 }
 
 describe("configuration", () => {
+  it("warns about HD_ variables that name no setting, with the one it was probably meant to be", () => {
+    const cmd = loadConfig([], { HD_ADMINTOKEN: "s3cret", HD_BOGUS: "1", HD_URL: "http://127.0.0.1:8500", HD_DNS_TTL: "7" });
+    expect(cmd.kind === "serve" && cmd.warnings).toEqual([
+      "HD_ADMINTOKEN is not a setting and is ignored: did you mean HD_ADMIN_TOKEN?",
+      "HD_BOGUS is not a setting and is ignored (see --help)",
+    ]);
+  });
+
   it("has loopback defaults on the Consul ports", () => {
     const c = serve([]);
     expect(c.httpListen).toEqual({ host: "127.0.0.1", port: 8500 });
