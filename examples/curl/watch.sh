@@ -8,6 +8,7 @@ name=${1:?usage: watch.sh <name> [answers]}
 left=${2:-0}
 headers=$(mktemp)
 trap 'rm -f "$headers"' EXIT
+trap 'exit 130' INT TERM # sh runs the EXIT trap on exit, not when a signal ends it
 
 index=0 # no index yet: the first answer comes at once
 last=""

@@ -24,7 +24,7 @@ export function queryFromParams(params: URLSearchParams): ServiceQuery {
       (query as Record<string, string>)[field] = value;
     } else {
       throw new InvalidError(
-        `invalid query: unknown parameter '${param}' (use name, version, tag, health, node or meta.<key>)`,
+        `invalid query: unknown parameter '${param}' (use name, version, tag, health, node, meta.<key>, and index and wait to block)`,
       );
     }
   }
