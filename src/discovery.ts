@@ -137,7 +137,8 @@ export interface WatchServiceResult {
 
 /** What embedded and remote callers share: `Discovery` implements it in-process, `DiscoveryClient` over HTTP. */
 export interface DiscoveryApi {
-  registerService(service: ServiceInput): Promise<ServiceEntry>;
+  /** Registers or replaces an instance; replacing one declared in a services file needs `force`. */
+  registerService(service: ServiceInput, opts?: { force?: boolean }): Promise<ServiceEntry>;
   deregisterService(id: string, opts?: { force?: boolean }): Promise<ServiceEntry>;
   getService(id: string): Promise<ServiceEntry>;
   discoverServices(query?: ServiceQuery | ServiceQueryBuilder): Promise<ServiceEntry[]>;
@@ -209,9 +210,14 @@ export class Discovery implements DiscoveryApi {
     return discovery;
   }
 
-  async registerService(service: ServiceInput): Promise<ServiceEntry> {
+  async registerService(service: ServiceInput, opts: { force?: boolean } = {}): Promise<ServiceEntry> {
     const input = parseOrThrow(serviceInputSchema, service, "service");
     const before = this.registry.get(input.id);
+    // Replaced through the API, it would stop being the file's (and a later DELETE would need no force), until a
+    // reload put the file's version back: the file is where it changes.
+    if (before?.source === "file" && opts.force !== true) {
+      throw new ConflictError(`service ${input.id} is declared in a services file: change it there (and reload), or re-register with force`);
+    }
     const entry = await this.registry.register(input);
     this.logger.info({ id: entry.id, name: entry.name, healthStatus: entry.healthStatus }, before ? "service re-registered" : "service registered");
     return entry;
@@ -239,7 +245,12 @@ export class Discovery implements DiscoveryApi {
     for (const input of set.services) {
       const entry = this.registry.get(input.id);
       if (entry?.source === "file" && entryMatches(entry, input)) unchanged += 1;
-      else ops.push({ op: "register", input, source: "file" });
+      else {
+        if (entry !== undefined && entry.source !== "file") {
+          this.logger.warn({ id: input.id, file: set.sources.get(input.id)?.file }, "a services file declares an instance registered through the API: the file's replaces it");
+        }
+        ops.push({ op: "register", input, source: "file" });
+      }
     }
     for (const entry of this.registry.values()) if (entry.source === "file" && !declared.has(entry.id)) ops.push({ op: "deregister", id: entry.id });
     const changes = ops.length > 0 ? await this.registry.write(ops) : [];

@@ -1,7 +1,7 @@
 // Wires the parts for one process: the store, the registry and its checker (Discovery), services files, the
 // DNS server with its zone files, and the HTTP API; with reload and stop. No globals: tests start servers on
 // port 0 and stop them.
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { hostname } from "node:os";
 import { resolve } from "node:path";
@@ -61,7 +61,7 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Ser
     store,
     ...(deps.clock ? { clock: deps.clock } : {}),
   });
-  const readServices = () => (config.servicesDir ? loadServiceFiles(config.servicesDir) : undefined);
+  const readServices = (missingOk: boolean) => (config.servicesDir ? loadServiceFiles(config.servicesDir, { missingOk }) : undefined);
   const dnsLogger = logger.child({ component: "dns" });
   const readZones = () => loadZones([config.zonesDir], { domain: config.domain, cluster: config.clusterName, defaultTtl: config.dnsSoaTtl });
   const logZones = (zones: StaticZones, msg: string) =>
@@ -97,8 +97,9 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Ser
   let http: HttpServerHandle;
   let dnsAddress: { host: string; port: number };
   try {
-    const services = await readServices();
+    const services = await readServices(true);
     if (services) await discovery.syncServiceFiles(services);
+    if (services?.files.length === 0 && !existsSync(config.servicesDir!)) logger.warn({ component: "registry", dir: config.servicesDir }, "the services directory does not exist: no services from files");
     const zones = await readZones();
     dns.setStaticZones(zones);
     logZones(zones, "static zones loaded");
@@ -173,7 +174,7 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Ser
         errors.push((err as Error).message);
       }
       try {
-        const services = await readServices();
+        const services = await readServices(false);
         if (services) await discovery.syncServiceFiles(services);
       } catch (err) {
         logger.error({ component: "registry", error: (err as Error).message }, "services files not reloaded: nothing changed");

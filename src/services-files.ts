@@ -250,15 +250,20 @@ const SERVER_MANAGED = ["healthStatus", "registeredAt", "lastHealthCheck", "main
  * Reads every service file in `dir` (`*.json`, and `*.yaml`/`*.yml` when the `yaml` package is installed; not
  * starting with "."), in name order. A file holds one service object, an array of them, or `{"services": [...]}`,
  * each checked by the API's schema, and every service needs an `id` unique across all files. A missing directory
- * holds no services. Every problem in every file is collected into one ServiceFileError.
+ * holds no services when `missingOk` (at startup: not created yet); else it is an error (on a reload: a directory
+ * moved or unmounted must not deregister every file's services). Every problem in every file is collected into
+ * one ServiceFileError.
  */
-export async function loadServiceFiles(dir: string): Promise<ServiceFileSet> {
+export async function loadServiceFiles(dir: string, { missingOk = true }: { missingOk?: boolean } = {}): Promise<ServiceFileSet> {
   const byExtension = await fileParsers();
   let names: string[];
   try {
     names = (await readdir(dir)).sort();
   } catch (err) {
-    if (errno(err) === "ENOENT") return { services: [], files: [], sources: new Map() };
+    if (errno(err) === "ENOENT" && missingOk) return { services: [], files: [], sources: new Map() };
+    if (errno(err) === "ENOENT") {
+      throw new ServiceFileError([{ file: dir, path: "", reason: "the services directory does not exist (any more); to remove every file's services, leave it empty" }]);
+    }
     throw new ServiceFileError([{ file: dir, path: "", reason: `cannot read the services directory: ${errorText(err)}` }]);
   }
 

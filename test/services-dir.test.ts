@@ -1,5 +1,5 @@
 // --services-dir wired to the registry: file-declared services are registered, marked, kept in step on reload.
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -31,6 +31,13 @@ describe("services from files", () => {
     expect(await resolverFor(server.dnsAddress.port).resolve4("nas.service.home.arpa")).toEqual(["192.168.1.10"]);
   });
 
+  it("refuses API re-registration unless forced: the file is where it changes", async () => {
+    const refused = await api(server.url, "PUT", "/v1/services/nas-smb", { name: "nas", address: "192.168.1.11", port: 445 });
+    expect(refused.status).toBe(409);
+    expect(refused.body.error.message).toContain("declared in a services file: change it there (and reload), or re-register with force");
+    expect((await api(server.url, "GET", "/v1/services/nas-smb")).body).toMatchObject({ address: "192.168.1.10", source: "file" });
+  });
+
   it("refuses API deregistration unless forced", async () => {
     const refused = await api(server.url, "DELETE", "/v1/services/printer");
     expect(refused.status).toBe(409);
@@ -58,6 +65,18 @@ describe("services from files", () => {
     const again = await startTestServer({ servicesDir: dir }, { store });
     expect((await api(again.url, "GET", "/v1/services/nas-smb")).body.registeredAt).toBe(before.registeredAt);
     await again.stop();
+  });
+
+  it("keeps everything on a reload when the directory is gone (moved, unmounted): it does not mean 'no services'", async () => {
+    await rename(dir, `${dir}.moved`);
+    try {
+      const r = await server.reload();
+      expect(r.ok).toBe(false);
+      expect(!r.ok && r.error).toContain("the services directory does not exist (any more)");
+      expect((await api(server.url, "GET", "/v1/services/nas-smb")).status).toBe(200);
+    } finally {
+      await rename(`${dir}.moved`, dir);
+    }
   });
 
   it("keeps everything on a reload with a broken file, and refuses to start with one", async () => {

@@ -38,8 +38,8 @@ export class DiscoveryClient implements DiscoveryApi {
     this.base = opts.url.replace(/\/+$/, "");
   }
 
-  registerService(service: ServiceInput): Promise<ServiceEntry> {
-    return this.call("PUT", `/v1/services/${encodeURIComponent(service.id)}`, service);
+  registerService(service: ServiceInput, opts: { force?: boolean } = {}): Promise<ServiceEntry> {
+    return this.call("PUT", `/v1/services/${encodeURIComponent(service.id)}${opts.force ? "?force=true" : ""}`, service);
   }
   deregisterService(id: string, opts: { force?: boolean } = {}): Promise<ServiceEntry> {
     return this.call("DELETE", `/v1/services/${encodeURIComponent(id)}${opts.force ? "?force=true" : ""}`);

@@ -128,7 +128,7 @@ export function createHttpApp(discovery: Discovery, opts: HttpOptions): Hono {
       throw new InvalidError(`invalid service: id ${JSON.stringify(given)} in the body does not match ${id} in the path`);
     }
     const existed = discovery.registry.get(id) !== undefined;
-    const entry = await discovery.registerService({ ...(body as object), id } as never);
+    const entry = await discovery.registerService({ ...(body as object), id } as never, { force: forceParam(c) });
     return send(c, entry, existed ? 200 : 201);
   });
 
