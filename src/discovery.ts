@@ -461,12 +461,18 @@ export class Discovery implements DiscoveryApi {
     };
   }
 
-  /** Liveness and, in cluster mode, whether the replica is stale (the process still serves: status stays 200). */
-  status(): { status: "ok" | "stale"; version: string; nodeId: string; uptimeMs: number; cluster?: unknown } {
+  /**
+   * Liveness: "failed" when the store refuses every write until a restart (the HTTP route answers it with 503, so
+   * a container health check restarts the server), else "stale" for a stale cluster replica (the process still
+   * serves: 200), else "ok".
+   */
+  status(): { status: "ok" | "stale" | "failed"; version: string; nodeId: string; uptimeMs: number; store?: { error: string }; cluster?: unknown } {
     const base = { version: VERSION, nodeId: this.nodeId, uptimeMs: this.clock.now() - this.startedAt };
-    if (this.cluster === undefined) return { status: "ok", ...base };
+    const failure = this.store.failure;
+    const store = failure === undefined ? {} : { store: { error: failure.message } };
+    if (this.cluster === undefined) return { status: failure ? "failed" : "ok", ...base, ...store };
     const cluster = this.cluster.status();
-    return { status: cluster.replica.stale ? "stale" : "ok", ...base, cluster };
+    return { status: failure ? "failed" : cluster.replica.stale ? "stale" : "ok", ...base, ...store, cluster };
   }
 
   async stop(): Promise<void> {

@@ -70,7 +70,10 @@ export function createHttpApp(discovery: Discovery, opts: HttpOptions): Hono {
     return owner === undefined ? next() : forwardToOwner(c, owner, discovery.nodeId);
   });
 
-  app.get("/v1/status", (c) => send(c, discovery.status()));
+  app.get("/v1/status", (c) => {
+    const status = discovery.status();
+    return c.body(JSON.stringify(status), status.status === "failed" ? 503 : 200, JSON_HEADERS);
+  });
   const { metrics } = opts;
   if (metrics) app.get("/metrics", async (c) => c.body(await metrics.render(), 200, { "content-type": metrics.contentType }));
 

@@ -63,6 +63,10 @@ export class FileStore implements Store {
   private compacting = false;
   private failed: Error | undefined;
 
+  get failure(): Error | undefined {
+    return this.failed;
+  }
+
   constructor(private readonly opts: FileStoreOptions) {}
 
   get dir(): string {

@@ -12,4 +12,6 @@ export interface Store {
   /** Applies a batch all-or-nothing; resolves once it is durable (for stores that are). */
   apply(mutations: readonly StoreMutation[]): Promise<void>;
   close(): Promise<void>;
+  /** Why the store refuses every write until a restart, if it does (a journal that could not be written). */
+  readonly failure?: Error | undefined;
 }

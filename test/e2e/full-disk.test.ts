@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FileStore } from "../../src/store/index.js";
+import { api, startTestServer } from "../helpers.js";
 import type { ServiceEntry } from "../../src/registry/schema.js";
 
 let mnt: string;
@@ -33,6 +34,29 @@ const entry = (id: string): ServiceEntry => ({
   registeredAt: "2026-01-01T00:00:00.000Z",
   lastHealthCheck: null,
   healthCheckInterval: 30_000,
+});
+
+describe("the server on a full disk", () => {
+  it("answers a write that does not fit with 503 and the reason, and says so in /v1/status (503, for health checks)", async () => {
+    const dataDir = join(mnt, "server");
+    const server = await startTestServer({ inMemory: false, dataDir });
+    try {
+      const big = { name: "big", address: "10.0.0.1", port: 80, metadata: entry("x").metadata };
+      let res;
+      for (let i = 0; i < 100; i++) {
+        res = await api(server.url, "PUT", `/v1/services/s-${i}`, big);
+        if (res.status !== 201) break;
+      }
+      expect(res!.status).toBe(503);
+      expect(res!.body.error.message).toMatch(/the journal could not be written/);
+      const status = await api(server.url, "GET", "/v1/status");
+      expect(status.status).toBe(503);
+      expect(status.body).toMatchObject({ status: "failed", store: { error: expect.stringMatching(/journal could not be written/) } });
+    } finally {
+      await server.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe("the file store on a full disk", () => {
