@@ -23,10 +23,22 @@ export const listenSchema = z.string().transform((raw, ctx): Listen => {
   return { host, port };
 });
 
-const bool = z.union([z.boolean(), z.enum(["true", "false", "1", "0", "yes", "no"]).transform((v) => ["true", "1", "yes"].includes(v))]);
-const seconds = z.coerce.number().int("must be a whole number of seconds").min(0, "must be 0-86400 seconds").max(86_400, "must be 0-86400 seconds");
+const bool = z.union(
+  [
+    z.boolean(),
+    z
+      .string()
+      .transform((v) => v.toLowerCase())
+      .pipe(z.enum(["true", "false", "1", "0", "yes", "no"]))
+      .transform((v) => ["true", "1", "yes"].includes(v)),
+  ],
+  { error: "must be true, false, 1, 0, yes or no (any case)" },
+);
+/** A number from a flag, a variable or a file; "abc" is "must be a number", not zod's "received NaN". */
+const num = () => z.coerce.number({ error: "must be a number" });
+const seconds = num().int("must be a whole number of seconds").min(0, "must be 0-86400 seconds").max(86_400, "must be 0-86400 seconds");
 const ms = (min: number) =>
-  z.coerce.number().int("must be a whole number of milliseconds").min(min, `must be at least ${min} ms`);
+  num().int("must be a whole number of milliseconds").min(min, `must be at least ${min} ms`);
 
 type Setting = {
   readonly flag: string;
@@ -84,9 +96,9 @@ export const SETTINGS = {
   cacheTtl: { flag: "cache-ttl", description: "how long query results stay cached, ms (changes invalidate them at once)", default: 60_000, schema: ms(0) },
   checkTimeout: { flag: "check-timeout", description: "timeout of one health check, ms (kept under 90% of the instance's interval)", default: 5_000, schema: ms(100) },
   checkDegradedAfter: { flag: "check-degraded-after", description: "an HTTP check answering 2xx slower than this is degraded, ms", default: 2_000, schema: ms(1) },
-  checkConcurrency: { flag: "check-concurrency", description: "health checks running at once", default: 256, schema: z.coerce.number().int().min(1, "must be at least 1").max(10_000) },
-  checkFailuresBeforeUnhealthy: { flag: "check-failures-before-unhealthy", description: "failed checks in a row that make an instance unhealthy", default: 2, schema: z.coerce.number().int().min(1).max(100) },
-  checkSuccessesBeforeHealthy: { flag: "check-successes-before-healthy", description: "passed checks in a row that bring an unhealthy instance back", default: 1, schema: z.coerce.number().int().min(1).max(100) },
+  checkConcurrency: { flag: "check-concurrency", description: "health checks running at once", default: 256, schema: num().int().min(1, "must be at least 1").max(10_000) },
+  checkFailuresBeforeUnhealthy: { flag: "check-failures-before-unhealthy", description: "failed checks in a row that make an instance unhealthy", default: 2, schema: num().int().min(1).max(100) },
+  checkSuccessesBeforeHealthy: { flag: "check-successes-before-healthy", description: "passed checks in a row that bring an unhealthy instance back", default: 1, schema: num().int().min(1).max(100) },
   checkBackoffMax: { flag: "check-backoff-max", description: "longest wait between checks of an instance that stays unhealthy, ms", default: 300_000, schema: ms(1_000) },
   deregisterAfter: { flag: "deregister-after", description: "deregister instances unhealthy this long, ms (0: never; an instance's deregisterAfter wins)", default: 0, schema: ms(0) },
   store: { flag: "store", description: "embedded (this node alone) or etcd (a cluster sharing one registry through etcd)", default: "embedded", schema: z.enum(["embedded", "etcd"]) },
@@ -106,7 +118,7 @@ export const SETTINGS = {
     }),
   },
   etcdPrefix: { flag: "etcd-prefix", description: "etcd key prefix; the cluster name is appended", default: "/homelab-discovery", schema: z.string().regex(/^\/[^\s]*[^/\s]$/, "must start with / and not end with /") },
-  etcdLeaseTtl: { flag: "etcd-lease-ttl", description: "TTL of this node's etcd lease, seconds: a dead node's services vanish this long after its last keepalive", default: 10, schema: z.coerce.number().int("must be a whole number of seconds").min(2, "must be at least 2 s").max(3600) },
+  etcdLeaseTtl: { flag: "etcd-lease-ttl", description: "TTL of this node's etcd lease, seconds: a dead node's services vanish this long after its last keepalive", default: 10, schema: num().int("must be a whole number of seconds").min(2, "must be at least 2 s").max(3600) },
   etcdCallTimeout: { flag: "etcd-call-timeout", description: "deadline of one etcd call, ms (a call to a dead leader is retried elsewhere after it)", default: 500, schema: ms(50) },
   etcdUsername: { flag: "etcd-username", description: "etcd user (with --etcd-password)", default: undefined, defaultText: "none", schema: z.string().min(1) },
   etcdPassword: { flag: "etcd-password", description: "etcd password", default: undefined, defaultText: "none", schema: z.string().min(1) },
@@ -120,7 +132,7 @@ export const SETTINGS = {
     defaultText: "http://<http-listen>, with the host name for a wildcard address",
     schema: z.string().regex(/^https?:\/\/[^/\s]+$/, "must be http(s)://host:port with no path"),
   },
-  maxBodyBytes: { flag: "max-body-bytes", description: "largest accepted API request body, bytes", default: 1_048_576, schema: z.coerce.number().int().min(1024, "must be at least 1024") },
+  maxBodyBytes: { flag: "max-body-bytes", description: "largest accepted API request body, bytes", default: 1_048_576, schema: num().int().min(1024, "must be at least 1024") },
 } as const satisfies Record<string, Setting>;
 
 export type SettingKey = keyof typeof SETTINGS;
@@ -198,7 +210,7 @@ function unknownEnv(env: Record<string, string | undefined>): string[] {
 
 /** Reads argv, the environment and an optional JSON file into a validated Config. Throws ConfigError. */
 export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): CliCommand {
-  const options: Record<string, { type: "string" | "boolean" }> = { config: { type: "string" }, help: { type: "boolean" }, version: { type: "boolean" } };
+  const options: Record<string, { type: "string" | "boolean"; short?: string }> = { config: { type: "string" }, help: { type: "boolean", short: "h" }, version: { type: "boolean", short: "v" } };
   for (const key of KEYS) {
     const s: Setting = SETTINGS[key];
     options[s.flag] = { type: s.boolean ? "boolean" : "string" };
@@ -290,7 +302,7 @@ export function helpText(): string {
     return [left, `${s.description} [${envName(key)}; default: ${def}]`] as const;
   });
   rows.unshift(["--config <file>", "JSON file of settings, with the keys listed below [HD_CONFIG]"]);
-  rows.push(["--help", "show this help"], ["--version", "print the version"]);
+  rows.push(["-h, --help", "show this help"], ["-v, --version", "print the version"]);
   const width = Math.max(...rows.map(([l]) => l.length)) + 2;
   for (const [left, right] of rows) lines.push(`  ${left.padEnd(width)}${right}`);
   lines.push("", "Config file keys: " + KEYS.join(", "), "");

@@ -25,6 +25,15 @@ function configFile(data: unknown): string {
 }
 
 describe("configuration", () => {
+  it("says what a value should be: a number, a boolean in any case; -h and -v as short forms", () => {
+    expect(error(["--dns-ttl", "abc"])).toContain("--dns-ttl: must be a number");
+    expect(error([], { HD_IN_MEMORY: "maybe" })).toContain("must be true, false, 1, 0, yes or no (any case)");
+    expect(serve([], { HD_IN_MEMORY: "TRUE" }).inMemory).toBe(true);
+    expect(serve([], { HD_DNS_INCLUDE_DEGRADED: "No" }).dnsIncludeDegraded).toBe(false);
+    expect(loadConfig(["-h"], {}).kind).toBe("help");
+    expect(loadConfig(["-v"], {}).kind).toBe("version");
+  });
+
   it("warns about HD_ variables that name no setting, with the one it was probably meant to be", () => {
     const cmd = loadConfig([], { HD_ADMINTOKEN: "s3cret", HD_BOGUS: "1", HD_URL: "http://127.0.0.1:8500", HD_DNS_TTL: "7" });
     expect(cmd.kind === "serve" && cmd.warnings).toEqual([
