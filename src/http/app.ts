@@ -153,17 +153,20 @@ export function createHttpApp(discovery: Discovery, opts: HttpOptions): Hono {
   return app;
 }
 
+/** A query's fields as the URL names them, for its errors (`health: ...`, not `healthStatus: ...`). */
+const PARAM_OF_FIELD = { healthStatus: "health", nodeId: "node", tags: "tag", metadata: "meta" };
+
 function compileServiceQuery(search: string) {
-  return compileQuery(parseOrThrow(serviceQuerySchema, queryFromParams(new URLSearchParams(search)), "query"));
+  return compileQuery(parseOrThrow(serviceQuerySchema, queryFromParams(new URLSearchParams(search)), "query", PARAM_OF_FIELD));
 }
 
-/** The `force` query parameter: absent or false -> false, true -> true, anything else a 400. */
 /** The raw query string of a URL, without the `?`. */
 function searchOf(url: string): string {
   const q = url.indexOf("?");
   return q === -1 ? "" : url.slice(q + 1);
 }
 
+/** The `force` query parameter: absent or false -> false, true -> true, anything else a 400. */
 function forceParam(c: Context): boolean {
   const force = c.req.query("force");
   if (force !== undefined && force !== "true" && force !== "false") throw new InvalidError("invalid query: force must be true or false");

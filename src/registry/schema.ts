@@ -242,10 +242,11 @@ export function toIssues(error: z.ZodError, prefix: (string | number)[] = []): E
 }
 
 /** Parses with a schema or throws an InvalidError whose message names every bad field. */
-export function parseOrThrow<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
+export function parseOrThrow<S extends z.ZodType>(schema: S, value: unknown, what: string, names: Record<string, string> = {}): z.output<S> {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
-  const issues = toIssues(result.error);
+  // `names`: the caller's words for the top-level fields (a URL parameter for a query field, say).
+  const issues = toIssues(result.error).map((i) => (typeof i.path[0] === "string" && names[i.path[0]] ? { ...i, path: [names[i.path[0]]!, ...i.path.slice(1)] } : i));
   const summary = issues.map((i) => (i.path.length ? `${i.path.join(".")}: ${i.message}` : i.message)).join("; ");
   throw new InvalidError(`invalid ${what}: ${summary}`, issues);
 }

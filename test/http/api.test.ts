@@ -78,7 +78,11 @@ describe("HTTP API", () => {
       expect(r.body.error.code).toBe("invalid");
       expect(r.body.error.message).toMatch(/^invalid query/);
     }
-    expect((await call("GET", "/v1/services?health=sick")).body.error.issues[0].path).toEqual(["healthStatus"]);
+    // Named as the URL names them (health, node, meta.<key>), not as the query object's fields.
+    const sick = (await call("GET", "/v1/services?health=sick")).body.error;
+    expect(sick.issues[0].path).toEqual(["health"]);
+    expect(sick.message).toMatch(/^invalid query: health: /);
+    expect((await call("GET", `/v1/services?meta.team=${"x".repeat(513)}`)).body.error.issues[0].path).toEqual(["meta", "team"]);
   });
 
   it("rejects bad input with 4xx, never 500, and loses nothing", async () => {
