@@ -8,7 +8,7 @@ import type { RegistryStats } from "./discovery.js";
 import type { DnsStats } from "./dns/server.js";
 
 const PREFIX = "homelab_discovery_";
-const CLUSTER_STATES: readonly ClusterState[] = ["starting", "ok", "degraded", "unreachable"];
+const CLUSTER_STATES: readonly ClusterState[] = ["starting", "ok", "degraded", "unreachable", "conflict"];
 
 type Labels = Record<string, string>;
 type Sample = readonly [value: number, labels?: Labels];

@@ -27,7 +27,7 @@ export interface ClusterOptions extends EtcdConnection {
   selfPreservation?: Partial<SelfPreservationSettings>;
 }
 
-export type ClusterState = "starting" | "ok" | "degraded" | "unreachable";
+export type ClusterState = "starting" | "ok" | "degraded" | "unreachable" | "conflict";
 
 export interface ClusterStatus {
   state: ClusterState;
@@ -138,6 +138,8 @@ export class EtcdCluster {
   private failingSince: number | undefined;
   private lastSyncAt: number | undefined;
   private state: ClusterState = "starting";
+  /** The last pass found this node's id held by another live node. */
+  private idInUse = false;
   private readonly counters = { resyncs: 0, published: 0, publishFailures: 0, leaseLosses: 0, watchErrors: 0, watchStalls: 0 };
   /** The outstanding watch probe: the revision of this node's own write, and when etcd acknowledged it. */
   private probe: { revision: number; at: number } | undefined;
@@ -259,12 +261,15 @@ export class EtcdCluster {
         if (this.needCheck) await this.checkPublished();
         await this.flush();
         this.retryDelayMs = 0;
+        this.idInUse = false;
         this.contact();
         for (const tell of told) tell(true);
       } catch (err) {
         for (const tell of told) tell(false);
         if (this.stopped) return;
-        this.failure("etcd call failed", err);
+        // etcd answered, and said no: a setting to fix, not an outage (state "conflict" until the id is free).
+        this.idInUse = err instanceof NodeIdInUseError;
+        this.failure(this.idInUse ? "cannot join the cluster: this node id is in use by a live node" : "etcd call failed", err);
         // The lease keepalive (every 500 ms while failing) cuts this short once etcd answers again.
         this.retryDelayMs = Math.min(Math.max(250, this.retryDelayMs * 2), 5_000);
         await new Promise<void>((resolve) => {
@@ -323,7 +328,7 @@ export class EtcdCluster {
     const kv = res.kvs[0];
     const record = kv === undefined ? undefined : this.parseNode(kv);
     if (record !== undefined && record.apiUrl !== this.opts.apiUrl && record.startedAt !== this.startedAt) {
-      throw new Error(
+      throw new NodeIdInUseError(
         `node id ${this.opts.nodeId} is in use by a live node at ${record.apiUrl} (started ${record.startedAt}): give every node its own --node-id; waiting for that key's lease to expire`,
       );
     }
@@ -770,10 +775,11 @@ export class EtcdCluster {
   }
 
   /**
-   * ok, or stale: degraded (something has failed for longer than a leader failover takes) or unreachable (no
-   * successful call for half a lease TTL, or never).
+   * ok, or stale: degraded (something has failed for longer than a leader failover takes), unreachable (no
+   * successful call for half a lease TTL, or never), or conflict (another live node has this node's id).
    */
   private computeState(now: number): ClusterState {
+    if (this.idInUse) return "conflict";
     const failingFor = this.failingSince === undefined ? 0 : now - this.failingSince;
     if (this.lastContactAt === 0) return failingFor > 0 ? "unreachable" : "starting";
     if (now - this.lastContactAt > (this.opts.leaseTtlS * 1000) / 2 && failingFor > 0) return "unreachable";
@@ -790,6 +796,7 @@ export class EtcdCluster {
     this.state = next;
     if (next === "ok") this.log.info({ from: prev, revision: this.revision }, "cluster replica in sync with etcd");
     else if (prev === "unreachable" && next === "degraded") this.log.info({ pendingPublish: this.pending.size }, "etcd answers again: catching up");
+    else if (next === "conflict") this.log.error({ nodeId: this.opts.nodeId, error: this.lastError }, "not joining the cluster: give every node its own --node-id");
     else if (next !== "starting") this.log.warn({ from: prev, state: next, pendingPublish: this.pending.size }, "cluster replica stale: etcd not reachable; answering from the last replica");
   }
 
@@ -936,6 +943,9 @@ export class EtcdCluster {
     return parsed.success ? (parsed.data.entry as ServiceEntry) : undefined;
   }
 }
+
+/** Another live node already has this node's id: joining would publish over its instances. */
+class NodeIdInUseError extends Error {}
 
 /**
  * Stops listening to a watcher and cancels it without waiting: a cancel waits for the member's answer, and on a

@@ -231,8 +231,9 @@ describe("node ids", () => {
     try {
       await dup.api("PUT", "/v1/services/dup-1", service("dup-1", "dup", "10.0.0.9"));
       await until("the conflict reported", async () => {
-        const s = await dup.api<{ cluster: { lastError: string | null } }>("GET", "/v1/status");
-        return /node id node-a is in use by a live node/.test(s.body.cluster.lastError ?? "");
+        const s = await dup.api<{ cluster: { state: string; lastError: string | null } }>("GET", "/v1/status");
+        // Its own state: etcd answers, so not "unreachable" (as it said before), and the reason with it.
+        return s.body.cluster.state === "conflict" && /node id node-a is in use by a live node/.test(s.body.cluster.lastError ?? "");
       });
       await new Promise((r) => setTimeout(r, 200));
       expect(await b.addresses("dup")).toEqual([]);
