@@ -125,7 +125,7 @@ export class DnsServer {
         return undefined;
       }
       this.count(q.rcode);
-      return bareResponse({ ...q, aa: false, ra: this.ra, edns: q.edns && { udpSize: MAX_UDP_PAYLOAD, dnssecOk: q.edns.dnssecOk } });
+      return bareResponse({ ...q, aa: false, ra: this.ra, edns: ourEdns(q) });
     }
     this.qtypes[Math.min(q.qtype, COUNTED_TYPES)]! += 1;
     try {
@@ -159,12 +159,11 @@ export class DnsServer {
     let reply: Buffer | undefined;
     try {
       reply = await this.forwarder!.forward(packet, transport);
-      if (reply !== undefined) this.upstreamDown = false;
     } catch (err) {
-      this.counters.errors += 1;
       this.opts.logger.error({ err }, "forwarding failed; answered SERVFAIL");
     }
     if (reply !== undefined) {
+      this.upstreamDown = false;
       // Our answer now, as a recursive resolver's: recursion available, and not authoritative (it is not ours).
       reply[2] = reply[2]! & ~0x04;
       reply[3] = reply[3]! | 0x80;
@@ -173,7 +172,7 @@ export class DnsServer {
     }
     if (!this.upstreamDown) this.opts.logger.warn({ upstreams: this.forwarder!.upstreams }, "no upstream resolver answered; answering SERVFAIL (logged once until one answers)");
     this.upstreamDown = true;
-    this.counters.errors += 1; // counted as the metric says: failed upstream, answered SERVFAIL
+    this.counters.errors += 1; // once per query, as the metric says: failed in the forwarder or upstream, answered SERVFAIL
     this.count(RCODE.SERVFAIL);
     const edns = ourEdns(q);
     return bareResponse({ ...q, question: questionOf(q), rcode: RCODE.SERVFAIL, aa: false, ra: true, edns });
@@ -358,7 +357,7 @@ function writeFrame(socket: Socket, message: Buffer): void {
 }
 
 /** The OPT our response carries: our payload size and the query's DO bit, when the query had EDNS. */
-function ourEdns(q: Query): { udpSize: number; dnssecOk: boolean } | undefined {
+function ourEdns(q: { edns: Query["edns"] }): { udpSize: number; dnssecOk: boolean } | undefined {
   return q.edns ? { udpSize: MAX_UDP_PAYLOAD, dnssecOk: q.edns.dnssecOk } : undefined;
 }
 
