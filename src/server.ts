@@ -1,7 +1,7 @@
 // Wires the parts for one process: the store, the registry and its checker (Discovery), services files, the
 // DNS server with its zone files, and the HTTP API; with reload and stop. No globals: tests start servers on
 // port 0 and stop them.
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { hostname } from "node:os";
 import { resolve } from "node:path";
@@ -99,7 +99,7 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Ser
   try {
     const services = await readServices(true);
     if (services) await discovery.syncServiceFiles(services);
-    if (services?.files.length === 0 && !existsSync(config.servicesDir!)) logger.warn({ component: "registry", dir: config.servicesDir }, "the services directory does not exist: no services from files");
+    if (services?.missing) logger.warn({ component: "registry", dir: config.servicesDir }, "the services directory does not exist: no services from files");
     const zones = await readZones();
     dns.setStaticZones(zones);
     logZones(zones, "static zones loaded");

@@ -21,6 +21,8 @@ export interface ServiceFileSet {
   readonly files: readonly string[];
   /** Where each service (by id) was declared. */
   readonly sources: ReadonlyMap<string, ServiceSource>;
+  /** The directory does not exist (read with `missingOk`): no services. */
+  readonly missing?: true;
 }
 
 export interface ServiceFileProblem {
@@ -260,7 +262,7 @@ export async function loadServiceFiles(dir: string, { missingOk = true }: { miss
   try {
     names = (await readdir(dir)).sort();
   } catch (err) {
-    if (errno(err) === "ENOENT" && missingOk) return { services: [], files: [], sources: new Map() };
+    if (errno(err) === "ENOENT" && missingOk) return { services: [], files: [], sources: new Map(), missing: true };
     if (errno(err) === "ENOENT") {
       throw new ServiceFileError([{ file: dir, path: "", reason: "the services directory does not exist (any more); to remove every file's services, leave it empty" }]);
     }

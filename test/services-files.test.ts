@@ -105,7 +105,7 @@ describe("loadServiceFiles: good files", () => {
   });
 
   it("treats a missing directory as empty", async () => {
-    expect(await loadServiceFiles(join(dir, "nope"))).toEqual({ services: [], files: [], sources: new Map() });
+    expect(await loadServiceFiles(join(dir, "nope"))).toEqual({ services: [], files: [], sources: new Map(), missing: true });
   });
 
   it("reads an empty directory, and files that declare no service", async () => {
