@@ -23,6 +23,8 @@ import type { ServiceEntry } from "../registry/schema.js";
 import type { Store, StoreMutation } from "./types.js";
 
 const SNAPSHOT = "registry.snapshot";
+/** Where a compaction writes the snapshot before renaming it into place. */
+const SNAPSHOT_TMP = `${SNAPSHOT}.tmp`;
 const JOURNAL = "registry.journal";
 const LOCK = "registry.lock";
 const FORMAT = "homelab-discovery/snapshot";
@@ -62,6 +64,8 @@ export class FileStore implements Store {
   private flushing: Promise<void> | undefined;
   private compacting = false;
   private failed: Error | undefined;
+  /** This store holds the directory's lock file (see lock). */
+  private locked = false;
 
   get failure(): Error | undefined {
     return this.failed;
@@ -84,7 +88,7 @@ export class FileStore implements Store {
     await this.lock();
     try {
       // A compaction that a crash cut short: the snapshot it was writing never replaced the real one.
-      await rm(join(this.opts.dir, `${SNAPSHOT}.tmp`), { force: true });
+      await rm(join(this.opts.dir, SNAPSHOT_TMP), { force: true });
       await this.readSnapshot();
       const keep = await this.replayJournal();
       this.journal = await open(join(this.opts.dir, JOURNAL), constants.O_RDWR | constants.O_CREAT);
@@ -126,8 +130,6 @@ export class FileStore implements Store {
     this.journal = undefined;
     await this.unlock();
   }
-
-  private locked = false;
 
   private async unlock(): Promise<void> {
     if (!this.locked) return;
@@ -213,7 +215,7 @@ export class FileStore implements Store {
       // them: serialised and written in one piece it stalled DNS and the API for ~480 ms per 100k entries.
       const seq = this.seq;
       const all = [...this.entries.values()];
-      const tmp = join(this.opts.dir, `${SNAPSHOT}.tmp`);
+      const tmp = join(this.opts.dir, SNAPSHOT_TMP);
       const file = await open(tmp, "w");
       let bytes = 0;
       try {
@@ -241,7 +243,7 @@ export class FileStore implements Store {
       this.opts.logger?.info({ entries: all.length, seq, bytes }, "store compacted");
     })();
     this.flushing = run.catch(async (err: unknown) => {
-      await rm(join(this.opts.dir, `${SNAPSHOT}.tmp`), { force: true }).catch(() => undefined); // not left to fill the disk
+      await rm(join(this.opts.dir, SNAPSHOT_TMP), { force: true }).catch(() => undefined); // not left to fill the disk
       this.opts.logger?.error({ err }, "store compaction failed; the journal keeps growing and stays valid");
     });
     try {
