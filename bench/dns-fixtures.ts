@@ -3,7 +3,7 @@
 // N services `svc-0` ... x 3 instances, addresses 10.x.y.z (never contacted: no healthEndpoint, no ttl).
 import { SRV_WEIGHT } from "../src/dns/answer.js";
 import { hexOfAddress } from "../src/dns/names.js";
-import type { ServiceInput } from "../src/registry/schema.js";
+import type { ServiceInput } from "../src/model/schema.js";
 
 export const DOMAIN = "home.arpa";
 export const PER_SERVICE = 3;

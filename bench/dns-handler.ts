@@ -6,9 +6,9 @@
 import { parseArgs } from "node:util";
 import dns2 from "dns2";
 import pino from "pino";
-import { loadConfig } from "../src/config.js";
+import { loadConfig } from "../src/app/config.js";
 import { parseQuery } from "../src/dns/wire.js";
-import { startServer } from "../src/server.js";
+import { startServer } from "../src/app/server.js";
 import { questions, serviceInputs } from "./dns-fixtures.js";
 import { registerAll } from "./fixtures.js";
 import { fmt, median, percentile } from "./stats.js";

@@ -1,7 +1,7 @@
 // The data set and queries every benchmark shares: varied names, tags and metadata, addresses in 10/8 only and
 // no healthEndpoint or ttl, so no check ever runs and nothing contacts a non-loopback address.
-import type { Discovery } from "../src/discovery.js";
-import type { ServiceInput } from "../src/registry/schema.js";
+import type { Discovery } from "../src/registry/discovery.js";
+import type { ServiceInput } from "../src/model/schema.js";
 
 /** 100k instances = 10k service names x 10 instances; smaller sets scale the number of names down. */
 export const INSTANCES_PER_SERVICE = 10;

@@ -2,9 +2,9 @@
 // 127.0.0.1:0, the info logger writing JSON lines to stdout, which the driver sends to a file). Forked with IPC:
 // sends {ready, port, dnsPort} once listening, answers {usage: true} with its own process.cpuUsage(), event-loop
 // utilisation and memory, and {profile: "start", file} / {profile: "stop"} with a CPU profile of the window.
-import { loadConfig } from "../src/config.js";
-import { createLogger } from "../src/log.js";
-import { startServer } from "../src/server.js";
+import { loadConfig } from "../src/app/config.js";
+import { createLogger } from "../src/app/log.js";
+import { startServer } from "../src/app/server.js";
 import { ownUsage } from "./procstat.js";
 import { startProfiler } from "./profiler.js";
 

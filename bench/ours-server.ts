@@ -10,8 +10,8 @@
 import type { Socket } from "node:dgram";
 import { parseArgs } from "node:util";
 import pino from "pino";
-import { loadConfig } from "../src/config.js";
-import { startServer } from "../src/server.js";
+import { loadConfig } from "../src/app/config.js";
+import { startServer } from "../src/app/server.js";
 import { serviceInputs } from "./dns-fixtures.js";
 import { instanceInputs, registerAll } from "./fixtures.js";
 import { startProfiler } from "./profiler.js";

@@ -9,10 +9,10 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import pino from "pino";
-import { Discovery } from "../src/discovery.js";
+import { startDiscovery } from "../src/app/index.js";
 import { queryFromParams } from "../src/http/params.js";
 import { compileQuery, serviceQuerySchema } from "../src/registry/query.js";
-import { parseOrThrow } from "../src/registry/schema.js";
+import { parseOrThrow } from "../src/model/schema.js";
 import { expectedCount, instanceInputs, QUERIES, QUERY_NAMES, registerAll, type QueryName } from "./fixtures.js";
 import { fmt, median, percentile } from "./stats.js";
 
@@ -78,7 +78,7 @@ function time(fn: () => unknown, budgetMs: number): Timing {
 
 async function child(instances: number, budgetMs: number): Promise<SizeResult> {
   const baseline = memory();
-  const discovery = await Discovery.start({ nodeId: "bench", logger: pino({ level: "silent" }) });
+  const discovery = await startDiscovery({ nodeId: "bench", logger: pino({ level: "silent" }) });
   const registerMs = await registerAll(discovery, instanceInputs(instances));
   const afterRegister = memory();
 

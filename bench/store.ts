@@ -17,8 +17,8 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import pino from "pino";
-import { Discovery } from "../src/discovery.js";
-import type { ServiceInput } from "../src/registry/schema.js";
+import { startDiscovery } from "../src/app/index.js";
+import type { ServiceInput } from "../src/model/schema.js";
 import { FileStore } from "../src/store/index.js";
 import { instanceInputs } from "./fixtures.js";
 import { processCpuMs } from "./procstat.js";
@@ -274,7 +274,7 @@ const silent = pino({ level: "silent" });
 async function fill(dir: string, inputs: readonly ServiceInput[], mode: "bulk" | "single"): Promise<number> {
   const started = now();
   const store = new FileStore({ dir, logger: silent, compactAfterBytes: Number.MAX_SAFE_INTEGER });
-  const discovery = await Discovery.start({ nodeId: "bench", store, logger: silent });
+  const discovery = await startDiscovery({ nodeId: "bench", store, logger: silent });
   if (mode === "bulk") {
     for (let i = 0; i < inputs.length; i += 10_000) await discovery.bulk({ register: inputs.slice(i, i + 10_000) });
   } else {

@@ -1,11 +1,12 @@
 // The package's library API: embed the registry (startDiscovery) or talk to a server (DiscoveryClient)
-// through the same DiscoveryApi.
+// through the same DiscoveryApi. Everything here comes through a part's door.
+export { startDiscovery, startServer, loadConfig, type EmbeddedOptions as DiscoveryOptions, type ServerHandle, type Config } from "./app/index.js";
 export {
   Discovery,
-  startDiscovery,
   newServiceEntry,
+  newServiceQuery,
+  ServiceQueryBuilder,
   type DiscoveryApi,
-  type DiscoveryOptions,
   type RegistryStats,
   type HealthCheckResult,
   type HealthCheckSummary,
@@ -15,14 +16,11 @@ export {
   type WatchOptions,
   type WatchResult,
   type WatchServiceResult,
-} from "./discovery.js";
-export { DiscoveryClient, type DiscoveryClientOptions } from "./client/client.js";
-export { serviceUpdates, type UpdatesOptions } from "./client/updates.js";
-export { newServiceQuery, ServiceQueryBuilder, type ServiceQuery } from "./registry/query.js";
-export { HEALTH_STATUSES, type HealthStatus, type ServiceEntry, type ServiceInput } from "./registry/schema.js";
-export { DiscoveryError, InvalidError, NotFoundError, ConflictError, UnavailableError, UnauthorizedError, type ErrorKind, type ErrorIssue } from "./errors.js";
-export { startServer, type ServerHandle } from "./server.js";
-export { loadConfig, type Config } from "./config.js";
+  type ServiceQuery,
+} from "./registry/index.js";
+export { DiscoveryClient, serviceUpdates, type DiscoveryClientOptions, type UpdatesOptions } from "./client/index.js";
+export { HEALTH_STATUSES, type HealthStatus, type ServiceEntry, type ServiceInput } from "./model/index.js";
 export { FileStore, MemoryStore, StoreError, type Store, type StoreMutation } from "./store/index.js";
-export { ManualClock, systemClock, type Clock, type Timer } from "./clock.js";
-export type { CheckerSettings } from "./health/checker.js";
+export type { CheckerSettings } from "./health/index.js";
+export { DiscoveryError, InvalidError, NotFoundError, ConflictError, UnavailableError, UnauthorizedError, type ErrorKind, type ErrorIssue } from "./lib/errors.js";
+export { ManualClock, systemClock, type Clock, type Timer } from "./lib/clock.js";

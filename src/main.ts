@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 // CLI: read the config, start the server, stop cleanly on SIGTERM/SIGINT. Exit 2 on a bad setting.
-import { ConfigError, helpText, loadConfig } from "./config.js";
-import { createLogger } from "./log.js";
-import { startServer } from "./server.js";
-import { VERSION } from "./version.js";
+import { ConfigError, helpText, loadConfig } from "./app/index.js";
+import { createLogger } from "./app/index.js";
+import { startServer } from "./app/index.js";
+import { VERSION } from "./lib/version.js";
 
 async function main(): Promise<number> {
   let command;

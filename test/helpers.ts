@@ -2,9 +2,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import pino from "pino";
-import type { Config } from "../src/config.js";
-import type { ServiceEntry } from "../src/registry/schema.js";
-import { startServer, type ServerDeps, type ServerHandle } from "../src/server.js";
+import type { Config } from "../src/app/config.js";
+import type { ServiceEntry } from "../src/model/schema.js";
+import { startServer, type ServerDeps, type ServerHandle } from "../src/app/server.js";
 
 export const silent = pino({ level: "silent" });
 

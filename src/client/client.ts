@@ -14,13 +14,13 @@ import type {
   WatchOptions,
   WatchResult,
   WatchServiceResult,
-} from "../discovery.js";
-import { ERROR_KINDS, errorOfKind, UnavailableError, type ErrorIssue, type ErrorKind } from "../errors.js";
-import { kindOfStatus } from "../http/errors.js";
-import { paramsFromQuery } from "../http/params.js";
-import { toPlainQuery, type ServiceQuery, type ServiceQueryBuilder } from "../registry/query.js";
-import type { ServiceEntry, ServiceInput } from "../registry/schema.js";
-import { DEFAULT_WAIT_MS } from "../registry/watch.js";
+} from "../registry/index.js";
+import { ERROR_KINDS, errorOfKind, UnavailableError, type ErrorIssue, type ErrorKind } from "../lib/errors.js";
+import { kindOfStatus } from "../http/index.js";
+import { paramsFromQuery } from "../http/index.js";
+import { toPlainQuery, type ServiceQuery, type ServiceQueryBuilder } from "../registry/index.js";
+import type { ServiceEntry, ServiceInput } from "../model/index.js";
+import { DEFAULT_WAIT_MS } from "../registry/index.js";
 
 export interface DiscoveryClientOptions {
   /** Base URL of a server, e.g. http://127.0.0.1:8500 */

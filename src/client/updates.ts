@@ -1,10 +1,10 @@
 // A query's answers as they change, over blocking queries, for any DiscoveryApi (embedded or remote): what
 // `consul watch` and consul-template do, as an async iterator.
 import { setTimeout as sleep } from "node:timers/promises";
-import type { DiscoveryApi } from "../discovery.js";
-import { UnavailableError } from "../errors.js";
-import type { ServiceQuery, ServiceQueryBuilder } from "../registry/query.js";
-import type { ServiceEntry } from "../registry/schema.js";
+import type { DiscoveryApi } from "../registry/index.js";
+import { UnavailableError } from "../lib/errors.js";
+import type { ServiceQuery, ServiceQueryBuilder } from "../registry/index.js";
+import type { ServiceEntry } from "../model/index.js";
 
 export interface UpdatesOptions {
   /** Ends the iteration (it returns; nothing throws). */

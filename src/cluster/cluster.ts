@@ -6,11 +6,10 @@ import type { Etcd3, IKeyValue, IPutResponse, IRequestOp, Lease, Watcher } from 
 import { EtcdLeaseInvalidError } from "etcd3";
 import type { Logger } from "pino";
 import { z } from "zod";
-import type { Registry, RegistryChange, RemoteUpdate } from "../registry/registry.js";
-import { serviceEntrySchema, type ServiceEntry } from "../registry/schema.js";
-import { VERSION } from "../version.js";
+import type { Owner, Registry, RegistryChange, RemoteUpdate } from "../registry/index.js";
+import { serviceEntrySchema, type ServiceEntry } from "../model/index.js";
+import { VERSION } from "../lib/version.js";
 import { connectEtcd, type EtcdConnection } from "./etcd.js";
-import type { Owner } from "./forward.js";
 import { SelfPreservation, type SelfPreservationSettings, type SelfPreservationStatus } from "./preservation.js";
 
 export interface ClusterOptions extends EtcdConnection {

@@ -1,8 +1,8 @@
 // Self-preservation for the cluster replica (Eureka's idea): when many nodes' leases expire at once, the likely
 // fault is on the etcd side (a partition), not in the nodes, so their instances are held instead of evicted.
 // Pure: the caller passes the time, the number of nodes it knows and what the registry holds.
-import type { RemoteUpdate } from "../registry/registry.js";
-import type { ServiceEntry } from "../registry/schema.js";
+import type { RemoteUpdate } from "../registry/index.js";
+import type { ServiceEntry } from "../model/index.js";
 
 export interface SelfPreservationSettings {
   /** Expiries of other nodes within one window that trigger it: at least this many... */

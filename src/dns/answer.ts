@@ -2,7 +2,7 @@
 // file plugin lookup). One place, toResponse, turns the kind into an rcode and the sections: every negative
 // answer carries the SOA, NXDOMAIN only for names that do not exist. Pure: no sockets, no clock.
 import { isIP } from "node:net";
-import type { ServiceEntry } from "../registry/schema.js";
+import type { ServiceEntry } from "../model/index.js";
 import { classify, hexOfAddress, instanceLabel, type Lookup, type ZoneNames } from "./names.js";
 import { RCODE, TYPE } from "./wire.js";
 import type { SoaRr, StaticZone, StaticZones, ZoneLookup, ZoneRr } from "./zones.js";

@@ -5,7 +5,7 @@
 import { randomInt } from "node:crypto";
 import { createSocket, type Socket as UdpSocket } from "node:dgram";
 import { connect, isIP } from "node:net";
-import type { Listen } from "../config.js";
+import type { Listen } from "../lib/hostport.js";
 import { tcpFrame } from "./wire.js";
 
 const TIMEOUT_MS = 2_000;

@@ -1,4 +1,4 @@
-import { normaliseAddress } from "../registry/schema.js";
+import { normaliseAddress } from "../model/index.js";
 
 // What a query name asks for, relative to the server's domain. Pure: labels in, a Lookup out.
 //

@@ -4,7 +4,7 @@
 import { createSocket, type Socket as UdpSocket } from "node:dgram";
 import { createServer, isIP, type Server as TcpServer, type Socket } from "node:net";
 import type { Logger } from "pino";
-import type { Listen } from "../config.js";
+import type { Listen } from "../lib/hostport.js";
 import { Zone, type DnsSettings, type DnsView } from "./answer.js";
 import { encodeAnswer } from "./encode.js";
 import { Forwarder } from "./forward.js";

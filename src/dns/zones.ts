@@ -3,7 +3,7 @@
 // RFC 1034 semantics (CNAME, empty non-terminals, RFC 4592 wildcards), returning a kind plus records.
 import { readdir, readFile, stat } from "node:fs/promises";
 import { basename, dirname, isAbsolute, join } from "node:path";
-import { InvalidError } from "../errors.js";
+import { InvalidError } from "../lib/errors.js";
 import type { Rr } from "./answer.js";
 import { TYPE } from "./wire.js";
 

@@ -4,10 +4,10 @@
 // deregisters instances unhealthy for longer than deregisterAfter. Every status change goes through the
 // registry (so DNS and the query cache follow at once) and is logged once.
 import type { Logger } from "pino";
-import type { Clock, Timer } from "../clock.js";
-import { ConflictError, InvalidError, NotFoundError } from "../errors.js";
-import type { Registry, RegistryChange } from "../registry/registry.js";
-import { checkKind, type CheckKind, type HealthStatus, type ServiceEntry } from "../registry/schema.js";
+import type { Clock, Timer } from "../lib/clock.js";
+import { ConflictError, InvalidError, NotFoundError } from "../lib/errors.js";
+import type { CheckerStats, HealthCheckResult, HealthChecks, Registry, RegistryChange } from "../registry/index.js";
+import { checkKind, type HealthStatus, type ServiceEntry } from "../model/index.js";
 import { healthUrl, Prober, type ProbeResult } from "./probe.js";
 
 export interface CheckerSettings {
@@ -37,27 +37,6 @@ export const DEFAULT_CHECKER_SETTINGS: CheckerSettings = {
   deregisterAfterMs: 0,
 };
 
-export interface HealthCheckResult {
-  id: string;
-  kind: CheckKind;
-  /** What this check saw. */
-  status: HealthStatus;
-  /** The instance's status before and after it (thresholds may keep the two apart from `status`). */
-  previousStatus: HealthStatus;
-  healthStatus: HealthStatus;
-  output: string;
-  checkedAt: string;
-  durationMs: number;
-}
-
-export interface CheckerStats {
-  running: number;
-  scheduled: number;
-  checks: number;
-  /** How late scheduled checks started, ms (waiting for a concurrency slot included). */
-  startDelayMs: { p50: number; p99: number; max: number; samples: number };
-}
-
 interface State {
   /** The definition the timers were set for; a change of it reschedules. */
   entry: ServiceEntry;
@@ -75,7 +54,7 @@ interface State {
 
 const DELAY_SAMPLES = 4096;
 
-export class HealthChecker {
+export class HealthChecker implements HealthChecks {
   private readonly states = new Map<string, State>();
   private readonly prober = new Prober();
   private readonly waiting: (() => void)[] = [];

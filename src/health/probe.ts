@@ -1,8 +1,10 @@
 // Probes: one check of one instance, returning a status and the check's output. Adapters over undici;
 // the scheduler (periodic checks, thresholds, backoff) builds on these.
-import { connect, isIP } from "node:net";
+import { connect } from "node:net";
 import type { Agent } from "undici";
-import type { HealthStatus, ServiceEntry } from "../registry/schema.js";
+import { urlHost } from "../lib/hostport.js";
+import { loadUndici } from "../lib/undici.js";
+import type { HealthStatus, ServiceEntry } from "../model/index.js";
 
 export const MAX_OUTPUT_BYTES = 4096;
 
@@ -17,8 +19,7 @@ export function healthUrl(entry: Pick<ServiceEntry, "address" | "port" | "health
   const endpoint = entry.healthEndpoint;
   if (endpoint === undefined) return undefined;
   if (!endpoint.startsWith("/")) return endpoint;
-  const host = isIP(entry.address) === 6 ? `[${entry.address}]` : entry.address;
-  return `http://${host}:${entry.port}${endpoint}`;
+  return `http://${urlHost(entry.address)}:${entry.port}${endpoint}`;
 }
 
 /** HTTP status to health, as Consul does: 2xx healthy, 429 degraded, anything else unhealthy. */
@@ -27,10 +28,6 @@ export function statusOfHttp(code: number): HealthStatus {
   if (code === 429) return "degraded";
   return "unhealthy";
 }
-
-/** undici, loaded on the first HTTP check: it is a fifth of the process's start-up time (~150 ms measured). */
-let undici: Promise<typeof import("undici")> | undefined;
-export const loadUndici = (): Promise<typeof import("undici")> => (undici ??= import("undici"));
 
 export class Prober {
   /** One keep-alive pool for every HTTP check; redirects are never followed (undici's request does not). */

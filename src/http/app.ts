@@ -3,12 +3,11 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import { Hono, type Context, type Next } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { Logger } from "pino";
-import { forwardToOwner } from "../cluster/forward.js";
-import type { Discovery } from "../discovery.js";
-import { InvalidError, UnauthorizedError } from "../errors.js";
-import { compileQuery, serviceQuerySchema } from "../registry/query.js";
-import type { Metrics } from "../metrics.js";
-import { parseOrThrow } from "../registry/schema.js";
+import { forwardToOwner } from "./forward.js";
+import type { Discovery } from "../registry/index.js";
+import { InvalidError, UnauthorizedError } from "../lib/errors.js";
+import { compileQuery, serviceQuerySchema } from "../registry/index.js";
+import { parseOrThrow } from "../model/index.js";
 import { errorBody, HttpError, renderError } from "./errors.js";
 import { jittered, queryFromParams, takeBlocking } from "./params.js";
 
@@ -19,7 +18,13 @@ export interface HttpOptions {
   maxBodyBytes?: number;
   logger: Logger;
   /** Serves GET /metrics (Prometheus text format) when set. */
-  metrics?: Metrics;
+  metrics?: MetricsSource;
+}
+
+/** What GET /metrics serves: src/app's Metrics renders the registry's, DNS's and cluster's figures. */
+export interface MetricsSource {
+  readonly contentType: string;
+  render(): Promise<string>;
 }
 
 const JSON_HEADERS = { "content-type": "application/json" } as const;

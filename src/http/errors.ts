@@ -4,7 +4,7 @@ import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { Logger } from "pino";
-import { DiscoveryError, type ErrorKind } from "../errors.js";
+import { DiscoveryError, type ErrorKind } from "../lib/errors.js";
 
 export const STATUS_OF_KIND: Record<ErrorKind, ContentfulStatusCode> = {
   invalid: 400,

@@ -1,8 +1,8 @@
 // `GET /v1/services?name=&version=&tag=a&tag=b&health=&node=&meta.team=platform` to a ServiceQuery.
 // Unknown or repeated single-valued parameters are errors, so a typo (`tags=`) never widens a query silently.
-import { InvalidError } from "../errors.js";
-import type { ServiceQuery } from "../registry/query.js";
-import { DEFAULT_WAIT_MS, MAX_WAIT_MS } from "../registry/watch.js";
+import { InvalidError } from "../lib/errors.js";
+import type { ServiceQuery } from "../registry/index.js";
+import { DEFAULT_WAIT_MS, MAX_WAIT_MS } from "../registry/index.js";
 
 const SINGLE = { name: "name", version: "version", health: "healthStatus", node: "nodeId" } as const;
 

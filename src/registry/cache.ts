@@ -1,6 +1,6 @@
 // Query results cached for a TTL and never stale: the registry's change feed invalidates every entry a change
 // could affect (entries filtered by a service name are dropped only when an instance of that name changes).
-import type { Clock } from "../clock.js";
+import type { Clock } from "../lib/clock.js";
 import type { RegistryChange } from "./registry.js";
 
 interface Slot {

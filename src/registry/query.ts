@@ -2,7 +2,7 @@
 // canonical cache key, and the seed's immutable query builder. Pure: no clock, no I/O.
 import semver from "semver";
 import { z } from "zod";
-import { dnsLabelSchema, healthStatusSchema, LIMITS, type HealthStatus, type ServiceEntry } from "./schema.js";
+import { dnsLabelSchema, healthStatusSchema, LIMITS, type HealthStatus, type ServiceEntry } from "../model/index.js";
 
 export const serviceQuerySchema = z.strictObject({
   name: dnsLabelSchema.optional(),

@@ -3,11 +3,11 @@
 // mode it also holds the other nodes' instances (the replica): indexed and answered like local ones, never stored
 // here, never checked here, and never written here (they are written on their owner).
 import type { Logger } from "pino";
-import type { Clock } from "../clock.js";
-import { ConflictError, InvalidError, NotFoundError } from "../errors.js";
-import type { Store, StoreMutation } from "../store/types.js";
+import type { Clock } from "../lib/clock.js";
+import { ConflictError, InvalidError, NotFoundError } from "../lib/errors.js";
+import type { Store, StoreMutation } from "../store/index.js";
 import { compareEntries, matches, type CompiledQuery } from "./query.js";
-import { hasCheck, HEALTH_STATUSES, type HealthStatus, type ParsedServiceInput, type ServiceEntry } from "./schema.js";
+import { hasCheck, HEALTH_STATUSES, type HealthStatus, type ParsedServiceInput, type ServiceEntry } from "../model/index.js";
 
 /**
  * "checked": a check ran and its status did not change (only lastHealthCheck moved).

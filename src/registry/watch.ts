@@ -1,6 +1,6 @@
 // Blocking queries, as Consul's `?index=&wait=`: every query answer carries an index, and a query that passes it
 // back waits until something that could change its answer has changed (or its wait runs out), instead of polling.
-import type { Clock } from "../clock.js";
+import type { Clock } from "../lib/clock.js";
 import type { Registry, RegistryChange } from "./registry.js";
 
 /** How long a blocking query waits unless it says, and at most (Consul's numbers). */

@@ -18,8 +18,8 @@ import { crc32 as zlibCrc32 } from "node:zlib";
 import { mkdir, open, readFile, rename, rm, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
-import { UnavailableError } from "../errors.js";
-import type { ServiceEntry } from "../registry/schema.js";
+import { UnavailableError } from "../lib/errors.js";
+import type { ServiceEntry } from "../model/index.js";
 import type { Store, StoreMutation } from "./types.js";
 
 const SNAPSHOT = "registry.snapshot";

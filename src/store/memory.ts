@@ -1,5 +1,5 @@
 // Keeps entries in this process only: for tests and `--in-memory` use. Nothing survives a restart of the process.
-import type { ServiceEntry } from "../registry/schema.js";
+import type { ServiceEntry } from "../model/index.js";
 import type { Store, StoreMutation } from "./types.js";
 
 export class MemoryStore implements Store {

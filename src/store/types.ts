@@ -1,6 +1,6 @@
 // The store boundary: every registry write goes through `apply` and is acknowledged only once it resolves.
 // Implementations: memory (here), the durable embedded store and etcd (later issues).
-import type { ServiceEntry } from "../registry/schema.js";
+import type { ServiceEntry } from "../model/index.js";
 
 export type StoreMutation = { readonly op: "put"; readonly entry: ServiceEntry } | { readonly op: "delete"; readonly id: string };
 

@@ -5,11 +5,12 @@ import { databaseExample } from "../../examples/library/database.js";
 import { loadBalancerExample } from "../../examples/library/load-balancer.js";
 import { webApiExample } from "../../examples/library/web-api.js";
 import { DiscoveryClient } from "../../src/client/client.js";
-import { startDiscovery, type DiscoveryApi } from "../../src/discovery.js";
-import { ConflictError, InvalidError, NotFoundError, UnauthorizedError, UnavailableError } from "../../src/errors.js";
+import { startDiscovery } from "../../src/app/index.js";
+import type { DiscoveryApi } from "../../src/registry/index.js";
+import { ConflictError, InvalidError, NotFoundError, UnauthorizedError, UnavailableError } from "../../src/lib/errors.js";
 import { newServiceQuery } from "../../src/registry/query.js";
 import { serviceUpdates } from "../../src/client/updates.js";
-import type { ServerHandle } from "../../src/server.js";
+import type { ServerHandle } from "../../src/app/server.js";
 import { closedPort, startTestServer } from "../helpers.js";
 
 type Make = () => Promise<{ api: DiscoveryApi; close(): Promise<void> }>;

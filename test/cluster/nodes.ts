@@ -6,8 +6,8 @@ import { tmpdir } from "node:os";
 import { connect, createServer, type AddressInfo, type Socket } from "node:net";
 import { join } from "node:path";
 import pino from "pino";
-import type { Config } from "../../src/config.js";
-import type { ServerDeps, ServerHandle } from "../../src/server.js";
+import type { Config } from "../../src/app/config.js";
+import type { ServerDeps, ServerHandle } from "../../src/app/server.js";
 import { startTestServer } from "../helpers.js";
 
 export interface TestNode {

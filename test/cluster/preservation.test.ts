@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { SelfPreservation } from "../../src/cluster/preservation.js";
 import type { RemoteUpdate } from "../../src/registry/registry.js";
-import type { ServiceEntry } from "../../src/registry/schema.js";
+import type { ServiceEntry } from "../../src/model/schema.js";
 import { serviceEntry } from "../helpers.js";
 
 const entry = (id: string, nodeId: string): ServiceEntry => serviceEntry({ id, name: "svc", nodeId });

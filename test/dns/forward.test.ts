@@ -1,6 +1,6 @@
 // Forwarding names outside the zone to an upstream resolver started here on loopback (a dns2 server).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ServerHandle } from "../../src/server.js";
+import type { ServerHandle } from "../../src/app/server.js";
 import { api, closedPort, startTestServer } from "../helpers.js";
 import { decode, Packet, query, resolverFor, startUpstream, tcp, udp, type Upstream } from "./helpers.js";
 

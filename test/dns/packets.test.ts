@@ -1,7 +1,7 @@
 // Raw packets: header flags, sections and rcodes, EDNS, truncation and TCP, and bad input.
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ServerHandle } from "../../src/server.js";
+import type { ServerHandle } from "../../src/app/server.js";
 import { api, startTestServer } from "../helpers.js";
 import { decode, Packet, query, tcp, udp } from "./helpers.js";
 

@@ -2,7 +2,7 @@
 import { Writable } from "node:stream";
 import pino from "pino";
 import { afterEach, describe, expect, it } from "vitest";
-import type { ServerHandle } from "../../src/server.js";
+import type { ServerHandle } from "../../src/app/server.js";
 import { api, startTestServer } from "../helpers.js";
 import { query, resolverFor, startUpstream, tcp, udp } from "./helpers.js";
 

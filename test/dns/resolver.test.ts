@@ -1,6 +1,6 @@
 // Behaviour through c-ares (Node's dns.Resolver), a real independent client, against the real server.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ServerHandle } from "../../src/server.js";
+import type { ServerHandle } from "../../src/app/server.js";
 import { api, startTestServer } from "../helpers.js";
 import { resolverFor } from "./helpers.js";
 

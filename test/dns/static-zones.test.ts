@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ServerHandle } from "../../src/server.js";
+import type { ServerHandle } from "../../src/app/server.js";
 import { api, startTestServer } from "../helpers.js";
 import { decode, Packet, query, resolverFor, udp } from "./helpers.js";
 

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FileStore } from "../../src/store/index.js";
 import { api, startTestServer } from "../helpers.js";
-import type { ServiceEntry } from "../../src/registry/schema.js";
+import type { ServiceEntry } from "../../src/model/schema.js";
 
 let mnt: string;
 beforeAll(() => {

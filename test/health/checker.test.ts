@@ -4,8 +4,8 @@ import { createServer as createTcpServer, type Server as TcpServer } from "node:
 import type { AddressInfo } from "node:net";
 import pino from "pino";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { ManualClock } from "../../src/clock.js";
-import type { ServerHandle } from "../../src/server.js";
+import { ManualClock } from "../../src/lib/clock.js";
+import type { ServerHandle } from "../../src/app/server.js";
 import { resolverFor } from "../dns/helpers.js";
 import { api, closedPort, startPeer, startTestServer } from "../helpers.js";
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { serviceEntrySchema } from "../../src/registry/schema.js";
-import type { ServerHandle } from "../../src/server.js";
+import { serviceEntrySchema } from "../../src/model/schema.js";
+import type { ServerHandle } from "../../src/app/server.js";
 import { api, startTestServer } from "../helpers.js";
 
 let server: ServerHandle;

@@ -1,6 +1,6 @@
 // Blocking queries over HTTP (Consul's ?index=&wait=): real requests against a started server.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ServerHandle } from "../../src/server.js";
+import type { ServerHandle } from "../../src/app/server.js";
 import { api, startTestServer } from "../helpers.js";
 
 let server: ServerHandle;

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ServerHandle } from "../../src/server.js";
+import type { ServerHandle } from "../../src/app/server.js";
 import { query, resolverFor, tcp, udp } from "../dns/helpers.js";
 import { api, metricSamples, startTestServer } from "../helpers.js";
 

@@ -1,17 +1,17 @@
 import { describe, expect, it } from "vitest";
-import { ManualClock } from "../../src/clock.js";
-import { Discovery } from "../../src/discovery.js";
-import { InvalidError, NotFoundError } from "../../src/errors.js";
+import { ManualClock } from "../../src/lib/clock.js";
+import { startDiscovery } from "../../src/app/index.js";
+import { InvalidError, NotFoundError } from "../../src/lib/errors.js";
 import { compileQuery, serviceQuerySchema } from "../../src/registry/query.js";
 import type { RegistryChange } from "../../src/registry/registry.js";
-import type { ServiceEntry } from "../../src/registry/schema.js";
+import type { ServiceEntry } from "../../src/model/schema.js";
 import { MemoryStore, type Store, type StoreMutation } from "../../src/store/index.js";
 
 const svc = (id: string, over: Record<string, unknown> = {}) => ({ id, name: "web", address: "10.0.0.1", port: 80, ...over });
 
 async function start(opts: { store?: Store; clock?: ManualClock; cacheTtlMs?: number } = {}) {
   const clock = opts.clock ?? new ManualClock();
-  const d = await Discovery.start({ nodeId: "n1", clock, ...(opts.store ? { store: opts.store } : {}), ...(opts.cacheTtlMs !== undefined ? { cacheTtlMs: opts.cacheTtlMs } : {}) });
+  const d = await startDiscovery({ nodeId: "n1", clock, ...(opts.store ? { store: opts.store } : {}), ...(opts.cacheTtlMs !== undefined ? { cacheTtlMs: opts.cacheTtlMs } : {}) });
   return { d, clock };
 }
 

@@ -1,12 +1,12 @@
 // The registry's cluster replica: other nodes' instances are indexed and answered like local ones, never stored
 // or checked here, and only their owner may change them.
 import { describe, expect, it } from "vitest";
-import { ManualClock } from "../../src/clock.js";
-import { Discovery } from "../../src/discovery.js";
-import { ConflictError } from "../../src/errors.js";
+import { ManualClock } from "../../src/lib/clock.js";
+import { startDiscovery } from "../../src/app/index.js";
+import { ConflictError } from "../../src/lib/errors.js";
 import { compileQuery } from "../../src/registry/query.js";
 import type { RegistryChange } from "../../src/registry/registry.js";
-import type { ServiceEntry } from "../../src/registry/schema.js";
+import type { ServiceEntry } from "../../src/model/schema.js";
 import { MemoryStore, type StoreMutation } from "../../src/store/index.js";
 import { serviceEntry } from "../helpers.js";
 
@@ -23,7 +23,7 @@ const remote = (id: string, over: Partial<ServiceEntry> = {}): ServiceEntry =>
 
 async function start() {
   const store = new RecordingStore();
-  const d = await Discovery.start({ nodeId: "n1", clock: new ManualClock(), store });
+  const d = await startDiscovery({ nodeId: "n1", clock: new ManualClock(), store });
   const changes: RegistryChange[] = [];
   d.registry.onChange((c) => changes.push(...c));
   return { d, store, changes };

@@ -1,12 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { ManualClock } from "../../src/clock.js";
-import { Discovery } from "../../src/discovery.js";
+import { ManualClock } from "../../src/lib/clock.js";
+import { startDiscovery } from "../../src/app/index.js";
 
 const svc = (id: string, name = "web") => ({ id, name, address: "10.0.0.1", port: 80 });
 
 async function start() {
   const clock = new ManualClock();
-  const d = await Discovery.start({ nodeId: "n1", clock });
+  const d = await startDiscovery({ nodeId: "n1", clock });
   return { d, clock };
 }
 
@@ -111,9 +111,9 @@ describe("blocking queries (ChangeWaiters)", () => {
   });
 
   it("indexes differ between processes started at different times", async () => {
-    const a = await Discovery.start({ nodeId: "n1" });
+    const a = await startDiscovery({ nodeId: "n1" });
     await new Promise((r) => setTimeout(r, 2));
-    const b = await Discovery.start({ nodeId: "n1" });
+    const b = await startDiscovery({ nodeId: "n1" });
     expect(b.changes.current).toBeGreaterThan(a.changes.current);
     await Promise.all([a.stop(), b.stop()]);
   });

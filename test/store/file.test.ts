@@ -4,7 +4,7 @@ import { appendFile, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { serviceEntrySchema, type ServiceEntry } from "../../src/registry/schema.js";
+import { serviceEntrySchema, type ServiceEntry } from "../../src/model/schema.js";
 import { FileStore, StoreError } from "../../src/store/index.js";
 
 let dir: string;

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ConfigError, helpText, loadConfig, SETTINGS, envName, type Config } from "../src/config.js";
+import { ConfigError, helpText, loadConfig, SETTINGS, envName, type Config } from "../../src/app/config.js";
 
 function serve(argv: string[], env: Record<string, string> = {}): Config {
   const cmd = loadConfig(argv, env);

@@ -2,18 +2,18 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { InvalidError } from "../src/errors.js";
-import { hasCheck } from "../src/registry/schema.js";
+import { InvalidError } from "../../src/lib/errors.js";
+import { hasCheck } from "../../src/model/schema.js";
 import {
   jsonErrorOffset,
   lineColumn,
   loadServiceFiles,
   serviceFileExtensions,
   ServiceFileError,
-} from "../src/services-files.js";
+} from "../../src/sources/files.js";
 
-const FIXTURES = new URL("./fixtures/services/", import.meta.url).pathname;
-const EXAMPLES = new URL("../examples/services.d/", import.meta.url).pathname;
+const FIXTURES = new URL("../fixtures/services/", import.meta.url).pathname;
+const EXAMPLES = new URL("../../examples/services.d/", import.meta.url).pathname;
 const hasYaml = (await serviceFileExtensions()).includes(".yaml");
 
 let dir: string;

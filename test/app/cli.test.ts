@@ -5,9 +5,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { closedPort } from "./helpers.js";
+import { closedPort } from "../helpers.js";
 
-const main = fileURLToPath(new URL("../dist/src/main.js", import.meta.url));
+const main = fileURLToPath(new URL("../../dist/src/main.js", import.meta.url));
 
 describe("the CLI", () => {
   it("prints help and its version", () => {

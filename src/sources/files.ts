@@ -2,10 +2,9 @@
 // Loading checks every file against the API's schema and reports every problem at once; diffing plans a reload.
 import { readdir, readFile, stat } from "node:fs/promises";
 import { extname, join } from "node:path";
-import { isDeepStrictEqual } from "node:util";
 import type { z } from "zod";
-import { InvalidError } from "./errors.js";
-import { serviceInputSchema, type ParsedServiceInput, type ServiceEntry } from "./registry/schema.js";
+import { InvalidError } from "../lib/errors.js";
+import { serviceInputSchema, type ParsedServiceInput } from "../model/index.js";
 
 /** Where a service was declared: the file and its place inside it ("" for a file holding one object). */
 export interface ServiceSource {
@@ -398,30 +397,4 @@ function errorText(err: unknown): string {
   const code = errno(err);
   const message = err instanceof Error ? err.message : String(err);
   return code !== undefined && !message.startsWith(code) ? `${code}: ${message}` : message;
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// Reload planning
-
-/**
- * The registered entry is what registering the input would make (ignoring health, times and maintenance). An
- * input without nodeId matches any node: the registry fills in its own.
- */
-export function entryMatches(entry: ServiceEntry, input: ParsedServiceInput): boolean {
-  return (
-    entry.id === input.id &&
-    entry.name === input.name &&
-    entry.version === input.version &&
-    (input.nodeId === undefined || entry.nodeId === input.nodeId) &&
-    entry.address === input.address &&
-    entry.port === input.port &&
-    entry.healthEndpoint === input.healthEndpoint &&
-    isDeepStrictEqual({ ...entry.metadata }, { ...input.metadata }) &&
-    isDeepStrictEqual([...entry.tags], [...input.tags]) &&
-    entry.healthCheckInterval === input.healthCheckInterval &&
-    entry.ttl === input.ttl &&
-    (entry.tcpCheck === true) === (input.tcpCheck === true) &&
-    entry.deregisterAfter === input.deregisterAfter &&
-    entry.dnsTtl === input.dnsTtl
-  );
 }

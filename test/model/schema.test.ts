@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { InvalidError } from "../../src/errors.js";
-import { normaliseAddress, parseOrThrow, serviceInputSchema } from "../../src/registry/schema.js";
+import { InvalidError } from "../../src/lib/errors.js";
+import { normaliseAddress, parseOrThrow, serviceInputSchema } from "../../src/model/schema.js";
 
 const base = { id: "web-1", name: "web", address: "127.0.0.1", port: 8080 };
 

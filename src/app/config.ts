@@ -1,27 +1,11 @@
 // Configuration: one table of settings gives the flags, the HD_ environment variables, the JSON file keys,
 // the defaults, the `--help` text and the zod schema. Precedence: flags > environment > file > defaults.
 import { readFileSync } from "node:fs";
-import { isIP } from "node:net";
 import { parseArgs } from "node:util";
 import { z } from "zod";
-import { defaultNodeId } from "./discovery.js";
-import { dnsLabelSchema } from "./registry/schema.js";
-
-export interface Listen {
-  host: string;
-  port: number;
-}
-
-export const listenSchema = z.string().transform((raw, ctx): Listen => {
-  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(raw.trim());
-  const host = m ? (m[1] ?? m[2] ?? "") : "";
-  const port = m ? Number(m[3]) : NaN;
-  if (!m || host === "" || !(port >= 0 && port <= 65535) || (m[1] !== undefined && isIP(host) !== 6)) {
-    ctx.addIssue({ code: "custom", message: `must be host:port (e.g. 127.0.0.1:8500 or [::1]:8500), got ${JSON.stringify(raw)}` });
-    return z.NEVER;
-  }
-  return { host, port };
-});
+import { listenSchema, withDefaultPort, type Listen } from "../lib/hostport.js";
+import { defaultNodeId } from "../registry/index.js";
+import { dnsLabelSchema } from "../model/index.js";
 
 const bool = z.union(
   [
@@ -79,9 +63,7 @@ export const SETTINGS = {
     schema: z.string().transform((raw, ctx): Listen[] => {
       const out: Listen[] = [];
       for (const part of raw.split(",").map((p) => p.trim()).filter(Boolean)) {
-        const hasPort = /^\[.+\]:\d+$/.test(part) || /^[^:]+:\d+$/.test(part);
-        const withPort = hasPort ? part : isIP(part) === 6 ? `[${part}]:53` : `${part}:53`;
-        const parsed = listenSchema.safeParse(withPort);
+        const parsed = listenSchema.safeParse(withDefaultPort(part, 53));
         if (!parsed.success) {
           ctx.addIssue({ code: "custom", message: `"${part}" is not host[:port] (e.g. 127.0.0.1:5353 or [::1]:53)` });
           return z.NEVER;

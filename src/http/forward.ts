@@ -2,20 +2,15 @@
 // the caller's credentials, and the owner's answer goes back as it is. A forwarded request is never forwarded again.
 import type { Context } from "hono";
 import type { Agent } from "undici";
-import { ConflictError } from "../errors.js";
-import { loadUndici } from "../health/probe.js";
-import { errorBody } from "../http/errors.js";
+import { ConflictError } from "../lib/errors.js";
+import type { Owner } from "../registry/index.js";
+import { loadUndici } from "../lib/undici.js";
+import { errorBody } from "./errors.js";
 
 export const FORWARDED_BY = "x-hd-forwarded-by";
 export const OWNER = "x-hd-owner";
 const TIMEOUT_MS = 2_000;
 let dispatcher: Agent | undefined;
-
-export interface Owner {
-  nodeId: string;
-  /** Undefined when the replica knows its instances but not (yet) its node key. */
-  apiUrl: string | undefined;
-}
 
 export async function forwardToOwner(c: Context, owner: Owner, self: string): Promise<Response> {
   const via = c.req.header(FORWARDED_BY);

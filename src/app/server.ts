@@ -2,23 +2,24 @@
 // DNS server with its zone files, and the HTTP API; with reload and stop. No globals: tests start servers on
 // port 0 and stop them.
 import { readFileSync } from "node:fs";
-import { isIP } from "node:net";
 import { hostname } from "node:os";
 import { resolve } from "node:path";
 import type { Logger } from "pino";
-import type { Clock } from "./clock.js";
-import type { ClusterStatus } from "./cluster/cluster.js";
-import type { SelfPreservationSettings } from "./cluster/preservation.js";
+import type { Clock } from "../lib/clock.js";
+import { isLoopback, isWildcard, urlHost } from "../lib/hostport.js";
+import type { ClusterStatus } from "../cluster/index.js";
+import type { SelfPreservationSettings } from "../cluster/index.js";
 import type { Config } from "./config.js";
-import { Discovery } from "./discovery.js";
-import { DnsServer } from "./dns/server.js";
-import { loadZones, type StaticZones } from "./dns/zones.js";
-import { createHttpApp } from "./http/app.js";
-import { listenHttp, type HttpServerHandle } from "./http/server.js";
+import type { Discovery } from "../registry/index.js";
+import { startDiscovery } from "./discovery.js";
+import { DnsServer } from "../dns/index.js";
+import { loadZones, type StaticZones } from "../dns/index.js";
+import { createHttpApp } from "../http/index.js";
+import { listenHttp, type HttpServerHandle } from "../http/index.js";
 import { Metrics } from "./metrics.js";
-import { loadServiceFiles } from "./services-files.js";
-import { FileStore, MemoryStore, type Store } from "./store/index.js";
-import { VERSION } from "./version.js";
+import { loadServiceFiles } from "../sources/index.js";
+import { FileStore, MemoryStore, type Store } from "../store/index.js";
+import { VERSION } from "../lib/version.js";
 
 export interface ServerHandle {
   /** Reloads what can change live (zone files, services files); a broken file keeps what was loaded and is reported. */
@@ -44,7 +45,7 @@ export interface ServerDeps {
 export async function startServer(config: Config, deps: ServerDeps): Promise<ServerHandle> {
   const { logger } = deps;
   const store = deps.store ?? (config.inMemory ? new MemoryStore() : new FileStore({ dir: resolve(config.dataDir), logger: logger.child({ component: "store" }) }));
-  const discovery = await Discovery.start({
+  const discovery = await startDiscovery({
     nodeId: config.nodeId,
     clusterName: config.clusterName,
     cacheTtlMs: config.cacheTtl,
@@ -112,13 +113,13 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Ser
     await discovery.stop();
     throw err;
   }
-  const host = isIP(http.host) === 6 ? `[${http.host}]` : http.host;
+  const host = urlHost(http.host);
   const url = `http://${host}:${http.port}`;
   httpLogger.info({ address: `${host}:${http.port}`, url }, "HTTP API listening");
   if (config.store === "etcd") {
     try {
       // Loaded only in cluster mode: etcd3 and grpc add ~0.3 s to every start (measured), and restarts count.
-      const { EtcdCluster } = await import("./cluster/cluster.js");
+      const { EtcdCluster } = await import("../cluster/index.js");
       const cluster = new EtcdCluster({
         registry: discovery.registry,
         nodeId: discovery.nodeId,
@@ -190,12 +191,4 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Ser
         await discovery.stop();
       })()),
   };
-}
-
-function isWildcard(host: string): boolean {
-  return host === "0.0.0.0" || host === "::";
-}
-
-export function isLoopback(host: string): boolean {
-  return host === "localhost" || host === "::1" || /^127\./.test(host);
 }

@@ -3,14 +3,13 @@
 import { hostname } from "node:os";
 import pino, { type Logger } from "pino";
 import { z } from "zod";
-import { systemClock, type Clock } from "./clock.js";
-import type { Owner } from "./cluster/forward.js";
-import { ConflictError, NotFoundError, UnavailableError } from "./errors.js";
-import { DEFAULT_CHECKER_SETTINGS, HealthChecker, type CheckerSettings, type CheckerStats, type HealthCheckResult } from "./health/checker.js";
-import { QueryCache, type CacheStats } from "./registry/cache.js";
-import { compileQuery, serviceQuerySchema, type CompiledQuery, toPlainQuery, type ServiceQuery, type ServiceQueryBuilder } from "./registry/query.js";
-import { ChangeWaiters, DEFAULT_WAIT_MS, MAX_WAIT_MS } from "./registry/watch.js";
-import { BatchError, Registry, type WriteItemError, type WriteOp } from "./registry/registry.js";
+import { systemClock, type Clock } from "../lib/clock.js";
+import { ConflictError, NotFoundError, UnavailableError } from "../lib/errors.js";
+import type { CheckerStats, HealthCheckResult, HealthChecks, HealthChecksFactory } from "./checks.js";
+import { QueryCache, type CacheStats } from "./cache.js";
+import { compileQuery, serviceQuerySchema, type CompiledQuery, toPlainQuery, type ServiceQuery, type ServiceQueryBuilder } from "./query.js";
+import { ChangeWaiters, DEFAULT_WAIT_MS, MAX_WAIT_MS } from "./watch.js";
+import { BatchError, Registry, type WriteItemError, type WriteOp } from "./registry.js";
 import {
   parseOrThrow,
   serviceIdSchema,
@@ -18,11 +17,21 @@ import {
   toIssues,
   type HealthStatus,
   type ServiceEntry,
+  type ParsedServiceInput,
   type ServiceInput,
-} from "./registry/schema.js";
-import { entryMatches, type ServiceFileSet } from "./services-files.js";
-import { FileStore, MemoryStore, type Store } from "./store/index.js";
-import { VERSION } from "./version.js";
+} from "../model/index.js";
+import { entryMatches } from "../model/index.js";
+import { FileStore, MemoryStore, type Store } from "../store/index.js";
+import { VERSION } from "../lib/version.js";
+
+/** Services a source declares, as src/sources/files.ts reads them from a directory. */
+export interface DeclaredServices {
+  readonly services: readonly ParsedServiceInput[];
+  /** The files read, for the log line. */
+  readonly files: readonly string[];
+  /** Where each service (by id) was declared. */
+  readonly sources: ReadonlyMap<string, { readonly file: string }>;
+}
 
 export interface DiscoveryOptions {
   /** This node's id (a DNS label); defaults to the host name. */
@@ -30,8 +39,8 @@ export interface DiscoveryOptions {
   clusterName?: string;
   /** How long a query result may be served from cache; changes invalidate it at once anyway. */
   cacheTtlMs?: number;
-  /** Health checking: timeouts, thresholds, concurrency (defaults in DEFAULT_CHECKER_SETTINGS). */
-  checks?: Partial<CheckerSettings>;
+  /** Builds the health checker (src/health's, wired in src/app: the registry knows no probe). */
+  checker: HealthChecksFactory;
   store?: Store;
   clock?: Clock;
   /** The root logger: the registry and the health checker log through children of it (component registry, health). */
@@ -58,8 +67,6 @@ export interface RegistryStats {
   [part: string]: unknown;
 }
 
-export type { HealthCheckResult };
-
 export interface HealthCheckSummary {
   checked: number;
   byStatus: Record<HealthStatus, number>;
@@ -73,6 +80,13 @@ export interface SyncResult {
   generation: number;
   /** Cluster mode: the replica and lease after the sync. */
   cluster?: unknown;
+}
+
+/** The node an instance belongs to, in cluster mode: writes for it run there. */
+export interface Owner {
+  nodeId: string;
+  /** Undefined when the replica knows its instances but not (yet) its node key. */
+  apiUrl: string | undefined;
 }
 
 /** What Discovery needs from cluster mode (src/cluster/cluster.ts): owners, status, sync and leaving. */
@@ -174,7 +188,7 @@ export class Discovery implements DiscoveryApi {
   readonly startedAt: number;
   private readonly clock: Clock;
   private readonly store: Store;
-  readonly checker: HealthChecker;
+  readonly checker: HealthChecks;
   private stopped = false;
   private readonly statsSources = new Map<string, () => unknown>();
   private cluster: ClusterLink | undefined;
@@ -194,14 +208,11 @@ export class Discovery implements DiscoveryApi {
     this.registry.onChange((changes) => this.cache.invalidate(changes));
     // After the cache's listener, so a woken query renders the new answer.
     this.changes = new ChangeWaiters(this.registry, this.clock);
-    this.checker = new HealthChecker(this.registry, this.clock, root.child({ component: "health" }), {
-      ...DEFAULT_CHECKER_SETTINGS,
-      ...opts.checks,
-    });
+    this.checker = opts.checker(this.registry, this.clock, root.child({ component: "health" }));
   }
 
   /** Creates the registry and loads what the store holds. */
-  static async start(opts: DiscoveryOptions = {}): Promise<Discovery> {
+  static async start(opts: DiscoveryOptions): Promise<Discovery> {
     const discovery = new Discovery(opts);
     const restored = await discovery.registry.load();
     discovery.checker.start();
@@ -238,7 +249,7 @@ export class Discovery implements DiscoveryApi {
    * Makes the registry match the services files: declared services registered (or re-registered when changed),
    * file-declared services no longer declared deregistered, the rest untouched. One all-or-nothing batch.
    */
-  async syncServiceFiles(set: ServiceFileSet): Promise<{ registered: string[]; deregistered: string[]; unchanged: number }> {
+  async syncServiceFiles(set: DeclaredServices): Promise<{ registered: string[]; deregistered: string[]; unchanged: number }> {
     const declared = new Set(set.services.map((s) => s.id));
     const ops: WriteOp[] = [];
     let unchanged = 0;
@@ -493,11 +504,6 @@ export function defaultNodeId(): string {
     .replace(/^-+|-+$/g, "")
     .slice(0, 63);
   return label || "node";
-}
-
-/** The seed's `start_link`: an embedded registry with the seed's API. */
-export function startDiscovery(opts: DiscoveryOptions = {}): Promise<Discovery> {
-  return Discovery.start(opts);
 }
 
 /** The seed's `new_service_entry`: the registration input for an instance, to pass to `registerService`. */

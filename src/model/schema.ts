@@ -2,7 +2,7 @@
 // (ServiceEntry). Types come from these schemas; nothing else defines them.
 import { isIP } from "node:net";
 import { z } from "zod";
-import { InvalidError, type ErrorIssue } from "../errors.js";
+import { InvalidError, type ErrorIssue } from "../lib/errors.js";
 
 export const HEALTH_STATUSES = ["healthy", "degraded", "unhealthy", "unknown"] as const;
 export const healthStatusSchema = z.enum(HEALTH_STATUSES);

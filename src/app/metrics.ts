@@ -3,9 +3,9 @@
 // (CPU, memory, event-loop delay, GC). Those are per process and sample the event loop every 10 ms, so they start
 // at the first scrape: a server nobody scrapes keeps no timer waking it.
 import { collectDefaultMetrics, Registry, type Metric } from "prom-client";
-import type { ClusterState, ClusterStatus } from "./cluster/cluster.js";
-import type { RegistryStats } from "./discovery.js";
-import type { DnsStats } from "./dns/server.js";
+import type { ClusterState, ClusterStatus } from "../cluster/index.js";
+import type { RegistryStats } from "../registry/index.js";
+import type { DnsStats } from "../dns/index.js";
 
 const PREFIX = "homelab_discovery_";
 const CLUSTER_STATES: readonly ClusterState[] = ["starting", "ok", "degraded", "unreachable", "conflict"];

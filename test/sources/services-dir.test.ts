@@ -3,10 +3,10 @@ import { mkdtemp, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ServerHandle } from "../src/server.js";
-import { MemoryStore } from "../src/store/index.js";
-import { resolverFor } from "./dns/helpers.js";
-import { api, startTestServer } from "./helpers.js";
+import type { ServerHandle } from "../../src/app/server.js";
+import { MemoryStore } from "../../src/store/index.js";
+import { resolverFor } from "../dns/helpers.js";
+import { api, startTestServer } from "../helpers.js";
 
 let dir: string;
 let server: ServerHandle;

@@ -1,0 +1,45 @@
+// What the facade needs from a health checker, and the shapes of what checks report. The health part implements
+// it and writes its results into the registry; the registry never imports health (src/app wires the two).
+import type { Logger } from "pino";
+import type { Clock } from "../lib/clock.js";
+import type { CheckKind, HealthStatus, ServiceEntry } from "../model/index.js";
+import type { Registry } from "./registry.js";
+
+export interface HealthCheckResult {
+  id: string;
+  kind: CheckKind;
+  /** What this check saw. */
+  status: HealthStatus;
+  /** The instance's status before and after it (thresholds may keep the two apart from `status`). */
+  previousStatus: HealthStatus;
+  healthStatus: HealthStatus;
+  output: string;
+  checkedAt: string;
+  durationMs: number;
+}
+
+export interface CheckerStats {
+  running: number;
+  scheduled: number;
+  checks: number;
+  /** How late scheduled checks started, ms (waiting for a concurrency slot included). */
+  startDelayMs: { p50: number; p99: number; max: number; samples: number };
+}
+
+export interface HealthChecks {
+  /** Follows the registry from now on and checks every instance already in it. */
+  start(): void;
+  stop(): Promise<void>;
+  /** Resolves once no check is running. */
+  settled(): Promise<void>;
+  /** Runs an instance's check now and returns its result. */
+  checkNow(id: string): Promise<HealthCheckResult>;
+  /** Runs every check now; results sorted by id. */
+  checkAll(): Promise<HealthCheckResult[]>;
+  /** A TTL heartbeat: sets the status (healthy unless said otherwise) and restarts the TTL. */
+  heartbeat(id: string, status?: HealthStatus, note?: string): ServiceEntry;
+  stats(): CheckerStats;
+}
+
+/** Builds the checker for a registry: it reads the clock and logs through the logger it is given. */
+export type HealthChecksFactory = (registry: Registry, clock: Clock, logger: Logger) => HealthChecks;

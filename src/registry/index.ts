@@ -1,0 +1,28 @@
+// registry: the core. Instances by id with indexes, the change feed, all-or-nothing writes through the store
+// (registry.ts); the query language and its cache (query.ts, cache.ts); blocking queries (watch.ts); and the
+// Discovery facade every face calls (discovery.ts), which takes its health checker through checks.ts. It knows no
+// transport: it imports model, store and leaves only.
+export {
+  Discovery,
+  defaultNodeId,
+  newServiceEntry,
+  type BulkRequest,
+  type BulkResult,
+  type ClusterLink,
+  type DeclaredServices,
+  type DiscoveryApi,
+  type DiscoveryOptions,
+  type HealthCheckSummary,
+  type HeartbeatReport,
+  type MaintenanceRequest,
+  type Owner,
+  type RegistryStats,
+  type SyncResult,
+  type WatchOptions,
+  type WatchResult,
+  type WatchServiceResult,
+} from "./discovery.js";
+export type { CheckerStats, HealthCheckResult, HealthChecks, HealthChecksFactory } from "./checks.js";
+export { Registry, BatchError, type ChangeCause, type RegistryChange, type RemoteUpdate, type WriteItemError } from "./registry.js";
+export { compileQuery, newServiceQuery, serviceQuerySchema, toPlainQuery, ServiceQueryBuilder, type CompiledQuery, type ServiceQuery } from "./query.js";
+export { DEFAULT_WAIT_MS, MAX_WAIT_MS } from "./watch.js";
