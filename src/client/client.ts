@@ -15,6 +15,7 @@ import type {
   WatchResult,
   WatchServiceResult,
 } from "../registry/index.js";
+import { parseJsonOrUndefined } from "../lib/json.js";
 import { ERROR_KINDS, errorOfKind, UnavailableError, type ErrorIssue, type ErrorKind } from "../lib/errors.js";
 import { kindOfStatus } from "../http/index.js";
 import { paramsFromQuery } from "../http/index.js";
@@ -152,12 +153,7 @@ function search(params: URLSearchParams): string {
 }
 
 function errorFromBody(status: number, text: string) {
-  let error: { code?: string; message?: string; issues?: ErrorIssue[]; items?: unknown } | undefined;
-  try {
-    error = (JSON.parse(text) as { error?: typeof error }).error;
-  } catch {
-    error = undefined;
-  }
+  const error = (parseJsonOrUndefined(text) as { error?: { code?: string; message?: string; issues?: ErrorIssue[]; items?: unknown } } | undefined)?.error;
   const code = error?.code;
   const kind = code !== undefined && (ERROR_KINDS as readonly string[]).includes(code) ? (code as ErrorKind) : kindOfStatus(status);
   const message = error?.message ?? `HTTP ${status}: ${text.slice(0, 200)}`;

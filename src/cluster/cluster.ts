@@ -8,6 +8,7 @@ import type { Logger } from "pino";
 import { z } from "zod";
 import type { Owner, Registry, RegistryChange, RemoteUpdate } from "../registry/index.js";
 import { serviceEntrySchema, type ServiceEntry } from "../model/index.js";
+import { parseJsonOrUndefined } from "../lib/json.js";
 import { VERSION } from "../lib/version.js";
 import { connectEtcd, type EtcdConnection } from "./etcd.js";
 import { SelfPreservation, type SelfPreservationSettings, type SelfPreservationStatus } from "./preservation.js";
@@ -346,7 +347,7 @@ export class EtcdCluster {
     for (const kv of mine.kvs) {
       const key = this.parseKey(kv.key);
       if (key.kind !== "service") continue;
-      const published = (safeJson(kv.value) as { entry?: unknown } | undefined)?.entry;
+      const published = (parseJsonOrUndefined(kv.value.toString()) as { entry?: unknown } | undefined)?.entry;
       inEtcd.set(key.id, { value: published === undefined ? "" : comparable(published), lease: kv.lease });
     }
     let fixed = 0;
@@ -931,13 +932,13 @@ export class EtcdCluster {
   }
 
   private parseNode(kv: IKeyValue): NodeRecord | undefined {
-    const parsed = nodeRecordSchema.safeParse(safeJson(kv.value));
+    const parsed = nodeRecordSchema.safeParse(parseJsonOrUndefined(kv.value.toString()));
     if (!parsed.success) this.log.warn({ key: kv.key.toString() }, "ignoring a node key that is not a node record");
     return parsed.success ? parsed.data : undefined;
   }
 
   private parseService(kv: IKeyValue): ServiceEntry | undefined {
-    const parsed = serviceRecordSchema.safeParse(safeJson(kv.value));
+    const parsed = serviceRecordSchema.safeParse(parseJsonOrUndefined(kv.value.toString()));
     if (!parsed.success) this.log.warn({ key: kv.key.toString(), error: parsed.error.issues[0]?.message }, "ignoring an instance key that does not hold a valid instance");
     return parsed.success ? (parsed.data.entry as ServiceEntry) : undefined;
   }
@@ -954,14 +955,6 @@ function dropWatcher(watcher: Watcher): void {
   watcher.removeAllListeners();
   watcher.on("error", () => undefined);
   watcher.cancel().catch(() => undefined);
-}
-
-function safeJson(value: Buffer): unknown {
-  try {
-    return JSON.parse(value.toString());
-  } catch {
-    return undefined;
-  }
 }
 
 /** The end of a prefix range: the prefix with its last byte incremented (etcd's clientv3.GetPrefixRangeEnd). */

@@ -3,6 +3,7 @@
 import { readdir, readFile, stat } from "node:fs/promises";
 import { extname, join } from "node:path";
 import type { z } from "zod";
+import { errnoOf, errorText } from "../lib/errno.js";
 import { InvalidError } from "../lib/errors.js";
 import { serviceInputSchema, type ParsedServiceInput } from "../model/index.js";
 
@@ -93,7 +94,7 @@ async function importOptional<T>(specifier: string): Promise<T | undefined> {
     return (await import(specifier)) as T;
   } catch (err) {
     // Only "not installed" means "not supported": a broken install should say so.
-    if (errno(err) === "ERR_MODULE_NOT_FOUND") return undefined;
+    if (errnoOf(err) === "ERR_MODULE_NOT_FOUND") return undefined;
     throw err;
   }
 }
@@ -261,8 +262,8 @@ export async function loadServiceFiles(dir: string, { missingOk = true }: { miss
   try {
     names = (await readdir(dir)).sort();
   } catch (err) {
-    if (errno(err) === "ENOENT" && missingOk) return { services: [], files: [], sources: new Map(), missing: true };
-    if (errno(err) === "ENOENT") {
+    if (errnoOf(err) === "ENOENT" && missingOk) return { services: [], files: [], sources: new Map(), missing: true };
+    if (errnoOf(err) === "ENOENT") {
       throw new ServiceFileError([{ file: dir, path: "", reason: "the services directory does not exist (any more); to remove every file's services, leave it empty" }]);
     }
     throw new ServiceFileError([{ file: dir, path: "", reason: `cannot read the services directory: ${errorText(err)}` }]);
@@ -389,12 +390,3 @@ function describe(value: unknown): string {
   return `a ${typeof value}`;
 }
 
-function errno(err: unknown): string | undefined {
-  return (err as NodeJS.ErrnoException | undefined)?.code;
-}
-
-function errorText(err: unknown): string {
-  const code = errno(err);
-  const message = err instanceof Error ? err.message : String(err);
-  return code !== undefined && !message.startsWith(code) ? `${code}: ${message}` : message;
-}

@@ -18,7 +18,9 @@ import { crc32 as zlibCrc32 } from "node:zlib";
 import { mkdir, open, readFile, rename, rm, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
+import { errnoOf } from "../lib/errno.js";
 import { UnavailableError } from "../lib/errors.js";
+import { parseJsonOrUndefined } from "../lib/json.js";
 import type { ServiceEntry } from "../model/index.js";
 import type { Store, StoreMutation } from "./types.js";
 
@@ -156,7 +158,7 @@ export class FileStore implements Store {
         lockedHere.add(path);
         return;
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw new StoreError(`cannot lock ${path}: ${(err as Error).message}`);
+        if (errnoOf(err) !== "EEXIST") throw new StoreError(`cannot lock ${path}: ${(err as Error).message}`);
       }
       const pid = Number((await readFile(path, "utf8").catch(() => "")).trim());
       if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && processExists(pid)) {
@@ -260,20 +262,20 @@ export class FileStore implements Store {
     try {
       text = await readFile(path, "utf8");
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
+      if (errnoOf(err) === "ENOENT") return;
       throw new StoreError(`cannot read ${path}: ${(err as Error).message}`);
     }
     this.snapshotBytes = Buffer.byteLength(text);
     const lines = text.split("\n");
     if (lines[lines.length - 1] === "") lines.pop();
-    const header = parseJson(checked(lines[0] ?? "") ?? "") as { format?: string; version?: number; seq?: number; count?: number } | undefined;
+    const header = parseJsonOrUndefined(checked(lines[0] ?? "") ?? "") as { format?: string; version?: number; seq?: number; count?: number } | undefined;
     if (header?.format !== FORMAT || header.version !== 1 || typeof header.seq !== "number" || header.count !== lines.length - 1) {
       // Snapshots are renamed into place whole, so a bad one is damage, not a crash: never start without it.
       throw new StoreError(`${path} is damaged (bad header or ${lines.length - 1} entries where the header says ${header?.count}); the server will not start without its data`);
     }
     for (let i = 1; i < lines.length; i++) {
       const body = checked(lines[i]!);
-      const entry = body === undefined ? undefined : asEntry(parseJson(body));
+      const entry = body === undefined ? undefined : asEntry(parseJsonOrUndefined(body));
       if (entry === undefined) throw new StoreError(`${path}:${i + 1}: not a valid service entry; the server will not start without its data`);
       this.entries.set(entry.id, entry);
     }
@@ -288,7 +290,7 @@ export class FileStore implements Store {
     try {
       buf = await readFile(path);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      if (errnoOf(err) === "ENOENT") return undefined;
       throw new StoreError(`cannot read ${path}: ${(err as Error).message}`);
     }
     let offset = 0;
@@ -334,7 +336,7 @@ function checked(line: string): string | undefined {
 function parseRecord(line: string): { seq: number; m: StoreMutation[] } | undefined {
   const body = checked(line);
   if (body === undefined) return undefined;
-  const data = parseJson(body) as { seq?: unknown; m?: unknown } | undefined;
+  const data = parseJsonOrUndefined(body) as { seq?: unknown; m?: unknown } | undefined;
   if (typeof data?.seq !== "number" || !Array.isArray(data.m)) return undefined;
   const mutations: StoreMutation[] = [];
   for (const m of data.m as { op?: unknown; id?: unknown; entry?: unknown }[]) {
@@ -369,14 +371,6 @@ function asEntry(value: unknown): ServiceEntry | undefined {
   return e as ServiceEntry;
 }
 
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * Writes all of `buf` at `position`: a write may take only part (a disk that fills up), and what it did not take
  * must not count as written. The next write after a short one reports why (ENOSPC).
@@ -397,7 +391,7 @@ function processExists(pid: number): boolean {
     process.kill(pid, 0);
     return true;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM"; // alive, someone else's
+    return errnoOf(err) === "EPERM"; // alive, someone else's
   }
 }
 
