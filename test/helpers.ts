@@ -2,54 +2,25 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import pino from "pino";
-import type { Config } from "../src/app/config.js";
+import { defaultConfig, type Config } from "../src/app/config.js";
 import type { ServiceEntry } from "../src/model/schema.js";
 import { startServer, type ServerDeps, type ServerHandle } from "../src/app/server.js";
 
 export const silent = pino({ level: "silent" });
 
+/** The real defaults (app/config.ts), with what tests change: loopback port 0, no disk, no logs, quicker checks. */
 export function testConfig(overrides: Partial<Config> = {}): Config {
-  return {
+  return defaultConfig({
     httpListen: { host: "127.0.0.1", port: 0 },
     dnsListen: { host: "127.0.0.1", port: 0 },
-    domain: "home.arpa",
     nodeId: "test-node",
     clusterName: "test",
-    dataDir: "./data",
     inMemory: true,
-    zonesDir: "./zones",
-    servicesDir: undefined,
-    dnsTtl: 5,
-    dnsNodeTtl: 30,
-    dnsSoaTtl: 60,
-    dnsNegativeTtl: 5,
-    dnsIncludeDegraded: false,
-    dnsLogQueries: false,
-    dnsUpstream: undefined,
     logLevel: "silent",
-    adminToken: undefined,
-    cacheTtl: 60_000,
     checkTimeout: 1_000,
-    checkDegradedAfter: 2_000,
     checkConcurrency: 64,
-    checkFailuresBeforeUnhealthy: 2,
-    checkSuccessesBeforeHealthy: 1,
-    checkBackoffMax: 300_000,
-    deregisterAfter: 0,
-    maxBodyBytes: 1024 * 1024,
-    store: "embedded",
-    etcdEndpoints: undefined,
-    etcdPrefix: "/homelab-discovery",
-    etcdLeaseTtl: 10,
-    etcdCallTimeout: 500,
-    etcdUsername: undefined,
-    etcdPassword: undefined,
-    etcdCa: undefined,
-    etcdCert: undefined,
-    etcdKey: undefined,
-    advertiseUrl: undefined,
     ...overrides,
-  };
+  });
 }
 
 export function startTestServer(overrides: Partial<Config> = {}, deps: Partial<ServerDeps> = {}): Promise<ServerHandle> {

@@ -119,46 +119,13 @@ export const SETTINGS = {
 
 export type SettingKey = keyof typeof SETTINGS;
 
-export interface Config {
-  httpListen: Listen;
-  dnsListen: Listen;
-  domain: string;
-  nodeId: string;
-  clusterName: string;
-  dataDir: string;
-  inMemory: boolean;
-  zonesDir: string;
-  servicesDir: string | undefined;
-  dnsTtl: number;
-  dnsNodeTtl: number;
-  dnsSoaTtl: number;
-  dnsNegativeTtl: number;
-  dnsIncludeDegraded: boolean;
-  dnsLogQueries: boolean;
-  dnsUpstream: Listen[] | undefined;
-  logLevel: "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
-  adminToken: string | undefined;
-  cacheTtl: number;
-  checkTimeout: number;
-  checkDegradedAfter: number;
-  checkConcurrency: number;
-  checkFailuresBeforeUnhealthy: number;
-  checkSuccessesBeforeHealthy: number;
-  checkBackoffMax: number;
-  deregisterAfter: number;
-  maxBodyBytes: number;
-  store: "embedded" | "etcd";
-  etcdEndpoints: string[] | undefined;
-  etcdPrefix: string;
-  etcdLeaseTtl: number;
-  etcdCallTimeout: number;
-  etcdUsername: string | undefined;
-  etcdPassword: string | undefined;
-  etcdCa: string | undefined;
-  etcdCert: string | undefined;
-  etcdKey: string | undefined;
-  advertiseUrl: string | undefined;
-}
+/** A setting's value once parsed: its schema's output, or undefined when it has no default and is not set. */
+type SettingValue<K extends SettingKey> =
+  | z.output<(typeof SETTINGS)[K]["schema"]>
+  | ((typeof SETTINGS)[K]["default"] extends undefined ? (K extends "nodeId" ? never : undefined) : never);
+
+/** The server's configuration, one field per setting (nodeId is always set: it defaults to the host name). */
+export type Config = { [K in SettingKey]: SettingValue<K> };
 
 /** A setting that could not be used: the message names it by flag, variable and file key. */
 export class ConfigError extends Error {
@@ -239,6 +206,13 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Cli
   if ((config.etcdCert === undefined) !== (config.etcdKey === undefined)) problems.push(`${settingName("etcdCert")} and --etcd-key go together`);
   if (problems.length > 0) throw new ConfigError(`invalid configuration:\n  ${problems.join("\n  ")}`);
   return { kind: "serve", config: config as unknown as Config, warnings: unknownEnv(env) };
+}
+
+/** Every setting at its default, as the server runs with no flags, variables or file; then the overrides. */
+export function defaultConfig(overrides: Partial<Config> = {}): Config {
+  const command = loadConfig([], {});
+  if (command.kind !== "serve") throw new Error("unreachable: no arguments means serve");
+  return { ...command.config, ...overrides };
 }
 
 function settingName(key: SettingKey): string {

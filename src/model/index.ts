@@ -2,7 +2,9 @@
 // their limits and the zod helpers that turn bad input into one InvalidError; entry.ts is the one module that
 // knows an entry's fields. Imports only leaves: every part may import it.
 export {
+  DECLARED_FIELDS,
   HEALTH_STATUSES,
+  MANAGED_FIELDS,
   LIMITS,
   addressSchema,
   checkKind,
@@ -23,4 +25,4 @@ export {
   type ServiceEntry,
   type ServiceInput,
 } from "./schema.js";
-export { entryMatches } from "./entry.js";
+export { carryHealth, entryMatches, freezeEntry, newEntry, sameCheck, storedEntry, withoutManaged, type NewEntryContext } from "./entry.js";

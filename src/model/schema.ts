@@ -125,35 +125,64 @@ const intervalSchema = z
 /** Seconds, as DNS TTLs are: overrides the server's default TTL for this instance's records. */
 const dnsTtlSchema = z.number().int("must be a whole number of seconds").min(0, "must be 0-86400 seconds").max(86_400, "must be 0-86400 seconds");
 
-/** What a client sends to register an instance. Server-managed fields are accepted (so a GET can be PUT back) and ignored. */
-export const serviceInputSchema = z
-  .strictObject({
+const portSchema = z.number(required).int("must be a whole number").min(1, "must be 1-65535").max(65535, "must be 1-65535");
+const tagsSchema = z.array(dnsLabelSchema).max(LIMITS.tags, `at most ${LIMITS.tags} tags`);
+const deregisterAfterSchema = z.number().int().min(10_000, "must be at least 10000 ms").max(30 * 86_400_000, "must be at most 30 days");
+
+/** The fields a client declares: the same in what it sends and in what the registry holds. */
+const DECLARED = {
   id: serviceIdSchema,
   name: dnsLabelSchema,
-  version: versionSchema.default("0.0.0"),
-  nodeId: dnsLabelSchema.optional(),
+  version: versionSchema,
+  nodeId: dnsLabelSchema,
   address: addressSchema,
-  port: z.number(required).int("must be a whole number").min(1, "must be 1-65535").max(65535, "must be 1-65535"),
+  port: portSchema,
   healthEndpoint: healthEndpointSchema.optional(),
-  metadata: metadataSchema.default({}),
-  tags: z
-    .array(dnsLabelSchema)
-    .max(LIMITS.tags, `at most ${LIMITS.tags} tags`)
-    .default([])
-    .transform((tags) => [...new Set(tags)]),
-  healthCheckInterval: intervalSchema.default(LIMITS.defaultIntervalMs),
+  metadata: metadataSchema,
+  tags: tagsSchema,
+  healthCheckInterval: intervalSchema,
+  /** Heartbeats expected at least this often (ms): a TTL check. */
   ttl: intervalSchema.optional(),
   /** Check by connecting to address:port. */
   tcpCheck: z.boolean().optional(),
   /** Deregister after this long unhealthy (ms), like Consul's deregister_critical_service_after. */
-  deregisterAfter: z.number().int().min(10_000, "must be at least 10000 ms").max(30 * 86_400_000, "must be at most 30 days").optional(),
+  deregisterAfter: deregisterAfterSchema.optional(),
+  /** Seconds; the DNS TTL of this instance's records instead of the server's default. */
   dnsTtl: dnsTtlSchema.optional(),
-  // Server-managed: accepted so a fetched entry can be sent back unchanged, never taken from the client.
-  healthStatus: z.unknown().optional(),
-  registeredAt: z.unknown().optional(),
-  lastHealthCheck: z.unknown().optional(),
-  maintenance: z.unknown().optional(),
-  source: z.unknown().optional(),
+};
+
+/** The fields the server manages: in every entry, never taken from a client. */
+const MANAGED = {
+  healthStatus: healthStatusSchema,
+  /** RFC 3339. */
+  registeredAt: z.iso.datetime(),
+  /** RFC 3339, or null before the first check. */
+  lastHealthCheck: z.iso.datetime().nullable(),
+  /** Set while an operator has the instance in maintenance: hidden from DNS and from healthy queries. */
+  maintenance: z.strictObject({ reason: z.string().max(512), since: z.iso.datetime() }).optional(),
+  /** "file" when declared in --services-dir: API deregistration then needs force. */
+  source: z.literal("file").optional(),
+};
+
+/** The names of the declared fields, and of the server-managed ones (model/entry.ts works over these). */
+export const DECLARED_FIELDS = Object.keys(DECLARED) as (keyof typeof DECLARED)[];
+export const MANAGED_FIELDS = Object.keys(MANAGED) as (keyof typeof MANAGED)[];
+
+/** The form the API returns and the store writes, as a schema: the tests hold both to it. */
+export const serviceEntrySchema = z.strictObject({ ...DECLARED, ...MANAGED });
+
+const acceptedAndIgnored = Object.fromEntries(MANAGED_FIELDS.map((key) => [key, z.unknown().optional()])) as { [K in keyof typeof MANAGED]: z.ZodOptional<z.ZodUnknown> };
+
+/** What a client sends to register an instance. Server-managed fields are accepted (so a GET can be PUT back) and ignored. */
+export const serviceInputSchema = z
+  .strictObject({
+    ...DECLARED,
+    version: versionSchema.default("0.0.0"),
+    nodeId: dnsLabelSchema.optional(),
+    metadata: metadataSchema.default({}),
+    tags: tagsSchema.default([]).transform((tags) => [...new Set(tags)]),
+    healthCheckInterval: intervalSchema.default(LIMITS.defaultIntervalMs),
+    ...acceptedAndIgnored,
   })
   .refine((s) => [s.healthEndpoint !== undefined, s.ttl !== undefined, s.tcpCheck === true].filter(Boolean).length <= 1, {
     message: "declare at most one check: healthEndpoint (HTTP), tcpCheck (TCP) or ttl (heartbeats)",
@@ -162,56 +191,11 @@ export const serviceInputSchema = z
 export type ServiceInput = z.input<typeof serviceInputSchema>;
 export type ParsedServiceInput = z.output<typeof serviceInputSchema>;
 
-/** An instance as the registry holds it and the API returns it. Entries are frozen; a change makes a new one. */
-export interface ServiceEntry {
-  readonly id: string;
-  readonly name: string;
-  readonly version: string;
-  readonly nodeId: string;
-  readonly address: string;
-  readonly port: number;
-  readonly healthEndpoint?: string;
-  readonly healthStatus: HealthStatus;
-  readonly metadata: Readonly<Record<string, string>>;
-  readonly tags: readonly string[];
-  /** RFC 3339. */
-  readonly registeredAt: string;
-  /** RFC 3339, or null before the first check. */
-  readonly lastHealthCheck: string | null;
-  readonly healthCheckInterval: number;
-  readonly ttl?: number;
-  readonly tcpCheck?: boolean;
-  readonly deregisterAfter?: number;
-  /** Seconds; the DNS TTL of this instance's records instead of the server's default. */
-  readonly dnsTtl?: number;
-  /** Set while an operator has the instance in maintenance: hidden from DNS and from healthy queries. */
-  readonly maintenance?: { readonly reason: string; readonly since: string };
-  /** "file" when declared in --services-dir: API deregistration then needs force. */
-  readonly source?: "file";
-}
+/** Readonly all the way down: entries are frozen, and a change makes a new one. */
+type Immutable<T> = T extends readonly (infer U)[] ? readonly Immutable<U>[] : T extends object ? { readonly [K in keyof T]: Immutable<T[K]> } : T;
 
-/** The form the API returns and the store writes, as a schema: the tests hold both to it. */
-export const serviceEntrySchema = z.strictObject({
-  id: serviceIdSchema,
-  name: dnsLabelSchema,
-  version: versionSchema,
-  nodeId: dnsLabelSchema,
-  address: addressSchema,
-  port: z.number().int().min(1).max(65535),
-  healthEndpoint: healthEndpointSchema.optional(),
-  healthStatus: healthStatusSchema,
-  metadata: metadataSchema,
-  tags: z.array(dnsLabelSchema).max(LIMITS.tags),
-  registeredAt: z.iso.datetime(),
-  lastHealthCheck: z.iso.datetime().nullable(),
-  healthCheckInterval: intervalSchema,
-  ttl: intervalSchema.optional(),
-  tcpCheck: z.boolean().optional(),
-  deregisterAfter: z.number().int().min(10_000).optional(),
-  dnsTtl: dnsTtlSchema.optional(),
-  maintenance: z.strictObject({ reason: z.string().max(512), since: z.iso.datetime() }).optional(),
-  source: z.literal("file").optional(),
-});
+/** An instance as the registry holds it and the API returns it. */
+export type ServiceEntry = Immutable<z.output<typeof serviceEntrySchema>>;
 
 export type CheckKind = "http" | "tcp" | "ttl" | "none";
 

@@ -7,7 +7,7 @@ import type { Clock } from "../lib/clock.js";
 import { ConflictError, InvalidError, NotFoundError } from "../lib/errors.js";
 import type { Store, StoreMutation } from "../store/index.js";
 import { compareEntries, matches, type CompiledQuery } from "./query.js";
-import { hasCheck, HEALTH_STATUSES, type HealthStatus, type ParsedServiceInput, type ServiceEntry } from "../model/index.js";
+import { carryHealth, freezeEntry, hasCheck, HEALTH_STATUSES, newEntry, sameCheck, type HealthStatus, type ParsedServiceInput, type ServiceEntry } from "../model/index.js";
 
 /**
  * "checked": a check ran and its status did not change (only lastHealthCheck moved).
@@ -379,7 +379,7 @@ export class Registry {
     const causes = new Map<string, ChangeCause>();
     ops.forEach((op, index) => {
       if (op.op === "register") {
-        const entry = this.newEntry(op.input, current(op.input.id), now, op.source);
+        const entry = newEntry(op.input, { nodeId: this.opts.nodeId, now, before: current(op.input.id), source: op.source });
         view.set(entry.id, entry);
         causes.set(entry.id, "register");
         mutations.push({ op: "put", entry });
@@ -468,32 +468,6 @@ export class Registry {
     return () => this.listeners.delete(listener);
   }
 
-  private newEntry(input: ParsedServiceInput, before: ServiceEntry | undefined, now: string, source?: "file"): ServiceEntry {
-    const entry: ServiceEntry = freezeEntry({
-      id: input.id,
-      name: input.name,
-      version: input.version,
-      nodeId: input.nodeId ?? this.opts.nodeId,
-      address: input.address,
-      port: input.port,
-      ...(input.healthEndpoint !== undefined ? { healthEndpoint: input.healthEndpoint } : {}),
-      healthStatus: hasCheck(input) ? "unknown" : "healthy",
-      metadata: { ...input.metadata },
-      tags: [...input.tags],
-      registeredAt: now,
-      lastHealthCheck: null,
-      healthCheckInterval: input.healthCheckInterval,
-      ...(input.ttl !== undefined ? { ttl: input.ttl } : {}),
-      ...(input.tcpCheck === true ? { tcpCheck: true } : {}),
-      ...(input.deregisterAfter !== undefined ? { deregisterAfter: input.deregisterAfter } : {}),
-      ...(input.dnsTtl !== undefined ? { dnsTtl: input.dnsTtl } : {}),
-      // An operator's maintenance outlives a re-registration (a deploy script must not end it).
-      ...(before?.maintenance !== undefined ? { maintenance: before.maintenance } : {}),
-      ...(source !== undefined ? { source } : {}),
-    });
-    return before !== undefined && sameCheck(before, entry) ? carryHealth(entry, before) : entry;
-  }
-
   private put(entry: ServiceEntry, before: ServiceEntry | undefined): void {
     if (before !== undefined) this.unindex(before);
     this.byId.set(entry.id, entry);
@@ -531,28 +505,4 @@ export class Registry {
       }
     }
   }
-}
-
-/** Same check definition: the health status of the old entry still describes the new one. */
-function sameCheck(a: ServiceEntry, b: ServiceEntry): boolean {
-  return (
-    hasCheck(a) &&
-    hasCheck(b) &&
-    a.address === b.address &&
-    a.port === b.port &&
-    a.healthEndpoint === b.healthEndpoint &&
-    a.tcpCheck === b.tcpCheck &&
-    a.ttl === b.ttl
-  );
-}
-
-function carryHealth(entry: ServiceEntry, from: ServiceEntry): ServiceEntry {
-  if (entry.healthStatus === from.healthStatus && entry.lastHealthCheck === from.lastHealthCheck) return entry;
-  return freezeEntry({ ...entry, healthStatus: from.healthStatus, lastHealthCheck: from.lastHealthCheck });
-}
-
-function freezeEntry(entry: ServiceEntry): ServiceEntry {
-  Object.freeze(entry.metadata);
-  Object.freeze(entry.tags);
-  return Object.freeze(entry);
 }

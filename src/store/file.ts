@@ -21,7 +21,7 @@ import type { Logger } from "pino";
 import { errnoOf } from "../lib/errno.js";
 import { UnavailableError } from "../lib/errors.js";
 import { parseJsonOrUndefined } from "../lib/json.js";
-import type { ServiceEntry } from "../model/index.js";
+import { storedEntry, type ServiceEntry } from "../model/index.js";
 import type { Store, StoreMutation } from "./types.js";
 
 const SNAPSHOT = "registry.snapshot";
@@ -275,7 +275,7 @@ export class FileStore implements Store {
     }
     for (let i = 1; i < lines.length; i++) {
       const body = checked(lines[i]!);
-      const entry = body === undefined ? undefined : asEntry(parseJsonOrUndefined(body));
+      const entry = body === undefined ? undefined : storedEntry(parseJsonOrUndefined(body));
       if (entry === undefined) throw new StoreError(`${path}:${i + 1}: not a valid service entry; the server will not start without its data`);
       this.entries.set(entry.id, entry);
     }
@@ -342,7 +342,7 @@ function parseRecord(line: string): { seq: number; m: StoreMutation[] } | undefi
   for (const m of data.m as { op?: unknown; id?: unknown; entry?: unknown }[]) {
     if (m.op === "delete" && typeof m.id === "string") mutations.push({ op: "delete", id: m.id });
     else if (m.op === "put") {
-      const entry = asEntry(m.entry);
+      const entry = storedEntry(m.entry);
       if (entry === undefined) return undefined;
       mutations.push({ op: "put", entry });
     } else return undefined;
@@ -358,17 +358,6 @@ function hasValidRecordAfter(buf: Buffer, offset: number): boolean {
     offset = nl + 1;
   }
   return false;
-}
-
-/**
- * An entry from a CRC-verified line: the CRC proves these are the bytes we wrote, and we write only entries the
- * schema accepted, so the shape check here is for a file written by something else (a newer version, a hand).
- */
-function asEntry(value: unknown): ServiceEntry | undefined {
-  const e = value as Partial<ServiceEntry> | undefined;
-  if (typeof e !== "object" || e === null || typeof e.id !== "string" || typeof e.name !== "string" || typeof e.address !== "string") return undefined;
-  if (typeof e.port !== "number" || typeof e.nodeId !== "string" || !Array.isArray(e.tags) || typeof e.metadata !== "object") return undefined;
-  return e as ServiceEntry;
 }
 
 /**
