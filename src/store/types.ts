@@ -1,5 +1,5 @@
 // The store boundary: every registry write goes through `apply` and is acknowledged only once it resolves.
-// Implementations: memory (here), the durable embedded store and etcd (later issues).
+// Implementations: memory.ts and the durable embedded store (file.ts).
 import type { ServiceEntry } from "../model/index.js";
 
 export type StoreMutation = { readonly op: "put"; readonly entry: ServiceEntry } | { readonly op: "delete"; readonly id: string };
