@@ -63,8 +63,8 @@ export class DiscoveryClient implements DiscoveryApi {
     const { body, headers } = await this.exchange<ServiceEntry>("GET", path, { holdMs: holdMs(opts), signal: opts.signal, absentOk: true });
     return { index: Number(headers["x-index"]), service: body };
   }
-  bulk(body: BulkRequest): Promise<BulkResult> {
-    return this.call("POST", "/v1/services/bulk", body);
+  bulk(body: BulkRequest, opts: { force?: boolean } = {}): Promise<BulkResult> {
+    return this.call("POST", `/v1/services/bulk${opts.force ? "?force=true" : ""}`, body);
   }
   healthCheckService(id: string): Promise<HealthCheckResult> {
     return this.call("POST", `/v1/services/${encodeURIComponent(id)}/check`);

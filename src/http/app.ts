@@ -109,7 +109,7 @@ export function createHttpApp(discovery: Discovery, opts: HttpOptions): Hono {
     return discovery.changes.wait(name, blocking.index, jittered(blocking.waitMs), c.req.raw.signal).then(() => answer(rest));
   });
 
-  app.post("/v1/services/bulk", async (c) => send(c, await discovery.bulk((await jsonBody(c)) as never)));
+  app.post("/v1/services/bulk", async (c) => send(c, await discovery.bulk((await jsonBody(c)) as never, { force: forceParam(c) })));
 
   // One instance, with X-Index; with `index` (and `wait`) a blocking query that answers once the instance may
   // have changed: a watch can also wait for an id to appear, so the 404 carries the index too.

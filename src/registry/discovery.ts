@@ -164,7 +164,8 @@ export interface DiscoveryApi {
   watchServices(query: ServiceQuery | ServiceQueryBuilder | undefined, opts?: WatchOptions): Promise<WatchResult>;
   /** One instance, as a blocking query: with `index`, answers once the instance may have changed (or `waitMs`). */
   watchService(id: string, opts?: WatchOptions): Promise<WatchServiceResult>;
-  bulk(request: BulkRequest): Promise<BulkResult>;
+  /** All-or-nothing; an instance declared in a services file is registered or removed only with `force`. */
+  bulk(request: BulkRequest, opts?: { force?: boolean }): Promise<BulkResult>;
   healthCheckService(id: string): Promise<HealthCheckResult>;
   healthCheckAll(): Promise<HealthCheckSummary>;
   /** A TTL instance's heartbeat: healthy unless a status is given. */
@@ -331,10 +332,16 @@ export class Discovery implements DiscoveryApi {
     return body;
   }
 
-  async bulk(request: BulkRequest): Promise<BulkResult> {
+  async bulk(request: BulkRequest, opts: { force?: boolean } = {}): Promise<BulkResult> {
     const parsed = parseOrThrow(bulkRequestSchema, request, "bulk request");
     const ops: WriteOp[] = [];
     const items: WriteItemError[] = [];
+    // The rule registerService and deregisterService keep: a file's instance changes in its file, or with force.
+    const fileDeclared = (index: number, id: string, what: string): boolean => {
+      if (opts.force === true || this.registry.get(id)?.source !== "file") return false;
+      items.push({ index, id, code: "file_declared", message: `service ${id} is declared in a services file: ${what} it there (and reload), or send the bulk call with force` });
+      return true;
+    };
     // An id twice in one call is a mistake, not "the last one wins": refused, like register plus deregister.
     const registerIds = new Map<string, number>();
     const deregisterIds = new Set<string>();
@@ -344,6 +351,7 @@ export class Discovery implements DiscoveryApi {
       if (result.success && first !== undefined) {
         items.push({ index, id: result.data.id, code: "conflict", message: `registered twice in the same call (also at index ${first})` });
       } else if (result.success) {
+        if (fileDeclared(index, result.data.id, "change")) return;
         ops.push({ op: "register", input: result.data });
         registerIds.set(result.data.id, index);
       } else {
@@ -362,19 +370,15 @@ export class Discovery implements DiscoveryApi {
       else if (deregisterIds.has(result.data)) items.push({ index, id: result.data, code: "conflict", message: "deregistered twice in the same call" });
       else if (this.registry.get(result.data) === undefined)
         items.push({ index, id: result.data, code: "not_found", message: `service ${result.data} is not registered` });
-      else {
+      else if (!fileDeclared(index, result.data, "remove")) {
         ops.push({ op: "deregister", id: result.data });
         deregisterIds.add(result.data);
       }
     });
-    if (items.length > 0) throw new BatchError(items, parsed.register.length + parsed.deregister.length);
+    if (items.length > 0) throw conflictOrInvalid(new BatchError(items, parsed.register.length + parsed.deregister.length));
 
     const changes = await this.registry.write(ops).catch((err: unknown) => {
-      // Nothing else was wrong, only ids owned by other nodes: that is a conflict, not bad input.
-      if (err instanceof BatchError && err.items.every((i) => i.code === "owned_elsewhere")) {
-        throw new ConflictError(`bulk request rejected: ${err.items.length} items belong to other nodes; send them there (nothing was applied)`, { items: err.items });
-      }
-      throw err;
+      throw err instanceof BatchError ? conflictOrInvalid(err) : err;
     });
     const result: BulkResult = { registered: [], deregistered: [], generation: this.registry.generation };
     for (const change of changes) {
@@ -494,6 +498,21 @@ export class Discovery implements DiscoveryApi {
     await this.checker.stop();
     await this.store.close();
   }
+}
+
+/**
+ * A refused batch whose items are all owned elsewhere (another node, a services file) is a conflict (409), not bad
+ * input (400): the request was right, the instances are someone else's to change.
+ */
+function conflictOrInvalid(err: BatchError): Error {
+  const { items } = err;
+  if (items.every((i) => i.code === "owned_elsewhere")) {
+    return new ConflictError(`bulk request rejected: ${items.length} items belong to other nodes; send them there (nothing was applied)`, { items });
+  }
+  if (items.every((i) => i.code === "owned_elsewhere" || i.code === "file_declared")) {
+    return new ConflictError(`bulk request rejected: ${items.length} items are declared in services files or on other nodes (nothing was applied)`, { items });
+  }
+  return err;
 }
 
 /** The host name as a DNS label: its first label, lowercased, anything else turned into '-'. */

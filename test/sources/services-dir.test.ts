@@ -46,6 +46,25 @@ describe("services from files", () => {
     expect((await api(server.url, "GET", "/v1/services/printer")).status).toBe(404);
   });
 
+  it("keeps the same rule in bulk calls: a file's instance is changed or removed only with force", async () => {
+    const other = { id: "bulk-x", name: "x", address: "192.168.1.40", port: 1 };
+    const register = await api(server.url, "POST", "/v1/services/bulk", { register: [other, { id: "nas-smb", name: "nas", address: "192.168.1.11", port: 445 }] });
+    expect(register.status).toBe(409);
+    expect(register.body.error.items).toEqual([expect.objectContaining({ index: 1, id: "nas-smb", code: "file_declared" })]);
+    const deregister = await api(server.url, "POST", "/v1/services/bulk", { deregister: ["nas-smb"] });
+    expect(deregister.status).toBe(409);
+    expect(deregister.body.error.items[0].message).toContain("declared in a services file");
+    // Nothing of either call was applied, and the file's instances are unchanged.
+    expect((await api(server.url, "GET", "/v1/services/bulk-x")).status).toBe(404);
+    expect((await api(server.url, "GET", "/v1/services/nas-smb")).body).toMatchObject({ address: "192.168.1.10", source: "file" });
+    // With force the call goes through, as a PUT or DELETE with force does; the next reload puts the file's back.
+    const forced = await api(server.url, "POST", "/v1/services/bulk?force=true", { deregister: ["nas-smb"] });
+    expect(forced.status).toBe(200);
+    expect(forced.body.deregistered).toEqual(["nas-smb"]);
+    expect((await server.reload()).ok).toBe(true);
+    expect((await api(server.url, "GET", "/v1/services/nas-smb")).body).toMatchObject({ address: "192.168.1.10", source: "file" });
+  });
+
   it("follows the files on reload: changed, removed and restored services", async () => {
     const registeredAt = (await api(server.url, "GET", "/v1/services/nas-smb")).body.registeredAt;
     await writeFile(join(dir, "nas.json"), nas(446));
