@@ -5,7 +5,7 @@
 //   <dir>/registry.snapshot   <crc32 hex> {"format":"homelab-discovery/snapshot","version":1,"seq":N,"count":C}\n
 //                             then <crc32 hex> <entry JSON>\n per entry
 //   <dir>/registry.journal    <crc32 hex> {"seq":N,"m":[mutations]}\n ...
-//   <dir>/registry.lock       the PID of the process that has the store open (one writer per directory)
+//   <dir>/registry.lock       who has the store open: PID, boot id, start time (one writer per directory; lock.ts)
 //
 // Every line carries the CRC of what was written, and only validated entries are ever written, so loading
 // checks the CRC and the shape, not the whole schema again (that took a third of a 100k-entry restart).
@@ -19,10 +19,10 @@ import { mkdir, open, readFile, rename, rm, type FileHandle } from "node:fs/prom
 import { join } from "node:path";
 import type { Logger } from "pino";
 import { errnoOf } from "../lib/errno.js";
-import { UnavailableError } from "../lib/errors.js";
 import { parseJsonOrUndefined } from "../lib/json.js";
 import { storedEntry, type ServiceEntry } from "../model/index.js";
-import type { Store, StoreMutation } from "./types.js";
+import { DirLock } from "./lock.js";
+import { StoreError, type Store, type StoreMutation } from "./types.js";
 
 const SNAPSHOT = "registry.snapshot";
 /** Where a compaction writes the snapshot before renaming it into place. */
@@ -30,14 +30,6 @@ const SNAPSHOT_TMP = `${SNAPSHOT}.tmp`;
 const JOURNAL = "registry.journal";
 const LOCK = "registry.lock";
 const FORMAT = "homelab-discovery/snapshot";
-
-/**
- * The store cannot be read (startup must stop rather than start empty over data) or written (the API answers
- * 503 with this message: the write was not applied).
- */
-export class StoreError extends UnavailableError {
-  override name = "StoreError";
-}
 
 export interface FileStoreOptions {
   dir: string;
@@ -66,14 +58,16 @@ export class FileStore implements Store {
   private flushing: Promise<void> | undefined;
   private compacting = false;
   private failed: Error | undefined;
-  /** This store holds the directory's lock file (see lock). */
-  private locked = false;
+  /** One server per directory (lock.ts). */
+  private readonly lock: DirLock;
 
   get failure(): Error | undefined {
     return this.failed;
   }
 
-  constructor(private readonly opts: FileStoreOptions) {}
+  constructor(private readonly opts: FileStoreOptions) {
+    this.lock = new DirLock(join(opts.dir, LOCK), opts.logger);
+  }
 
   get dir(): string {
     return this.opts.dir;
@@ -87,7 +81,7 @@ export class FileStore implements Store {
 
   async load(): Promise<ServiceEntry[]> {
     await mkdir(this.opts.dir, { recursive: true });
-    await this.lock();
+    await this.lock.acquire(this.opts.dir);
     try {
       // A compaction that a crash cut short: the snapshot it was writing never replaced the real one.
       await rm(join(this.opts.dir, SNAPSHOT_TMP), { force: true });
@@ -104,7 +98,7 @@ export class FileStore implements Store {
     } catch (err) {
       await this.journal?.close();
       this.journal = undefined;
-      await this.unlock();
+      await this.lock.release();
       throw err;
     }
     return [...this.entries.values()];
@@ -130,43 +124,7 @@ export class FileStore implements Store {
     while (this.flushing) await this.flushing;
     await this.journal?.close();
     this.journal = undefined;
-    await this.unlock();
-  }
-
-  private async unlock(): Promise<void> {
-    if (!this.locked) return;
-    const path = join(this.opts.dir, LOCK);
-    await rm(path, { force: true });
-    lockedHere.delete(path);
-    this.locked = false;
-  }
-
-  /**
-   * One process per directory: two would append to one journal at the same offsets and overwrite each other's
-   * acknowledged writes. The lock file holds the owner's PID; a lock whose process is gone (a crash, or a
-   * container's PID 1 restarted, which is this very PID) is taken over.
-   */
-  private async lock(): Promise<void> {
-    const path = join(this.opts.dir, LOCK);
-    if (lockedHere.has(path)) throw new StoreError(`${this.opts.dir} is already open in this process: one store per data directory`);
-    for (;;) {
-      try {
-        const file = await open(path, "wx");
-        await file.writeFile(`${process.pid}\n`);
-        await file.close();
-        this.locked = true;
-        lockedHere.add(path);
-        return;
-      } catch (err) {
-        if (errnoOf(err) !== "EEXIST") throw new StoreError(`cannot lock ${path}: ${(err as Error).message}`);
-      }
-      const pid = Number((await readFile(path, "utf8").catch(() => "")).trim());
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && processExists(pid)) {
-        throw new StoreError(`${this.opts.dir} is in use by process ${pid} (${path}): one server per data directory; if no server runs there, remove the lock file`);
-      }
-      this.opts.logger?.warn({ path, pid }, "taking over a lock left by a process that is gone");
-      await rm(path, { force: true });
-    }
+    await this.lock.release();
   }
 
   /** Writes every queued record in one write and one fdatasync, then acknowledges them all (group commit). */
@@ -369,18 +327,6 @@ async function writeAll(file: FileHandle, buf: Buffer, position: number): Promis
     const { bytesWritten } = await file.write(buf, done, buf.length - done, position + done);
     if (bytesWritten === 0) throw new StoreError(`wrote 0 of ${buf.length - done} bytes`);
     done += bytesWritten;
-  }
-}
-
-/** Lock files this process holds: a second store on the same directory in this process is refused too. */
-const lockedHere = new Set<string>();
-
-function processExists(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return errnoOf(err) === "EPERM"; // alive, someone else's
   }
 }
 

@@ -3,4 +3,5 @@
 // into a snapshot); memory.ts keeps nothing across a restart. etcd is not a store: it replicates (src/cluster).
 export type { Store, StoreMutation } from "./types.js";
 export { MemoryStore } from "./memory.js";
-export { FileStore, StoreError, type FileStoreOptions } from "./file.js";
+export { FileStore, type FileStoreOptions } from "./file.js";
+export { StoreError } from "./types.js";

@@ -1,11 +1,13 @@
 // The journal store on a real disk: reload, group commit, torn tails, damage, compaction.
 import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { appendFile, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { serviceEntrySchema, type ServiceEntry } from "../../src/model/schema.js";
 import { FileStore, StoreError } from "../../src/store/index.js";
+import { formatOwner, ownerOf } from "../../src/store/lock.js";
 
 let dir: string;
 beforeEach(async () => {
@@ -49,9 +51,37 @@ describe("the file store", () => {
     other.kill("SIGKILL");
     await new Promise((resolve) => other.once("exit", resolve));
     const again = await open();
-    expect((await readFile(join(dir, "registry.lock"), "utf8")).trim()).toBe(String(process.pid));
+    expect((await readFile(join(dir, "registry.lock"), "utf8")).split("\n")[0]).toBe(String(process.pid));
     await again.store.close();
     await expect(readFile(join(dir, "registry.lock"))).rejects.toThrow(/ENOENT/);
+  });
+
+  it("knows a lock's owner by boot and start time: a reboot, a reused PID or a zombie does not hold the directory", async () => {
+    // A live process of this boot that holds the lock with its own identity keeps it.
+    const other = spawn("sleep", ["30"]);
+    try {
+      await writeFile(join(dir, "registry.lock"), formatOwner(ownerOf(other.pid!)));
+      await expect(open()).rejects.toThrow(new RegExp(`is in use by process ${other.pid}`));
+      // After a power cut the PID in the file may be any process's: another boot id means the owner is gone.
+      await writeFile(join(dir, "registry.lock"), formatOwner({ ...ownerOf(other.pid!), boot: "00000000-0000-0000-0000-000000000000" }));
+      await (await open()).store.close();
+      // The same boot, but the PID now names a process that started later than the owner did.
+      await writeFile(join(dir, "registry.lock"), formatOwner({ ...ownerOf(other.pid!), start: "1" }));
+      await (await open()).store.close();
+    } finally {
+      other.kill("SIGKILL");
+    }
+    // A zombie (exited, not yet reaped by its parent) is not alive either: `sleep 0.1` here has a parent that never waits.
+    const parent = spawn("sh", ["-c", "sleep 0.1 & echo $!; exec sleep 30"]);
+    try {
+      const zombie = Number(await new Promise<string>((resolve) => parent.stdout.once("data", (d: Buffer) => resolve(d.toString().trim()))));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(readFileSync(`/proc/${zombie}/stat`, "utf8")).toMatch(/\) Z /);
+      await writeFile(join(dir, "registry.lock"), `${zombie}\n`);
+      await (await open()).store.close();
+    } finally {
+      parent.kill("SIGKILL");
+    }
   });
 
   it("brings back exactly what was written", async () => {
