@@ -3,6 +3,7 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { z } from "zod";
+import { errnoOf } from "../lib/errno.js";
 import { listenSchema, withDefaultPort, type Listen } from "../lib/hostport.js";
 import { defaultNodeId } from "../registry/index.js";
 import { dnsLabelSchema } from "../model/index.js";
@@ -168,7 +169,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Cli
   try {
     parsed = parseArgs({ args: [...argv], options, allowPositionals: true, strict: true });
   } catch (err) {
-    throw new ConfigError(`${(err as Error).message}; see --help`);
+    throw new ConfigError(`${argvProblem(err)}; see --help`);
   }
   const { values, positionals } = parsed;
   if (values.help) return { kind: "help" };
@@ -213,6 +214,17 @@ export function defaultConfig(overrides: Partial<Config> = {}): Config {
   const command = loadConfig([], {});
   if (command.kind !== "serve") throw new Error("unreachable: no arguments means serve");
   return { ...command.config, ...overrides };
+}
+
+/** parseArgs's message, in this CLI's words: it takes no positional arguments, so never suggests one. */
+function argvProblem(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  const unknown = /^Unknown option '([^']+)'/.exec(message);
+  if (errnoOf(err) !== "ERR_PARSE_ARGS_UNKNOWN_OPTION" || unknown === null) return message;
+  const name = unknown[1]!.replace(/^-+/, "").split("=")[0]!;
+  const flags = KEYS.map((key) => SETTINGS[key].flag);
+  const near = flags.find((flag) => flag.replace(/-/g, "") === name.replace(/[-_]/g, "").toLowerCase());
+  return `unknown option ${unknown[1]}${near ? ` (did you mean --${near}?)` : ""}`;
 }
 
 function settingName(key: SettingKey): string {

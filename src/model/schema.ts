@@ -184,9 +184,11 @@ export const serviceInputSchema = z
     healthCheckInterval: intervalSchema.default(LIMITS.defaultIntervalMs),
     ...acceptedAndIgnored,
   })
-  .refine((s) => [s.healthEndpoint !== undefined, s.ttl !== undefined, s.tcpCheck === true].filter(Boolean).length <= 1, {
-    message: "declare at most one check: healthEndpoint (HTTP), tcpCheck (TCP) or ttl (heartbeats)",
-    path: ["healthEndpoint"],
+  .superRefine((s, ctx) => {
+    // The issue sits at the second check declared, a field the input really has.
+    const declared = (["healthEndpoint", "tcpCheck", "ttl"] as const).filter((k) => (k === "tcpCheck" ? s.tcpCheck === true : s[k] !== undefined));
+    if (declared.length <= 1) return;
+    ctx.addIssue({ code: "custom", message: "declare at most one check: healthEndpoint (HTTP), tcpCheck (TCP) or ttl (heartbeats)", path: [declared[1]!] });
   });
 export type ServiceInput = z.input<typeof serviceInputSchema>;
 export type ParsedServiceInput = z.output<typeof serviceInputSchema>;

@@ -34,6 +34,12 @@ describe("configuration", () => {
     expect(loadConfig(["-v"], {}).kind).toBe("version");
   });
 
+  it("names an unknown flag in its own words (no positional arguments to suggest), with the one it was probably meant to be", () => {
+    expect(error(["--foo"])).toBe("unknown option --foo; see --help");
+    expect(error(["--httplisten", "1"])).toBe("unknown option --httplisten (did you mean --http-listen?); see --help");
+    expect(error(["--dns-ttl"])).toContain("--dns-ttl <value>' argument missing");
+  });
+
   it("warns about HD_ variables that name no setting, with the one it was probably meant to be", () => {
     const cmd = loadConfig([], { HD_ADMINTOKEN: "s3cret", HD_BOGUS: "1", HD_URL: "http://127.0.0.1:8500", HD_DNS_TTL: "7" });
     expect(cmd.kind === "serve" && cmd.warnings).toEqual([
@@ -78,7 +84,7 @@ describe("configuration", () => {
     expect(error([], { HD_CONFIG: configFile({ nodeId: "Not A Label" }) })).toMatch(/--node-id .* from .*config\.json: nodeId/);
     expect(error(["--log-level", "loud"])).toContain("--log-level");
     expect(error(["--admin-token", "short"])).toContain("at least 8 characters");
-    expect(error(["--nope"])).toContain("Unknown option '--nope'");
+    expect(error(["--nope"])).toContain("unknown option --nope; see --help");
     expect(error(["frobnicate"])).toContain('unknown command "frobnicate"');
     expect(error([], { HD_CONFIG: configFile({ domian: "x" }) })).toContain('unknown setting "domian"');
     expect(error([], { HD_CONFIG: configFile("{oops") })).toContain("is not valid JSON");

@@ -196,7 +196,7 @@ describe("loadServiceFiles: errors", () => {
 
   it("reports more than one check, as the API does", async () => {
     expect(await problems({ "a.json": svc("a", { address: "127.0.0.1", tcpCheck: true, ttl: 10_000 }) })).toEqual([
-      "d/a.json: healthEndpoint: declare at most one check: healthEndpoint (HTTP), tcpCheck (TCP) or ttl (heartbeats)",
+      "d/a.json: ttl: declare at most one check: healthEndpoint (HTTP), tcpCheck (TCP) or ttl (heartbeats)",
     ]);
   });
 
