@@ -116,6 +116,9 @@ export const SETTINGS = {
     schema: z.string().regex(/^https?:\/\/[^/\s]+$/, "must be http(s)://host:port with no path"),
   },
   maxBodyBytes: { flag: "max-body-bytes", description: "largest accepted API request body, bytes", default: 1_048_576, schema: num().int().min(1024, "must be at least 1024") },
+  httpMaxConnections: { flag: "http-max-connections", description: "API connections open at once; more are closed as they arrive", default: 1024, schema: num().int().min(1, "must be at least 1").max(1_000_000) },
+  httpHeadersTimeout: { flag: "http-headers-timeout", description: "a request's headers must arrive within this, ms", default: 10_000, schema: ms(100) },
+  httpRequestTimeout: { flag: "http-request-timeout", description: "a whole request (headers and body) must arrive within this, ms; answers may take longer", default: 30_000, schema: ms(100) },
 } as const satisfies Record<string, Setting>;
 
 export type SettingKey = keyof typeof SETTINGS;
@@ -205,6 +208,9 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Cli
   if (config.store === "etcd" && raw.etcdEndpoints === undefined) problems.push(`--store etcd needs ${settingName("etcdEndpoints")}`);
   if ((config.etcdUsername === undefined) !== (config.etcdPassword === undefined)) problems.push(`${settingName("etcdUsername")} and --etcd-password go together`);
   if ((config.etcdCert === undefined) !== (config.etcdKey === undefined)) problems.push(`${settingName("etcdCert")} and --etcd-key go together`);
+  if (typeof config.httpHeadersTimeout === "number" && typeof config.httpRequestTimeout === "number" && config.httpHeadersTimeout > config.httpRequestTimeout) {
+    problems.push(`${settingName("httpHeadersTimeout")} must not be longer than --http-request-timeout (the headers are part of the request)`);
+  }
   if (problems.length > 0) throw new ConfigError(`invalid configuration:\n  ${problems.join("\n  ")}`);
   return { kind: "serve", config: config as unknown as Config, warnings: unknownEnv(env) };
 }

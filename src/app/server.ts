@@ -107,7 +107,11 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Ser
     dnsAddress = await dns.listen(config.dnsListen);
     const upstreams = config.dnsUpstream?.map((u) => `${u.host}:${u.port}`) ?? [];
     dnsLogger.info({ address: `${dnsAddress.host}:${dnsAddress.port}`, transports: ["udp", "tcp"], domain: config.domain, upstreams }, "DNS listening");
-    http = await listenHttp(app, config.httpListen.host, config.httpListen.port);
+    http = await listenHttp(app, config.httpListen.host, config.httpListen.port, {
+      maxConnections: config.httpMaxConnections,
+      headersTimeoutMs: config.httpHeadersTimeout,
+      requestTimeoutMs: config.httpRequestTimeout,
+    });
   } catch (err) {
     await dns.close();
     await discovery.stop();

@@ -46,6 +46,16 @@ export function renderError(err: Error, c: Context, logger: Logger): Response {
   }
   if (err instanceof HttpError) return json(err.status as ContentfulStatusCode, errorBody(err.code, err.message));
   if (err instanceof HTTPException) return json(err.status as ContentfulStatusCode, errorBody("http", err.message || "request failed"));
+  if (clientWentAway(err, c)) {
+    // Nobody is left to answer, and a client must not be able to fill the log at error level with stacks.
+    logger.debug({ method: c.req.method, path: c.req.path, reason: err.message }, "client closed the connection before the request was read");
+    return json(400, errorBody("aborted", "the request was not received whole"));
+  }
   logger.error({ err, method: c.req.method, path: c.req.path }, "request failed");
   return json(500, errorBody("internal", "internal error; see the server log"));
+}
+
+/** The client closed the connection while its request was being read (Node's "aborted", ECONNRESET). */
+function clientWentAway(err: Error, c: Context): boolean {
+  return c.req.raw.signal.aborted || ((err as { code?: unknown }).code === "ECONNRESET" && err.message === "aborted");
 }

@@ -16,7 +16,10 @@ export function queryFromParams(params: URLSearchParams): ServiceQuery {
     } else if (param.startsWith("meta.")) {
       const key = param.slice(5);
       if (key.length === 0) throw new InvalidError("invalid query: 'meta.' needs a key, as in meta.team=platform");
-      (query.metadata ??= {})[key] = value;
+      const metadata = (query.metadata ??= {});
+      // A key has one value: two would be a query nothing can match, or a silent "last one wins".
+      if (Object.hasOwn(metadata, key)) throw new InvalidError(`invalid query: '${param}' may be given once`);
+      metadata[key] = value;
     } else if (Object.hasOwn(SINGLE, param)) {
       if (seen.has(param)) throw new InvalidError(`invalid query: '${param}' may be given once`);
       seen.add(param);

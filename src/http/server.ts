@@ -11,9 +11,27 @@ export interface HttpServerHandle {
   close(): Promise<void>;
 }
 
-export function listenHttp(app: Hono, host: string, port: number): Promise<HttpServerHandle> {
+/** What a client may hold: slow or idle clients are cut off, and connections beyond the cap closed at once. */
+export interface HttpLimits {
+  /** Connections open at once; more are closed as they arrive. */
+  maxConnections: number;
+  /** A request's headers must arrive within this, ms. */
+  headersTimeoutMs: number;
+  /** The whole request (headers and body) must arrive within this, ms; the answer may take longer (blocking queries). */
+  requestTimeoutMs: number;
+}
+
+export const DEFAULT_HTTP_LIMITS: HttpLimits = { maxConnections: 1024, headersTimeoutMs: 10_000, requestTimeoutMs: 30_000 };
+
+export function listenHttp(app: Hono, host: string, port: number, limits: HttpLimits = DEFAULT_HTTP_LIMITS): Promise<HttpServerHandle> {
   return new Promise((resolve, reject) => {
-    const server = serve({ fetch: app.fetch, hostname: host, port }, (info: AddressInfo) => {
+    const serverOptions = {
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      // How often Node looks for requests past those timeouts (30 s by default): a tenth of the shorter one.
+      connectionsCheckingInterval: Math.max(100, Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs) / 10),
+    };
+    const server = serve({ fetch: app.fetch, hostname: host, port, serverOptions }, (info: AddressInfo) => {
       server.off("error", reject);
       resolve({
         host: info.address,
@@ -32,6 +50,7 @@ export function listenHttp(app: Hono, host: string, port: number): Promise<HttpS
           }),
       });
     }) as Server;
+    server.maxConnections = limits.maxConnections;
     server.once("error", reject);
   });
 }

@@ -1,8 +1,8 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ConfigError, helpText, loadConfig, SETTINGS, envName, type Config } from "../../src/app/config.js";
+import { ConfigError, helpText, loadConfig, SETTINGS, envName, type Config, type SettingKey } from "../../src/app/config.js";
 
 function serve(argv: string[], env: Record<string, string> = {}): Config {
   const cmd = loadConfig(argv, env);
@@ -25,6 +25,17 @@ function configFile(data: unknown): string {
 }
 
 describe("configuration", () => {
+  it("is documented: every setting has its row in the README's table (flag, variable, file key)", () => {
+    const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+    const rows = readme.split("\n").filter((line) => line.startsWith("| `--"));
+    for (const key of Object.keys(SETTINGS) as SettingKey[]) {
+      const row = rows.find((r) => r.includes(`\`--${SETTINGS[key].flag}\``));
+      expect(row, `README row for --${SETTINGS[key].flag}`).toBeDefined();
+      expect(row).toContain(`\`${envName(key)}\``);
+      expect(row).toContain(`\`${key}\``);
+    }
+  });
+
   it("says what a value should be: a number, a boolean in any case; -h and -v as short forms", () => {
     expect(error(["--dns-ttl", "abc"])).toContain("--dns-ttl: must be a number");
     expect(error([], { HD_IN_MEMORY: "maybe" })).toContain("must be true, false, 1, 0, yes or no (any case)");

@@ -72,7 +72,7 @@ describe("HTTP API", () => {
   });
 
   it("rejects bad queries with 400 and a message", async () => {
-    for (const qs of ["tags=x", "name=-bad", "health=sick", "name=a&name=b", "meta.=x"]) {
+    for (const qs of ["tags=x", "name=-bad", "health=sick", "name=a&name=b", "meta.=x", "meta.k=a&meta.k=b"]) {
       const r = await call("GET", `/v1/services?${qs}`);
       expect(r.status, qs).toBe(400);
       expect(r.body.error.code).toBe("invalid");
