@@ -2,11 +2,12 @@
 // the defaults, the `--help` text and the zod schema. Precedence: flags > environment > file > defaults.
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
+import { isIP } from "node:net";
 import { z } from "zod";
 import { errnoOf } from "../lib/errno.js";
 import { listenSchema, withDefaultPort, type Listen } from "../lib/hostport.js";
 import { defaultNodeId } from "../registry/index.js";
-import { dnsLabelSchema } from "../model/index.js";
+import { dnsLabelSchema, normaliseAddress } from "../model/index.js";
 
 const bool = z.union(
   [
@@ -83,6 +84,25 @@ export const SETTINGS = {
   checkFailuresBeforeUnhealthy: { flag: "check-failures-before-unhealthy", description: "failed checks in a row that make an instance unhealthy", default: 2, schema: num().int().min(1).max(100) },
   checkSuccessesBeforeHealthy: { flag: "check-successes-before-healthy", description: "passed checks in a row that bring an unhealthy instance back", default: 1, schema: num().int().min(1).max(100) },
   checkBackoffMax: { flag: "check-backoff-max", description: "longest wait between checks of an instance that stays unhealthy, ms", default: 300_000, schema: ms(1_000) },
+  checkAllowHosts: {
+    flag: "check-allow-hosts",
+    description: "hosts, addresses and CIDR blocks (comma-separated) checks may go to besides each instance's own address; link-local and metadata addresses only when named here",
+    default: undefined,
+    defaultText: "none: each instance's own address only",
+    schema: z.string().transform((raw, ctx): string[] => {
+      const items = raw.split(",").map((p) => p.trim()).filter(Boolean);
+      for (const item of items) {
+        const [host = "", bits, extra] = item.split("/");
+        const family = isIP(host);
+        const cidrOk = bits === undefined || (family !== 0 && extra === undefined && /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 6 ? 128 : 32));
+        if (!cidrOk || (family === 0 && (bits !== undefined || normaliseAddress(host) === undefined))) {
+          ctx.addIssue({ code: "custom", message: `"${item}" is not a host name, an address or a CIDR block (e.g. nas.lan, 192.168.1.20, 192.168.1.0/24)` });
+          return z.NEVER;
+        }
+      }
+      return items;
+    }),
+  },
   deregisterAfter: { flag: "deregister-after", description: "deregister instances unhealthy this long, ms (0: never; an instance's deregisterAfter wins)", default: 0, schema: ms(0) },
   store: { flag: "store", description: "embedded (this node alone) or etcd (a cluster sharing one registry through etcd)", default: "embedded", schema: z.enum(["embedded", "etcd"]) },
   etcdEndpoints: {

@@ -57,6 +57,7 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Ser
       successesBeforeHealthy: config.checkSuccessesBeforeHealthy,
       backoffMaxMs: config.checkBackoffMax,
       deregisterAfterMs: config.deregisterAfter,
+      allowHosts: config.checkAllowHosts ?? [],
     },
     logger,
     store,

@@ -9,6 +9,7 @@ import { ConflictError, InvalidError, NotFoundError } from "../lib/errors.js";
 import type { CheckerStats, HealthCheckResult, HealthChecks, Registry, RegistryChange } from "../registry/index.js";
 import { checkKind, type HealthStatus, type ServiceEntry } from "../model/index.js";
 import { healthUrl, Prober, type ProbeResult } from "./probe.js";
+import { CheckTargets } from "./targets.js";
 
 export interface CheckerSettings {
   /** Timeout of one check, ms; also kept below 90% of the instance's interval. */
@@ -25,6 +26,8 @@ export interface CheckerSettings {
   backoffMaxMs: number;
   /** Deregister instances unhealthy this long (ms) unless they set their own; 0 is off. */
   deregisterAfterMs: number;
+  /** Hosts, addresses and CIDR blocks checks may go to besides each instance's own address (targets.ts). */
+  allowHosts: readonly string[];
 }
 
 export const DEFAULT_CHECKER_SETTINGS: CheckerSettings = {
@@ -35,6 +38,7 @@ export const DEFAULT_CHECKER_SETTINGS: CheckerSettings = {
   failuresBeforeUnhealthy: 2,
   backoffMaxMs: 300_000,
   deregisterAfterMs: 0,
+  allowHosts: [],
 };
 
 interface State {
@@ -56,7 +60,8 @@ const DELAY_SAMPLES = 4096;
 
 export class HealthChecker implements HealthChecks {
   private readonly states = new Map<string, State>();
-  private readonly prober = new Prober();
+  private readonly targets: CheckTargets;
+  private readonly prober: Prober;
   private readonly waiting: (() => void)[] = [];
   private running = 0;
   private checks = 0;
@@ -70,7 +75,10 @@ export class HealthChecker implements HealthChecks {
     private readonly logger: Logger,
     private readonly settings: CheckerSettings = DEFAULT_CHECKER_SETTINGS,
     private readonly random: () => number = Math.random,
-  ) {}
+  ) {
+    this.targets = new CheckTargets(settings.allowHosts);
+    this.prober = new Prober(this.targets.lookup);
+  }
 
   /** Follows the registry from now on and checks every instance already in it. */
   start(): void {
@@ -214,7 +222,15 @@ export class HealthChecker implements HealthChecks {
     return promise;
   }
 
-  private probe(entry: ServiceEntry): Promise<ProbeResult> {
+  /** Why a registration's check may not run here (the registry refuses the registration), or undefined. */
+  refusal(input: Pick<ServiceEntry, "address" | "healthEndpoint" | "tcpCheck" | "ttl">): { field: string; message: string } | undefined {
+    return this.targets.refusal(input);
+  }
+
+  private async probe(entry: ServiceEntry): Promise<ProbeResult> {
+    // An entry stored before the allowed hosts changed is checked against today's rule.
+    const refused = this.targets.refusal(entry);
+    if (refused !== undefined) return { status: "unhealthy", output: `check refused: ${refused.message}`, durationMs: 0 };
     const timeout = Math.max(100, Math.min(this.settings.timeoutMs, Math.floor(entry.healthCheckInterval * 0.9)));
     if (checkKind(entry) === "tcp") return this.prober.tcp(entry.address, entry.port, timeout);
     return this.prober.http(healthUrl(entry)!, timeout, this.settings.degradedAfterMs);

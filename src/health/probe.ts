@@ -1,6 +1,6 @@
 // Probes: one check of one instance, returning a status and the check's output. Adapters over undici;
 // the scheduler (periodic checks, thresholds, backoff) builds on these.
-import { connect } from "node:net";
+import { connect, type LookupFunction } from "node:net";
 import type { Agent } from "undici";
 import { urlHost } from "../lib/hostport.js";
 import { loadUndici } from "../lib/undici.js";
@@ -33,13 +33,16 @@ export class Prober {
   /** One keep-alive pool for every HTTP check; redirects are never followed (undici's request does not). */
   private dispatcher: Agent | undefined;
 
+  /** `lookup`: how the probes' sockets resolve names (targets.ts refuses metadata addresses there). */
+  constructor(private readonly lookup?: LookupFunction) {}
+
   /** 2xx healthy (degraded when slower than degradedAfterMs), 429 degraded, anything else unhealthy. */
   async http(url: string, timeoutMs: number, degradedAfterMs = Infinity): Promise<ProbeResult> {
     // Loaded before the clock starts: loading is not the instance's slowness.
     const { Agent, request } = await loadUndici();
     // No cap per origin (checkConcurrency caps them all): with one, the checks of instances behind one
     // address:port queued behind a hung one, and their timeout counted the queue.
-    this.dispatcher ??= new Agent({ keepAliveTimeout: 30_000 });
+    this.dispatcher ??= new Agent({ keepAliveTimeout: 30_000, ...(this.lookup ? { connect: { lookup: this.lookup } } : {}) });
     const started = performance.now();
     const signal = AbortSignal.timeout(timeoutMs);
     try {
@@ -68,7 +71,7 @@ export class Prober {
   tcp(host: string, port: number, timeoutMs: number): Promise<ProbeResult> {
     const started = performance.now();
     return new Promise((resolve) => {
-      const socket = connect({ host, port });
+      const socket = connect({ host, port, ...(this.lookup ? { lookup: this.lookup } : {}) });
       const done = (status: HealthStatus, output: string) => {
         socket.destroy();
         resolve({ status, output, durationMs: performance.now() - started });

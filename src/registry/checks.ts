@@ -39,6 +39,9 @@ export interface HealthChecks {
   /** A TTL heartbeat: sets the status (healthy unless said otherwise) and restarts the TTL. */
   heartbeat(id: string, status?: HealthStatus, note?: string): ServiceEntry;
   stats(): CheckerStats;
+  /** Why an instance's check may not run here (a host the operator did not allow), or undefined: such a
+   * registration is refused. */
+  refusal(input: Pick<ServiceEntry, "address" | "healthEndpoint" | "tcpCheck" | "ttl">): { field: string; message: string } | undefined;
 }
 
 /** Builds the checker for a registry: it reads the clock and logs through the logger it is given. */

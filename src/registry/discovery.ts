@@ -4,7 +4,7 @@ import { hostname } from "node:os";
 import pino, { type Logger } from "pino";
 import { z } from "zod";
 import { systemClock, type Clock } from "../lib/clock.js";
-import { ConflictError, NotFoundError, UnavailableError } from "../lib/errors.js";
+import { ConflictError, InvalidError, NotFoundError, UnavailableError } from "../lib/errors.js";
 import type { CheckerStats, HealthCheckResult, HealthChecks, HealthChecksFactory } from "./checks.js";
 import { QueryCache, type CacheStats } from "./cache.js";
 import { compileQuery, serviceQuerySchema, type CompiledQuery, toPlainQuery, type ServiceQuery, type ServiceQueryBuilder } from "./query.js";
@@ -224,6 +224,8 @@ export class Discovery implements DiscoveryApi {
 
   async registerService(service: ServiceInput, opts: { force?: boolean } = {}): Promise<ServiceEntry> {
     const input = parseOrThrow(serviceInputSchema, service, "service");
+    const refused = this.checker.refusal(input);
+    if (refused !== undefined) throw new InvalidError(`invalid service: ${refused.field}: ${refused.message}`, [{ path: [refused.field], message: refused.message }]);
     const before = this.registry.get(input.id);
     // Replaced through the API, it would stop being the file's (and a later DELETE would need no force), until a
     // reload put the file's version back: the file is where it changes.
@@ -251,6 +253,12 @@ export class Discovery implements DiscoveryApi {
    * file-declared services no longer declared deregistered, the rest untouched. One all-or-nothing batch.
    */
   async syncServiceFiles(set: DeclaredServices): Promise<{ registered: string[]; deregistered: string[]; unchanged: number }> {
+    const refused = set.services.flatMap((input) => {
+      const why = this.checker.refusal(input);
+      return why === undefined ? [] : [`${set.sources.get(input.id)?.file ?? "?"}: ${input.id}: ${why.field}: ${why.message}`];
+    });
+    // The whole set or nothing, as for a file with a bad field: a reload then keeps what was loaded before.
+    if (refused.length > 0) throw new InvalidError(refused.join("\n"));
     const declared = new Set(set.services.map((s) => s.id));
     const ops: WriteOp[] = [];
     let unchanged = 0;
@@ -352,6 +360,11 @@ export class Discovery implements DiscoveryApi {
         items.push({ index, id: result.data.id, code: "conflict", message: `registered twice in the same call (also at index ${first})` });
       } else if (result.success) {
         if (fileDeclared(index, result.data.id, "change")) return;
+        const refused = this.checker.refusal(result.data);
+        if (refused !== undefined) {
+          items.push({ index, id: result.data.id, code: "invalid", message: `${refused.field}: ${refused.message}` });
+          return;
+        }
         ops.push({ op: "register", input: result.data });
         registerIds.set(result.data.id, index);
       } else {
