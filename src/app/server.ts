@@ -49,6 +49,12 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Ser
     nodeId: config.nodeId,
     clusterName: config.clusterName,
     cacheTtlMs: config.cacheTtl,
+    limits: {
+      maxInstances: config.maxInstances,
+      maxInstancesPerName: config.maxInstancesPerName,
+      maxMetadataBytes: config.maxMetadataBytes,
+      maxWatchers: config.maxWatchers,
+    },
     checks: {
       timeoutMs: config.checkTimeout,
       degradedAfterMs: config.checkDegradedAfter,

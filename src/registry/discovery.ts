@@ -8,8 +8,8 @@ import { ConflictError, InvalidError, NotFoundError, UnavailableError } from "..
 import type { CheckerStats, HealthCheckResult, HealthChecks, HealthChecksFactory } from "./checks.js";
 import { QueryCache, type CacheStats } from "./cache.js";
 import { compileQuery, serviceQuerySchema, type CompiledQuery, toPlainQuery, type ServiceQuery, type ServiceQueryBuilder } from "./query.js";
-import { ChangeWaiters, DEFAULT_WAIT_MS, MAX_WAIT_MS } from "./watch.js";
-import { BatchError, Registry, type WriteItemError, type WriteOp } from "./registry.js";
+import { ChangeWaiters, DEFAULT_MAX_WAITERS, DEFAULT_WAIT_MS, MAX_WAIT_MS } from "./watch.js";
+import { BatchError, DEFAULT_REGISTRY_LIMITS, Registry, type RegistryLimits, type WriteItemError, type WriteOp } from "./registry.js";
 import {
   parseOrThrow,
   serviceIdSchema,
@@ -33,12 +33,20 @@ export interface DeclaredServices {
   readonly sources: ReadonlyMap<string, { readonly file: string }>;
 }
 
+export interface Limits extends RegistryLimits {
+  /** Blocking queries waiting at once. */
+  maxWatchers: number;
+}
+export const DEFAULT_LIMITS: Limits = { ...DEFAULT_REGISTRY_LIMITS, maxWatchers: DEFAULT_MAX_WAITERS };
+
 export interface DiscoveryOptions {
   /** This node's id (a DNS label); defaults to the host name. */
   nodeId?: string;
   clusterName?: string;
   /** How long a query result may be served from cache; changes invalidate it at once anyway. */
   cacheTtlMs?: number;
+  /** Bounds on instances, metadata and blocking queries (defaults in DEFAULT_LIMITS). */
+  limits?: Partial<Limits>;
   /** Builds the health checker (src/health's, wired in src/app: the registry knows no probe). */
   checker: HealthChecksFactory;
   store?: Store;
@@ -204,11 +212,12 @@ export class Discovery implements DiscoveryApi {
     this.clusterName = opts.clusterName ?? "homelab";
     this.store = opts.store ?? new MemoryStore();
     this.startedAt = this.clock.now();
-    this.registry = new Registry({ store: this.store, clock: this.clock, nodeId: this.nodeId, logger: this.logger });
+    const limits = { ...DEFAULT_LIMITS, ...opts.limits };
+    this.registry = new Registry({ store: this.store, clock: this.clock, nodeId: this.nodeId, logger: this.logger, limits });
     this.cache = new QueryCache(this.clock, opts.cacheTtlMs ?? 60_000);
     this.registry.onChange((changes) => this.cache.invalidate(changes));
     // After the cache's listener, so a woken query renders the new answer.
-    this.changes = new ChangeWaiters(this.registry, this.clock);
+    this.changes = new ChangeWaiters(this.registry, this.clock, Date.now(), limits.maxWatchers);
     this.checker = opts.checker(this.registry, this.clock, root.child({ component: "health" }));
   }
 
@@ -514,16 +523,16 @@ export class Discovery implements DiscoveryApi {
 }
 
 /**
- * A refused batch whose items are all owned elsewhere (another node, a services file) is a conflict (409), not bad
- * input (400): the request was right, the instances are someone else's to change.
+ * A refused batch whose items are all owned elsewhere (another node, a services file) or past a limit is a
+ * conflict (409), not bad input (400): the request was right, the registry's state refuses it.
  */
 function conflictOrInvalid(err: BatchError): Error {
   const { items } = err;
   if (items.every((i) => i.code === "owned_elsewhere")) {
     return new ConflictError(`bulk request rejected: ${items.length} items belong to other nodes; send them there (nothing was applied)`, { items });
   }
-  if (items.every((i) => i.code === "owned_elsewhere" || i.code === "file_declared")) {
-    return new ConflictError(`bulk request rejected: ${items.length} items are declared in services files or on other nodes (nothing was applied)`, { items });
+  if (items.every((i) => i.code === "owned_elsewhere" || i.code === "file_declared" || i.code === "limit")) {
+    return new ConflictError(`bulk request rejected: ${items.length} items are declared in services files, on other nodes, or past a limit (nothing was applied)`, { items });
   }
   return err;
 }

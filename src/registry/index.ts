@@ -3,6 +3,7 @@
 // Discovery facade every face calls (discovery.ts), which takes its health checker through checks.ts. It knows no
 // transport: it imports model, store and leaves only.
 export {
+  DEFAULT_LIMITS,
   Discovery,
   defaultNodeId,
   newServiceEntry,
@@ -14,6 +15,7 @@ export {
   type DiscoveryOptions,
   type HealthCheckSummary,
   type HeartbeatReport,
+  type Limits,
   type MaintenanceRequest,
   type Owner,
   type RegistryStats,

@@ -61,12 +61,25 @@ export class BatchError extends InvalidError {
   }
 }
 
+/** Bounds on what the registry holds, so memory, disk and DNS answers stay bounded; a write past one is refused. */
+export interface RegistryLimits {
+  /** Instances known in all (this node's and, in cluster mode, the replica's). */
+  maxInstances: number;
+  /** Instances of one service name. */
+  maxInstancesPerName: number;
+  /** UTF-8 bytes of one instance's metadata keys and values together. */
+  maxMetadataBytes: number;
+}
+
+export const DEFAULT_REGISTRY_LIMITS: RegistryLimits = { maxInstances: 100_000, maxInstancesPerName: 5_000, maxMetadataBytes: 16_384 };
+
 export interface RegistryOptions {
   store: Store;
   clock: Clock;
   /** The node id given to instances registered without one. */
   nodeId: string;
   logger?: Logger;
+  limits?: Partial<RegistryLimits>;
 }
 
 /**
@@ -157,7 +170,11 @@ export class Registry {
   private readonly pending = new Map<string, { entry: ServiceEntry | undefined; plan: Plan }>();
   private gen = 0;
 
-  constructor(private readonly opts: RegistryOptions) {}
+  private readonly limits: RegistryLimits;
+
+  constructor(private readonly opts: RegistryOptions) {
+    this.limits = { ...DEFAULT_REGISTRY_LIMITS, ...opts.limits };
+  }
 
   get generation(): number {
     return this.gen;
@@ -301,9 +318,17 @@ export class Registry {
     return out.sort(compareEntries);
   }
 
+  /** Registers or replaces one instance; past a limit, a ConflictError (or an InvalidError for its metadata). */
   async register(input: ParsedServiceInput): Promise<ServiceEntry> {
-    const [result] = await this.write([{ op: "register", input }]);
-    return result!.after!;
+    try {
+      const [result] = await this.write([{ op: "register", input }]);
+      return result!.after!;
+    } catch (err) {
+      const item = err instanceof BatchError && err.items.length === 1 ? err.items[0]! : undefined;
+      if (item?.code === "limit") throw new ConflictError(item.message, { code: item.code });
+      if (item?.code === "invalid") throw new InvalidError(`invalid service: ${item.message}`);
+      throw err;
+    }
   }
 
   /** Removes an instance; NotFoundError if it is not registered. */
@@ -377,8 +402,14 @@ export class Registry {
     const errors: WriteItemError[] = [];
     const mutations: StoreMutation[] = [];
     const causes = new Map<string, ChangeCause>();
+    const limit = this.limitCheck(current);
     ops.forEach((op, index) => {
       if (op.op === "register") {
+        const refused = limit(op.input);
+        if (refused !== undefined) {
+          errors.push({ index, id: op.input.id, ...refused });
+          return;
+        }
         const entry = newEntry(op.input, { nodeId: this.opts.nodeId, now, before: current(op.input.id), source: op.source });
         view.set(entry.id, entry);
         causes.set(entry.id, "register");
@@ -405,6 +436,39 @@ export class Registry {
     });
     if (errors.length > 0) throw new BatchError(errors, ops.length);
     return { view, mutations, causes };
+  }
+
+  /**
+   * The limits, for the registrations of one batch in order: each one that would add an instance past a limit is
+   * refused. Counts include writes in flight, so concurrent batches cannot pass a limit together.
+   */
+  private limitCheck(current: (id: string) => ServiceEntry | undefined): (input: ParsedServiceInput) => { code: string; message: string } | undefined {
+    const { maxInstances, maxInstancesPerName, maxMetadataBytes } = this.limits;
+    let total = this.byId.size;
+    const perName = new Map<string, number>();
+    const named = (name: string) => perName.get(name) ?? this.byName.size(name);
+    // Writes in flight change the counts only when there are any; the common case reads two numbers.
+    for (const { entry } of this.pending.values()) {
+      if (entry === undefined) continue;
+      const now = this.byId.get(entry.id);
+      if (now === undefined) total += 1;
+      if (now?.name !== entry.name) perName.set(entry.name, named(entry.name) + 1);
+    }
+    return (input) => {
+      let bytes = 0;
+      for (const key in input.metadata) bytes += Buffer.byteLength(key) + Buffer.byteLength(input.metadata[key]!);
+      if (bytes > maxMetadataBytes) return { code: "invalid", message: `metadata: ${bytes} bytes of keys and values, more than the ${maxMetadataBytes} --max-metadata-bytes allows` };
+      const before = current(input.id);
+      if (before === undefined && total >= maxInstances) {
+        return { code: "limit", message: `the registry holds ${total} instances, the most --max-instances allows: deregister some, or raise the limit` };
+      }
+      if (before?.name !== input.name && named(input.name) >= maxInstancesPerName) {
+        return { code: "limit", message: `service ${input.name} has ${named(input.name)} instances, the most --max-instances-per-name allows` };
+      }
+      if (before === undefined) total += 1;
+      if (before?.name !== input.name) perName.set(input.name, named(input.name) + 1);
+      return undefined;
+    };
   }
 
   private commit(plan: Plan): RegistryChange[] {

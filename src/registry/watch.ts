@@ -1,11 +1,13 @@
 // Blocking queries, as Consul's `?index=&wait=`: every query answer carries an index, and a query that passes it
 // back waits until something that could change its answer has changed (or its wait runs out), instead of polling.
 import type { Clock } from "../lib/clock.js";
+import { UnavailableError } from "../lib/errors.js";
 import type { Registry, RegistryChange } from "./registry.js";
 
 /** How long a blocking query waits unless it says, and at most (Consul's numbers). */
 export const DEFAULT_WAIT_MS = 5 * 60_000;
 export const MAX_WAIT_MS = 10 * 60_000;
+export const DEFAULT_MAX_WAITERS = 4_096;
 
 interface Waiter {
   readonly wake: () => void;
@@ -25,6 +27,7 @@ export class ChangeWaiters {
   private lastAny: number;
   /** Waiters by the name their query filters on; null: queries that could match any name. */
   private readonly waiting = new Map<string | null, Set<Waiter>>();
+  private count = 0;
   private closed = false;
 
   constructor(
@@ -32,6 +35,8 @@ export class ChangeWaiters {
     private readonly clock: Clock,
     /** Wall-clock milliseconds at start (not the injected clock: it only has to differ between processes). */
     startedAtMs: number = Date.now(),
+    /** Blocking queries waiting at once; one more is refused (503) rather than held. */
+    private readonly maxWaiters = DEFAULT_MAX_WAITERS,
   ) {
     this.base = Math.floor(startedAtMs) * 1000;
     this.floor = this.base + registry.generation;
@@ -55,6 +60,10 @@ export class ChangeWaiters {
    */
   wait(name: string | null, index: number, ms: number, signal?: AbortSignal): Promise<void> {
     if (this.closed || this.changedAt(name) > index || index > this.current || signal?.aborted) return Promise.resolve();
+    if (this.count >= this.maxWaiters) {
+      return Promise.reject(new UnavailableError(`${this.count} blocking queries are waiting, the most --max-watchers allows: retry later, or without index`));
+    }
+    this.count += 1;
     return new Promise((resolve) => {
       let set = this.waiting.get(name);
       if (set === undefined) this.waiting.set(name, (set = new Set()));
@@ -64,6 +73,7 @@ export class ChangeWaiters {
           this.clock.clearTimer(timer);
           signal?.removeEventListener("abort", waiter.wake);
           waiters.delete(waiter);
+          this.count -= 1;
           if (waiters.size === 0 && this.waiting.get(name) === waiters) this.waiting.delete(name);
           resolve();
         },
@@ -82,9 +92,7 @@ export class ChangeWaiters {
 
   /** How many queries are waiting now. */
   get waiters(): number {
-    let n = 0;
-    for (const set of this.waiting.values()) n += set.size;
-    return n;
+    return this.count;
   }
 
   private record(changes: readonly RegistryChange[], index: number): void {
