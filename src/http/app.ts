@@ -40,7 +40,24 @@ export function createHttpApp(discovery: Discovery, opts: HttpOptions): Hono {
   const send = (c: Context, value: unknown, status: 200 | 201 = 200) => c.body(JSON.stringify(value), status, JSON_HEADERS);
 
   app.onError((err, c) => renderError(err, c, opts.logger));
-  app.notFound((c) => c.body(errorBody("not_found", `no route for ${c.req.method} ${c.req.path}`), 404, JSON_HEADERS));
+  app.notFound((c) => {
+    // A path we serve with other methods is 405 with Allow (RFC 9110 15.5.6), not a 404 that says it does not exist.
+    const allow = allowed(c.req.path);
+    if (allow.length > 0) {
+      return c.body(errorBody("method_not_allowed", `${c.req.path} takes ${allow.join(", ")}, not ${c.req.method}`), 405, { ...JSON_HEADERS, allow: allow.join(", ") });
+    }
+    return c.body(errorBody("not_found", `no route for ${c.req.method} ${c.req.path}`), 404, JSON_HEADERS);
+  });
+  /** The methods of the routes whose path matches, read from the app once every route is on it. */
+  let routeTable: { pattern: RegExp; method: string }[] | undefined;
+  const allowed = (path: string): string[] => {
+    routeTable ??= app.routes
+      .slice(firstRoute)
+      .map((r) => ({ pattern: new RegExp(`^${r.path.replace(/:[^/]+/g, "[^/]+")}$`), method: r.method }));
+    const methods = new Set(routeTable.filter((r) => r.pattern.test(path)).map((r) => r.method));
+    if (methods.has("GET")) methods.add("HEAD");
+    return [...methods].sort();
+  };
 
   if (opts.adminToken) {
     const expected = digest(opts.adminToken);
@@ -75,6 +92,8 @@ export function createHttpApp(discovery: Discovery, opts: HttpOptions): Hono {
     return owner === undefined ? next() : forwardToOwner(c, owner, discovery.nodeId);
   });
 
+  // The routes from here on (the middleware above matches every path): the 405 handler reads their methods.
+  const firstRoute = app.routes.length;
   app.get("/v1/status", (c) => {
     const status = discovery.status();
     return c.body(JSON.stringify(status), status.status === "failed" ? 503 : 200, JSON_HEADERS);

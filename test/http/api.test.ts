@@ -169,6 +169,19 @@ describe("HTTP API", () => {
     expect(route.body.error.code).toBe("not_found");
   });
 
+  it("answers a wrong method on a path it serves with 405 and Allow", async () => {
+    for (const [method, path, allow] of [
+      ["POST", "/v1/services", "GET, HEAD"],
+      ["GET", "/v1/checks", "POST"],
+      ["PATCH", "/v1/services/web-1", "DELETE, GET, HEAD, PUT"],
+      ["GET", "/v1/services/web-1/heartbeat", "PUT"],
+    ] as const) {
+      const r = await call(method, path);
+      expect([r.status, r.headers.get("allow")], `${method} ${path}`).toEqual([405, allow]);
+      expect(r.body.error.code).toBe("method_not_allowed");
+    }
+  });
+
   it("reports stats, status, cache clearing and an honest sync", async () => {
     const stats = await call("GET", "/v1/stats");
     expect(stats.body).toMatchObject({ nodeId: "test-node", clusterName: "test", store: "memory" });
