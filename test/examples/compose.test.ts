@@ -24,7 +24,7 @@ describe("examples/compose", () => {
     const [cmd, ...args] = compose.services.whoami.command;
     expect(cmd).toBe("node");
     const port = await closedPort();
-    const app = spawn(process.execPath, args, { env: { ...process.env, HD_URL: server.url, HD_ADMIN_TOKEN: token, PORT: String(port) }, stdio: "inherit" });
+    const app = spawn(process.execPath, args, { env: { ...process.env, HD_URL: server.url, HD_ADMIN_TOKEN: token, PORT: String(port), HEARTBEAT_MS: "200" }, stdio: "inherit" });
     const find = async () => (await api(server.url, "GET", "/v1/services?name=whoami")).body.services as { id: string; healthStatus: string; port: number }[];
     const end = Date.now() + 10_000;
     let services = await find();
@@ -34,6 +34,14 @@ describe("examples/compose", () => {
     }
     expect(services).toHaveLength(1);
     expect(services[0]).toMatchObject({ healthStatus: "healthy", port });
+    // Removed behind its back, the app registers again at its next heartbeat.
+    await api(server.url, "DELETE", `/v1/services/${services[0]!.id}`, undefined, { authorization: `Bearer ${token}` });
+    const back = Date.now() + 5_000;
+    do {
+      await new Promise((r) => setTimeout(r, 100));
+      services = await find();
+    } while ((services.length === 0 || services[0]!.healthStatus !== "healthy") && Date.now() < back);
+    expect(services).toHaveLength(1);
     const exited = new Promise((resolve) => app.once("exit", resolve));
     app.kill("SIGTERM");
     await exited;
