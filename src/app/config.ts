@@ -26,6 +26,39 @@ const seconds = num().int("must be a whole number of seconds").min(0, "must be 0
 const ms = (min: number) =>
   num().int("must be a whole number of milliseconds").min(min, `must be at least ${min} ms`);
 
+/**
+ * A comma-separated list, each item read by `item` (undefined: not valid); `problem` says what is wrong with a
+ * bad item ("" for an empty list, when `nonEmpty`).
+ */
+function commaList<T>(item: (text: string) => T | undefined, problem: (bad: string) => string, { nonEmpty = false } = {}) {
+  return z.string().transform((raw, ctx): T[] => {
+    const parts = raw.split(",").map((p) => p.trim()).filter(Boolean);
+    const out: T[] = [];
+    for (const part of parts) {
+      const value = item(part);
+      if (value === undefined) {
+        ctx.addIssue({ code: "custom", message: problem(part) });
+        return z.NEVER;
+      }
+      out.push(value);
+    }
+    if (nonEmpty && out.length === 0) {
+      ctx.addIssue({ code: "custom", message: problem("") });
+      return z.NEVER;
+    }
+    return out;
+  });
+}
+
+/** A host name, an address or a CIDR block ("192.168.1.0/24"), as --check-allow-hosts lists them. */
+function allowedHost(item: string): string | undefined {
+  const [host = "", bits, extra] = item.split("/");
+  const family = isIP(host);
+  if (bits === undefined) return family !== 0 || normaliseAddress(host) !== undefined ? item : undefined;
+  const ok = family !== 0 && extra === undefined && /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 6 ? 128 : 32);
+  return ok ? item : undefined;
+}
+
 type Setting = {
   readonly flag: string;
   readonly description: string;
@@ -62,18 +95,7 @@ export const SETTINGS = {
     description: "resolvers (host:port,...) that names outside the domain are forwarded to; without it they are REFUSED",
     default: undefined,
     defaultText: "none",
-    schema: z.string().transform((raw, ctx): Listen[] => {
-      const out: Listen[] = [];
-      for (const part of raw.split(",").map((p) => p.trim()).filter(Boolean)) {
-        const parsed = listenSchema.safeParse(withDefaultPort(part, 53));
-        if (!parsed.success) {
-          ctx.addIssue({ code: "custom", message: `"${part}" is not host[:port] (e.g. 127.0.0.1:5353 or [::1]:53)` });
-          return z.NEVER;
-        }
-        out.push(parsed.data);
-      }
-      return out;
-    }),
+    schema: commaList((part): Listen | undefined => listenSchema.safeParse(withDefaultPort(part, 53)).data, (bad) => `"${bad}" is not host[:port] (e.g. 127.0.0.1:5353 or [::1]:53)`),
   },
   logLevel: { flag: "log-level", description: "trace, debug, info, warn, error, fatal or silent", default: "info", schema: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]) },
   adminToken: { flag: "admin-token", description: "bearer token every mutating API route requires", default: undefined, defaultText: "none", schema: z.string().min(8, "must be at least 8 characters") },
@@ -89,19 +111,7 @@ export const SETTINGS = {
     description: "hosts, addresses and CIDR blocks (comma-separated) checks may go to besides each instance's own address; link-local and metadata addresses only when named here",
     default: undefined,
     defaultText: "none: each instance's own address only",
-    schema: z.string().transform((raw, ctx): string[] => {
-      const items = raw.split(",").map((p) => p.trim()).filter(Boolean);
-      for (const item of items) {
-        const [host = "", bits, extra] = item.split("/");
-        const family = isIP(host);
-        const cidrOk = bits === undefined || (family !== 0 && extra === undefined && /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 6 ? 128 : 32));
-        if (!cidrOk || (family === 0 && (bits !== undefined || normaliseAddress(host) === undefined))) {
-          ctx.addIssue({ code: "custom", message: `"${item}" is not a host name, an address or a CIDR block (e.g. nas.lan, 192.168.1.20, 192.168.1.0/24)` });
-          return z.NEVER;
-        }
-      }
-      return items;
-    }),
+    schema: commaList(allowedHost, (bad) => `"${bad}" is not a host name, an address or a CIDR block (e.g. nas.lan, 192.168.1.20, 192.168.1.0/24)`),
   },
   deregisterAfter: { flag: "deregister-after", description: "deregister instances unhealthy this long, ms (0: never; an instance's deregisterAfter wins)", default: 0, schema: ms(0) },
   store: { flag: "store", description: "embedded (this node alone) or etcd (a cluster sharing one registry through etcd)", default: "embedded", schema: z.enum(["embedded", "etcd"]) },
@@ -110,15 +120,11 @@ export const SETTINGS = {
     description: "etcd client URLs, comma-separated (with --store etcd)",
     default: undefined,
     defaultText: "none",
-    schema: z.string().transform((raw, ctx): string[] => {
-      const urls = raw.split(",").map((p) => p.trim()).filter(Boolean);
-      const bad = urls.find((u) => !/^https?:\/\/[^/\s]+\/?$/.test(u));
-      if (urls.length === 0 || bad !== undefined) {
-        ctx.addIssue({ code: "custom", message: `must be http(s)://host:port URLs separated by commas${bad ? `; got ${JSON.stringify(bad)}` : ""}` });
-        return z.NEVER;
-      }
-      return urls.map((u) => u.replace(/\/$/, ""));
-    }),
+    schema: commaList(
+      (url) => (/^https?:\/\/[^/\s]+\/?$/.test(url) ? url.replace(/\/$/, "") : undefined),
+      (bad) => `must be http(s)://host:port URLs separated by commas${bad ? `; got ${JSON.stringify(bad)}` : ""}`,
+      { nonEmpty: true },
+    ),
   },
   etcdPrefix: { flag: "etcd-prefix", description: "etcd key prefix; the cluster name is appended", default: "/homelab-discovery", schema: z.string().regex(/^\/[^\s]*[^/\s]$/, "must start with / and not end with /") },
   etcdLeaseTtl: { flag: "etcd-lease-ttl", description: "TTL of this node's etcd lease, seconds: a dead node's services vanish this long after its last keepalive", default: 10, schema: num().int("must be a whole number of seconds").min(2, "must be at least 2 s").max(3600) },
