@@ -2,6 +2,7 @@
 // file plugin lookup). One place, toResponse, turns the kind into an rcode and the sections: every negative
 // answer carries the SOA, NXDOMAIN only for names that do not exist. Pure: no sockets, no clock.
 import { isIP } from "node:net";
+import { ipv6ForDns2 } from "../lib/ip.js";
 import type { ServiceEntry } from "../model/index.js";
 import { classify, hexOfAddress, instanceLabel, type Lookup, type ZoneNames } from "./names.js";
 import { RCODE, TYPE } from "./wire.js";
@@ -333,8 +334,7 @@ export function txtStrings(entry: ServiceEntry): string[] {
 
 /** dns2 encodes an IPv4-mapped IPv6 address written as ::ffff:1.2.3.4 wrongly: give it the hex words. */
 function encodable(address: string): string {
-  if (!address.includes(":") || !address.includes(".")) return address;
-  return hexOfAddress(address)!.match(/.{4}/g)!.join(":");
+  return address.includes(":") && address.includes(".") ? ipv6ForDns2(address)! : address;
 }
 
 /**

@@ -4,6 +4,7 @@
 import { readdir, readFile, stat } from "node:fs/promises";
 import { basename, dirname, isAbsolute, join } from "node:path";
 import { InvalidError } from "../lib/errors.js";
+import { ipv6ForDns2, isIPv4Text } from "../lib/ip.js";
 import type { Rr } from "./answer.js";
 import { TYPE } from "./wire.js";
 
@@ -559,13 +560,14 @@ function parseRdata(type: number, typeName: string, args: Token[], base: Base, o
     case TYPE.A: {
       need(1, "an IPv4 address");
       const t = args[0]!;
-      if (t.quoted || !isIPv4(t.text)) throw fail(`bad IPv4 address "${t.text}" in A record`, t.line);
+      if (t.quoted || !isIPv4Text(t.text)) throw fail(`bad IPv4 address "${t.text}" in A record`, t.line);
       return { ...base, type: TYPE.A, address: t.text };
     }
     case TYPE.AAAA: {
       need(1, "an IPv6 address");
       const t = args[0]!;
-      const address = t.quoted ? undefined : canonicalIPv6(t.text);
+      // In hex even when IPv4-mapped: dns2 reads only hex groups (see ipv6ForDns2).
+      const address = t.quoted ? undefined : ipv6ForDns2(t.text);
       if (address === undefined) throw fail(`bad IPv6 address "${t.text}" in AAAA record`, t.line);
       return { ...base, type: TYPE.AAAA, address };
     }
@@ -640,53 +642,6 @@ function parseTtl(t: Token, file: string, what = "TTL"): number {
   } else throw new ZoneError(file, t.line, `bad ${what} "${t.text}": seconds, or a duration such as 1h30m`);
   if (seconds > MAX_TTL) throw new ZoneError(file, t.line, `${what} "${t.text}" is above the maximum ${MAX_TTL} seconds (RFC 2181)`);
   return seconds;
-}
-
-function isIPv4(text: string): boolean {
-  const parts = text.split(".");
-  return parts.length === 4 && parts.every((p) => /^(0|[1-9]\d{0,2})$/.test(p) && Number(p) <= 255);
-}
-
-/**
- * RFC 5952 text, with the last 32 bits in hex even for IPv4-mapped addresses: dns2's AAAA encoder reads only
- * hex groups (it turns ::ffff:1.2.3.4 into ::ffff:1 on the wire).
- */
-function canonicalIPv6(text: string): string | undefined {
-  if (!/^[0-9a-f:.]+$/i.test(text)) return undefined;
-  let s = text.toLowerCase();
-  const v4 = /(?:^|:)(\d+\.\d+\.\d+\.\d+)$/.exec(s);
-  if (v4) {
-    if (!isIPv4(v4[1]!)) return undefined;
-    const b = v4[1]!.split(".").map(Number);
-    s = `${s.slice(0, s.length - v4[1]!.length)}${((b[0]! << 8) | b[1]!).toString(16)}:${((b[2]! << 8) | b[3]!).toString(16)}`;
-  }
-  const halves = s.split("::");
-  if (halves.length > 2) return undefined;
-  const groups = (h: string) => (h === "" ? [] : h.split(":"));
-  const head = groups(halves[0]!);
-  const tail = halves.length === 2 ? groups(halves[1]!) : [];
-  if (![...head, ...tail].every((g) => /^[0-9a-f]{1,4}$/.test(g))) return undefined;
-  const fill = 8 - head.length - tail.length;
-  if (halves.length === 2 ? fill < 1 : fill !== 0) return undefined;
-  const words = [...head, ...Array<string>(fill).fill("0"), ...tail].map((g) => parseInt(g, 16).toString(16));
-  // Compress the longest run of two or more zero groups, the first on a tie.
-  let best = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (words[i] !== "0") {
-      i += 1;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && words[j] === "0") j += 1;
-    if (j - i > bestLen) {
-      best = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  if (best < 0) return words.join(":");
-  return `${words.slice(0, best).join(":")}::${words.slice(best + bestLen).join(":")}`;
 }
 
 /** A <character-string>: escapes decoded, UTF-8, at most `max` bytes (255 on the wire). */
