@@ -5,28 +5,9 @@ import { isIP } from "node:net";
 import { ipv6ForDns2 } from "../lib/ip.js";
 import type { ServiceEntry } from "../model/index.js";
 import { classify, hexOfAddress, instanceLabel, type Lookup, type ZoneNames } from "./names.js";
+import type { Rr, SoaRr, ZoneRr } from "./records.js";
 import { RCODE, TYPE } from "./wire.js";
-import type { SoaRr, StaticZone, StaticZones, ZoneLookup, ZoneRr } from "./zones.js";
-
-/** A resource record in the shape dns2's encoder takes. */
-export type Rr =
-  | { name: string; type: typeof TYPE.A | typeof TYPE.AAAA; class: 1; ttl: number; address: string }
-  | { name: string; type: typeof TYPE.CNAME | typeof TYPE.PTR | typeof TYPE.NS; class: 1; ttl: number; domain: string; ns?: string }
-  | { name: string; type: typeof TYPE.TXT; class: 1; ttl: number; data: string[] }
-  | { name: string; type: typeof TYPE.SRV; class: 1; ttl: number; priority: number; weight: number; port: number; target: string }
-  | {
-      name: string;
-      type: typeof TYPE.SOA;
-      class: 1;
-      ttl: number;
-      primary: string;
-      admin: string;
-      serial: number;
-      refresh: number;
-      retry: number;
-      expiration: number;
-      minimum: number;
-    };
+import type { StaticZone, StaticZones, ZoneLookup } from "./zones.js";
 
 export interface DnsSettings {
   /** Lowercase, without a final dot. */

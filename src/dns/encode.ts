@@ -3,7 +3,8 @@
 // length, other case) makes the whole response echo the client's case: glue names stay byte-identical to
 // SRV targets because both point at the same bytes.
 import dns2 from "dns2";
-import { rcodeOf, type Answer, type Rr } from "./answer.js";
+import { rcodeOf, type Answer } from "./answer.js";
+import type { Rr } from "./records.js";
 import { TYPE } from "./wire.js";
 
 const { Packet } = dns2;

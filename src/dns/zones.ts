@@ -5,19 +5,8 @@ import { readdir, readFile, stat } from "node:fs/promises";
 import { basename, dirname, isAbsolute, join } from "node:path";
 import { InvalidError } from "../lib/errors.js";
 import { ipv6ForDns2, isIPv4Text } from "../lib/ip.js";
-import type { Rr } from "./answer.js";
+import { TYPE_CAA, TYPE_NAMES, type SoaRr, type ZoneRr } from "./records.js";
 import { TYPE } from "./wire.js";
-
-/** CAA (RFC 8659) is not among the query types wire.ts names. */
-export const TYPE_CAA = 257;
-
-export type SoaRr = Extract<Rr, { type: typeof TYPE.SOA }>;
-export type MxRr = { name: string; type: typeof TYPE.MX; class: 1; ttl: number; priority: number; exchange: string };
-/** Each string is one RFC 1035 <character-string>, at most 255 bytes of UTF-8. */
-export type TxtRr = { name: string; type: typeof TYPE.TXT; class: 1; ttl: number; data: string[] };
-export type CaaRr = { name: string; type: typeof TYPE_CAA; class: 1; ttl: number; flags: number; tag: string; value: string };
-/** A record from a zone file, in the shape dns2 3.1.1's encoder takes (NS records carry `ns` as well as `domain`). */
-export type ZoneRr = Rr | MxRr | TxtRr | CaaRr;
 
 export type ZoneLookup =
   | { readonly kind: "success"; readonly records: readonly ZoneRr[] }
@@ -84,7 +73,6 @@ const TYPES: Readonly<Record<string, number>> = {
   SOA: TYPE.SOA,
   CAA: TYPE_CAA,
 };
-const TYPE_NAMES: Readonly<Record<number, string>> = Object.fromEntries(Object.entries(TYPES).map(([k, v]) => [v, k]));
 /** Types a zone file may hold that we do not serve: named so the error says "not supported", not "unknown". */
 const UNSUPPORTED = new Set(["HINFO", "SPF", "SSHFP", "TLSA", "NAPTR", "DS", "DNSKEY", "RRSIG", "NSEC", "NSEC3", "NSEC3PARAM", "DNAME", "LOC", "RP", "SVCB", "HTTPS", "URI", "AFSDB", "CERT", "OPENPGPKEY", "SMIMEA", "ZONEMD", "CDS", "CDNSKEY", "CSYNC", "WKS", "MINFO", "MB", "MG", "MR", "NULL", "KEY", "SIG", "NXT", "A6", "APL", "IPSECKEY", "DHCID", "HIP", "EUI48", "EUI64"]);
 const CLASSES = new Set(["IN", "CH", "CS", "HS", "NONE", "ANY"]);
