@@ -7,7 +7,7 @@ import type { ServiceEntry } from "../model/index.js";
 import { classify, hexOfAddress, instanceLabel, type Lookup, type ZoneNames } from "./names.js";
 import type { Rr, SoaRr, ZoneRr } from "./records.js";
 import { RCODE, TYPE } from "./wire.js";
-import type { StaticZone, StaticZones, ZoneLookup } from "./zones.js";
+import type { StaticZone, StaticZones, ZoneLookup } from "./zonefile/index.js";
 
 export interface DnsSettings {
   /** Lowercase, without a final dot. */

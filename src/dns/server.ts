@@ -9,7 +9,7 @@ import { Zone, type DnsSettings, type DnsView } from "./answer.js";
 import { encodeAnswer } from "./encode.js";
 import { Forwarder } from "./forward.js";
 import { TYPE_NAMES } from "./records.js";
-import type { StaticZones } from "./zones.js";
+import type { StaticZones } from "./zonefile/index.js";
 import { AnswerTable } from "./answer-table.js";
 import { bareResponse, CLASS_ANY, CLASS_IN, nameLabels, optRecord, parseQuery, questionOf, RCODE, soaRecord, tcpFrame, TYPE, truncated, type Query } from "./wire.js";
 

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import dns2 from "dns2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TYPE_CAA, type ZoneRr } from "../../src/dns/records.js";
-import { loadZones, ZoneError, type StaticZone, type StaticZones } from "../../src/dns/zones.js";
+import { loadZones, ZoneError, type StaticZone, type StaticZones } from "../../src/dns/zonefile/index.js";
 import { TYPE } from "../../src/dns/wire.js";
 
 const FIXTURES = join(import.meta.dirname, "fixtures", "zones");
