@@ -31,6 +31,7 @@ export type Rr =
     };
 
 export type SoaRr = Extract<Rr, { type: typeof TYPE.SOA }>;
+export type SrvRr = Extract<Rr, { type: typeof TYPE.SRV }>;
 export type MxRr = { name: string; type: typeof TYPE.MX; class: 1; ttl: number; priority: number; exchange: string };
 /** Each string is one RFC 1035 <character-string>, at most 255 bytes of UTF-8. */
 export type TxtRr = { name: string; type: typeof TYPE.TXT; class: 1; ttl: number; data: string[] };
