@@ -2,30 +2,12 @@
 // file plugin lookup). One place, toResponse, turns the kind into an rcode and the sections: every negative
 // answer carries the SOA, NXDOMAIN only for names that do not exist. Pure: no sockets, no clock.
 import { isIP } from "node:net";
+import { ipv6ForDns2 } from "../lib/ip.js";
 import type { ServiceEntry } from "../model/index.js";
 import { classify, hexOfAddress, instanceLabel, type Lookup, type ZoneNames } from "./names.js";
+import type { Rr, SoaRr, ZoneRr } from "./records.js";
 import { RCODE, TYPE } from "./wire.js";
-import type { SoaRr, StaticZone, StaticZones, ZoneLookup, ZoneRr } from "./zones.js";
-
-/** A resource record in the shape dns2's encoder takes. */
-export type Rr =
-  | { name: string; type: typeof TYPE.A | typeof TYPE.AAAA; class: 1; ttl: number; address: string }
-  | { name: string; type: typeof TYPE.CNAME | typeof TYPE.PTR | typeof TYPE.NS; class: 1; ttl: number; domain: string; ns?: string }
-  | { name: string; type: typeof TYPE.TXT; class: 1; ttl: number; data: string[] }
-  | { name: string; type: typeof TYPE.SRV; class: 1; ttl: number; priority: number; weight: number; port: number; target: string }
-  | {
-      name: string;
-      type: typeof TYPE.SOA;
-      class: 1;
-      ttl: number;
-      primary: string;
-      admin: string;
-      serial: number;
-      refresh: number;
-      retry: number;
-      expiration: number;
-      minimum: number;
-    };
+import type { StaticZone, StaticZones, ZoneLookup } from "./zonefile/index.js";
 
 export interface DnsSettings {
   /** Lowercase, without a final dot. */
@@ -333,8 +315,7 @@ export function txtStrings(entry: ServiceEntry): string[] {
 
 /** dns2 encodes an IPv4-mapped IPv6 address written as ::ffff:1.2.3.4 wrongly: give it the hex words. */
 function encodable(address: string): string {
-  if (!address.includes(":") || !address.includes(".")) return address;
-  return hexOfAddress(address)!.match(/.{4}/g)!.join(":");
+  return address.includes(":") && address.includes(".") ? ipv6ForDns2(address)! : address;
 }
 
 /**

@@ -1,33 +1,17 @@
-// Answer -> wire bytes, with dns2's encoder. It compresses every owner name that equals the question's into a
-// pointer to the question, and suffixes likewise, so patching the question bytes with the query's own (same
-// length, other case) makes the whole response echo the client's case: glue names stay byte-identical to
-// SRV targets because both point at the same bytes.
-import dns2 from "dns2";
-import { rcodeOf, type Answer, type Rr } from "./answer.js";
+// Answer -> wire bytes, with dns2's encoder for every record but SRV (writeSrv). It compresses every owner name
+// that equals the question's into a pointer to the question, and suffixes likewise, so patching the question bytes
+// with the query's own (same length, other case) makes the whole response echo the client's case: glue names stay
+// byte-identical to SRV targets because both point at the same bytes.
+import dns2, { type Writer } from "dns2";
+import { rcodeOf, type Answer } from "./answer.js";
+import type { Rr, SrvRr } from "./records.js";
 import { TYPE } from "./wire.js";
 
 const { Packet } = dns2;
 
-// RFC 2782: an SRV target is never compressed. dns2 compresses it, and the c-ares in Node 22 and later rejects
-// such answers outright (EBADRESP; Node 20's c-ares let it pass). Targets are written literally, and their
-// suffixes recorded, so the glue records' owner names after them point at the target's own bytes: byte-identical,
-// as HAProxy compares them. This replaces dns2's SRV encoder for the whole process (every dns2 user here wants it).
-type NameWriter = { write(value: number, bits: number): void; byteLength(): number; names?: Map<string, number> };
-(Packet.Resource as unknown as { SRV: { encode: (record: Record<string, unknown>, writer: NameWriter) => void } }).SRV.encode = (record, writer) => {
-  writer.write(record.priority as number, 16);
-  writer.write(record.weight as number, 16);
-  writer.write(record.port as number, 16);
-  const labels = String(record.target).split(".").filter(Boolean);
-  for (let i = 0; i < labels.length; i++) {
-    const suffix = labels.slice(i).join(".").toLowerCase();
-    const offset = writer.byteLength();
-    if (writer.names && !writer.names.has(suffix) && offset < 0x4000) writer.names.set(suffix, offset);
-    const label = labels[i]!;
-    writer.write(label.length, 8);
-    for (let j = 0; j < label.length; j++) writer.write(label.charCodeAt(j), 8);
-  }
-  writer.write(0, 8);
-};
+/** dns2's writer with the table of the names written so far (suffix -> byte offset), which its name encoder
+ * compresses against (Packet.toBuffer sets it up; so does encodeAnswer). */
+type NameWriter = Writer & { names: Map<string, number> };
 
 export interface EncodeOptions {
   qname: string;
@@ -41,18 +25,53 @@ export interface EncodeOptions {
   recursionAvailable: boolean;
 }
 
+/** The message as dns2's Packet.toBuffer writes it (header, question, sections), each SRV record by writeSrv. */
 export function encodeAnswer(o: EncodeOptions): Buffer {
-  const p = new Packet();
-  const negative = o.answer.kind === "nxdomain" || o.answer.kind === "nodata";
-  p.header.qr = 1;
-  p.header.aa = o.answer.kind === "refused" ? 0 : 1;
-  p.header.ra = o.recursionAvailable ? 1 : 0;
-  p.header.rcode = rcodeOf(o.answer.kind);
-  p.questions.push(new Packet.Question(o.qname, o.qtype, o.qclass));
-  p.answers = [...o.answer.answers] as unknown as typeof p.answers;
-  p.authorities = (negative ? [o.soa] : []) as unknown as typeof p.authorities;
-  const additionals: unknown[] = [...o.answer.additionals];
-  if (o.edns) additionals.push({ name: "", type: TYPE.OPT, class: o.edns.udpSize, ttl: o.edns.dnssecOk ? 0x8000 : 0, rdata: [] });
-  p.additionals = additionals as typeof p.additionals;
-  return p.toBuffer();
+  const { kind, answers } = o.answer;
+  const authorities = kind === "nxdomain" || kind === "nodata" ? [o.soa] : [];
+  const opt = o.edns ? [{ name: "", type: TYPE.OPT, class: o.edns.udpSize, ttl: o.edns.dnssecOk ? 0x8000 : 0, rdata: [] }] : [];
+  const additionals = [...o.answer.additionals, ...opt];
+  const writer = new Packet.Writer() as NameWriter;
+  writer.names = new Map();
+  const aa = kind === "refused" ? 0 : 1;
+  const ra = o.recursionAvailable ? 1 : 0;
+  new Packet.Header({ qr: 1, aa, ra, rcode: rcodeOf(kind), qdcount: 1, ancount: answers.length, nscount: authorities.length, arcount: additionals.length }).toBuffer(writer);
+  Packet.Question.encode(new Packet.Question(o.qname, o.qtype, o.qclass), writer);
+  for (const section of [answers, authorities, additionals]) {
+    for (const record of section) {
+      if (record.type === TYPE.SRV) writeSrv(record as SrvRr, writer);
+      else Packet.Resource.encode(record as never, writer);
+    }
+  }
+  return writer.toBuffer();
+}
+
+/**
+ * An SRV record, framed as dns2 frames every record, with its target written out in full: RFC 2782 says an SRV
+ * target is never compressed, and the c-ares in Node 22 and later rejects answers where it is (EBADRESP; Node 20's
+ * let them pass), yet dns2's SRV encoder compresses it. The target's suffixes are recorded as dns2 records a
+ * name's, so the glue records' owner names after it point at the target's own bytes: byte-identical, as HAProxy
+ * compares them. Written here rather than by replacing dns2's Packet.Resource.SRV, which every dns2 user shares.
+ */
+function writeSrv(record: SrvRr, writer: NameWriter): void {
+  Packet.Name.encode(record.name, writer);
+  writer.write(TYPE.SRV, 16);
+  writer.write(record.class, 16);
+  writer.write(Math.min(record.ttl >>> 0, 0x7fffffff), 32); // dns2's clamp (RFC 2181 section 8)
+  const rdlength = writer.bitLength();
+  writer.write(0, 16);
+  writer.write(record.priority, 16);
+  writer.write(record.weight, 16);
+  writer.write(record.port, 16);
+  const labels = record.target.split(".").filter(Boolean);
+  for (let i = 0; i < labels.length; i++) {
+    const suffix = labels.slice(i).join(".").toLowerCase();
+    const offset = writer.byteLength();
+    if (!writer.names.has(suffix) && offset < 0x4000) writer.names.set(suffix, offset);
+    const label = labels[i]!;
+    writer.write(label.length, 8);
+    for (let j = 0; j < label.length; j++) writer.write(label.charCodeAt(j), 8);
+  }
+  writer.write(0, 8);
+  writer.patch(rdlength, (writer.bitLength() - rdlength - 16) / 8, 16);
 }

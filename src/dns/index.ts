@@ -1,6 +1,7 @@
-// dns: the DNS face. server.ts takes UDP and TCP queries, answer.ts decides what to say for one question over a
-// view of the registry (names.ts parses the names, answer-table.ts caches the wire bytes), forward.ts relays names
-// outside our domain, zones.ts serves static zone files. It reads the registry through DnsView; no other face.
+// dns: the DNS face. server.ts takes UDP and TCP queries (wire.ts reads them), answer.ts decides what to say for one
+// question over a view of the registry (names.ts parses the names, records.ts holds the record types), encode.ts
+// writes the answer, answer-table.ts caches its bytes, forward.ts relays names outside our domain, and zonefile/
+// serves static zone files. It reads the registry through DnsView; no other face.
 export { DnsServer, type DnsServerOptions, type DnsStats } from "./server.js";
-export { loadZones, ZoneError, type StaticZones } from "./zones.js";
+export { loadZones, ZoneError, type StaticZones } from "./zonefile/index.js";
 export type { DnsSettings, DnsView } from "./answer.js";

@@ -1,5 +1,3 @@
-import { normaliseAddress } from "../model/index.js";
-
 // What a query name asks for, relative to the server's domain. Pure: labels in, a Lookup out.
 //
 //   <domain>                                  apex (SOA, NS)
@@ -14,6 +12,8 @@ import { normaliseAddress } from "../model/index.js";
 //   _<name>._tcp.<domain>                     a type: PTR to its instances
 //   _<tag>._sub._<name>._tcp.<domain>         a subtype: the instances with a tag
 //   <instance>._<name>._tcp.<domain>          an instance: SRV and TXT
+
+import { canonicalIPv6, ipHex, isIPv4Text } from "../lib/ip.js";
 
 export type Lookup =
   | { readonly kind: "apex" }
@@ -127,19 +127,11 @@ export function instanceLabel(id: string, hashed = false): string {
 }
 
 /** The target name of an address in SRV answers: 7f000001.addr.<domain>, 32 hex digits for IPv6. */
-export function hexOfAddress(address: string): string | undefined {
-  if (address.includes(":")) {
-    const words = expandIPv6(address);
-    return words?.map((w) => w.toString(16).padStart(4, "0")).join("");
-  }
-  const parts = address.split(".").map(Number);
-  if (parts.length !== 4 || parts.some((p) => !(p >= 0 && p <= 255))) return undefined;
-  return parts.map((p) => p.toString(16).padStart(2, "0")).join("");
-}
+export const hexOfAddress: (address: string) => string | undefined = ipHex;
 
 export function addressOfHex(hex: string): string | undefined {
   if (/^[0-9a-f]{8}$/.test(hex)) return [0, 2, 4, 6].map((i) => parseInt(hex.slice(i, i + 2), 16)).join(".");
-  if (/^[0-9a-f]{32}$/.test(hex)) return normaliseAddress(Array.from({ length: 8 }, (_, i) => hex.slice(i * 4, i * 4 + 4)).join(":"));
+  if (/^[0-9a-f]{32}$/.test(hex)) return canonicalIPv6(Array.from({ length: 8 }, (_, i) => hex.slice(i * 4, i * 4 + 4)).join(":"));
   return undefined;
 }
 
@@ -155,8 +147,8 @@ function classifyReverse(labels: readonly string[]): Lookup | undefined {
   const n = labels.length;
   if (n >= 2 && labels[n - 1] === "arpa" && labels[n - 2] === "in-addr") {
     const octets = labels.slice(0, -2);
-    if (octets.length !== 4 || !octets.every((o) => /^(0|[1-9]\d{0,2})$/.test(o) && Number(o) <= 255)) return { kind: "outside" };
-    return { kind: "reverse", address: [...octets].reverse().join(".") };
+    const address = [...octets].reverse().join(".");
+    return octets.length === 4 && isIPv4Text(address) ? { kind: "reverse", address } : { kind: "outside" };
   }
   if (n >= 2 && labels[n - 1] === "arpa" && labels[n - 2] === "ip6") {
     const nibbles = labels.slice(0, -2);
@@ -165,23 +157,4 @@ function classifyReverse(labels: readonly string[]): Lookup | undefined {
     return address === undefined ? { kind: "outside" } : { kind: "reverse", address };
   }
   return undefined;
-}
-
-function expandIPv6(address: string): number[] | undefined {
-  let text = address;
-  const words: number[] = [];
-  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
-  if (v4) {
-    const hex = hexOfAddress(v4[1]!);
-    if (hex === undefined) return undefined;
-    text = `${text.slice(0, -v4[1]!.length)}${hex.slice(0, 4)}:${hex.slice(4)}`;
-  }
-  const [head, tail, ...rest] = text.split("::");
-  if (rest.length > 0) return undefined;
-  const parse = (s: string | undefined) => (s ? s.split(":").map((w) => parseInt(w, 16)) : []);
-  const h = parse(head);
-  const t = parse(tail);
-  const fill = tail === undefined ? 0 : 8 - h.length - t.length;
-  words.push(...h, ...Array.from({ length: fill }, () => 0), ...t);
-  return words.length === 8 && words.every((w) => w >= 0 && w <= 0xffff) ? words : undefined;
 }

@@ -8,7 +8,8 @@ import type { Listen } from "../lib/hostport.js";
 import { Zone, type DnsSettings, type DnsView } from "./answer.js";
 import { encodeAnswer } from "./encode.js";
 import { Forwarder } from "./forward.js";
-import type { StaticZones } from "./zones.js";
+import { TYPE_NAMES } from "./records.js";
+import type { StaticZones } from "./zonefile/index.js";
 import { AnswerTable } from "./answer-table.js";
 import { bareResponse, CLASS_ANY, CLASS_IN, nameLabels, optRecord, parseQuery, questionOf, RCODE, soaRecord, tcpFrame, TYPE, truncated, type Query } from "./wire.js";
 
@@ -59,7 +60,6 @@ export interface DnsServerOptions {
 const FORWARD = Symbol("forward");
 
 const RCODE_NAMES: Record<number, string> = { 0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED", 16: "BADVERS" };
-const TYPE_NAMES: Record<number, string> = Object.fromEntries(Object.entries(TYPE).map(([name, type]) => [type, name]));
 /** Question types are counted below this, the rest together: a bounded set of names for metrics. */
 const COUNTED_TYPES = 256;
 
@@ -263,7 +263,7 @@ export class DnsServer {
     const byRcode: Record<string, number> = {};
     this.rcodes.forEach((n, rcode) => (byRcode[RCODE_NAMES[rcode] ?? String(rcode)] = n));
     const byType: Record<string, number> = {};
-    this.qtypes.forEach((n, type) => n > 0 && (byType[type === COUNTED_TYPES ? "other" : (TYPE_NAMES[type] ?? `TYPE${type}`)] = n));
+    this.qtypes.forEach((n, type) => n > 0 && (byType[type === COUNTED_TYPES ? "other" : typeName(type)] = n));
     return { ...this.counters, byRcode, byType, cachedAnswers: this.answers.size, cachedBytes: this.answers.bytes };
   }
 
@@ -356,6 +356,14 @@ function writeFrame(socket: Socket, message: Buffer): void {
   if (!socket.destroyed) socket.write(tcpFrame(message));
 }
 
+/**
+ * A question's type in the query log and the metrics: named below COUNTED_TYPES, the set the metrics count one
+ * by one; above it TYPE<n> (CAA, named in zone file errors, is TYPE257 here).
+ */
+function typeName(type: number): string {
+  return (type < COUNTED_TYPES ? TYPE_NAMES[type] : undefined) ?? `TYPE${type}`;
+}
+
 /** The OPT our response carries: our payload size and the query's DO bit, when the query had EDNS. */
 function ourEdns(q: { edns: Query["edns"] }): { udpSize: number; dnssecOk: boolean } | undefined {
   return q.edns ? { udpSize: MAX_UDP_PAYLOAD, dnssecOk: q.edns.dnssecOk } : undefined;
@@ -365,7 +373,7 @@ function ourEdns(q: { edns: Query["edns"] }): { udpSize: number; dnssecOk: boole
 function queryLine(packet: Buffer, response: Buffer | undefined): Record<string, unknown> {
   const q = parseQuery(packet);
   const question = q.ok
-    ? { id: q.id, name: `${nameLabels(q, true).join(".")}.`, type: TYPE_NAMES[q.qtype] ?? `TYPE${q.qtype}` }
+    ? { id: q.id, name: `${nameLabels(q, true).join(".")}.`, type: typeName(q.qtype) }
     : q.drop
       ? {}
       : { id: q.id };

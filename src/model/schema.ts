@@ -3,6 +3,7 @@
 import { isIP } from "node:net";
 import { z } from "zod";
 import { InvalidError, type ErrorIssue } from "../lib/errors.js";
+import { canonicalIPv6 } from "../lib/ip.js";
 
 export const HEALTH_STATUSES = ["healthy", "degraded", "unhealthy", "unknown"] as const;
 export const healthStatusSchema = z.enum(HEALTH_STATUSES);
@@ -62,16 +63,8 @@ export function normaliseAddress(raw: string): string | undefined {
   const value = raw.trim();
   const family = isIP(value);
   if (family === 4) return value;
-  if (family === 6) {
-    if (value.includes("%")) return undefined; // a zone index: see addressSchema
-    const canonical = new URL(`http://[${value}]`).hostname.slice(1, -1);
-    // RFC 5952 section 5: an IPv4-mapped address keeps its dotted quad.
-    const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(canonical);
-    if (mapped === null) return canonical;
-    const hi = parseInt(mapped[1]!, 16);
-    const lo = parseInt(mapped[2]!, 16);
-    return `::ffff:${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
-  }
+  // RFC 5952 text, an IPv4-mapped address with its dotted quad; a zone index is refused (see addressSchema).
+  if (family === 6) return canonicalIPv6(value);
   const host = value.toLowerCase().replace(/\.$/, "");
   return host.length > 0 && isHostname(host) ? host : undefined;
 }

@@ -5,7 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import dns2 from "dns2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadZones, TYPE_CAA, ZoneError, type StaticZone, type StaticZones, type ZoneRr } from "../../src/dns/zones.js";
+import { TYPE_CAA, type ZoneRr } from "../../src/dns/records.js";
+import { loadZones, ZoneError, type StaticZone, type StaticZones } from "../../src/dns/zonefile/index.js";
 import { TYPE } from "../../src/dns/wire.js";
 
 const FIXTURES = join(import.meta.dirname, "fixtures", "zones");
