@@ -1,6 +1,7 @@
 // answer(question, view): what to say for one question, as a kind plus records (the shape of CoreDNS's
-// file plugin lookup). One place, encode.ts's encodeAnswer (with rcodeOf here), turns the kind into an rcode and the sections: every negative
-// answer carries the SOA, NXDOMAIN only for names that do not exist. Pure: no sockets, no clock.
+// file plugin lookup). One place, encodeAnswer in encode.ts (with rcodeOf here), turns the kind into an rcode
+// and the sections: every negative answer carries the SOA, NXDOMAIN only for names that do not exist. Pure: no
+// sockets, no clock.
 import { isIP } from "node:net";
 import { ipv6ForDns2 } from "../lib/ip.js";
 import type { ServiceEntry } from "../model/index.js";
