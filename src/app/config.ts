@@ -89,6 +89,16 @@ export const SETTINGS = {
   dnsSoaTtl: { flag: "dns-soa-ttl", description: "TTL of the SOA and NS records, seconds", default: 60, schema: seconds },
   dnsNegativeTtl: { flag: "dns-negative-ttl", description: "how long resolvers may cache a negative answer, seconds (the SOA minimum)", default: 5, schema: seconds },
   dnsIncludeDegraded: { flag: "dns-include-degraded", description: "answer with degraded instances too (with a lower SRV weight)", default: false, schema: bool, boolean: true },
+  dnsMaxAnswers: { flag: "dns-max-answers", description: "records in one answer at most; bigger sets are sent in rotating windows of this size (the API has them all)", default: 128, schema: num().int().min(1, "must be at least 1").max(1_000, "must be at most 1000 (a message holds 65,535 bytes)") },
+  dnsTxtKeys: {
+    flag: "dns-txt-keys",
+    description: "metadata keys published in DNS-SD TXT records, comma-separated; * for every key, none for none (metadata is public in the API either way)",
+    default: undefined,
+    defaultText: "* (every key)",
+    schema: commaList((key) => (/^([A-Za-z0-9._-]+|\*)$/.test(key) ? key : undefined), (bad) => `"${bad}" is not a metadata key (letters, digits, '.', '_', '-'), * or none`).transform((keys) =>
+      keys.includes("*") ? undefined : keys.filter((k) => k !== "none"),
+    ),
+  },
   dnsLogQueries: { flag: "dns-log-queries", description: "log every DNS query at info level: client, name, type, rcode, answers, size, time", default: false, schema: bool, boolean: true },
   dnsUpstream: {
     flag: "dns-upstream",

@@ -83,6 +83,8 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Ser
       soaTtl: config.dnsSoaTtl,
       negativeTtl: config.dnsNegativeTtl,
       includeDegraded: config.dnsIncludeDegraded,
+      maxAnswers: config.dnsMaxAnswers,
+      txtKeys: config.dnsTxtKeys,
       nsAddresses: isWildcard(config.dnsListen.host) ? [] : [config.dnsListen.host],
     },
     view: discovery.registry,

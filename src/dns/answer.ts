@@ -23,7 +23,14 @@ export interface DnsSettings {
   readonly includeDegraded: boolean;
   /** Addresses `ns.<domain>` resolves to. */
   readonly nsAddresses: readonly string[];
+  /** At most this many records in one answer (default DEFAULT_MAX_ANSWERS); rotations send other windows. */
+  readonly maxAnswers?: number;
+  /** The metadata keys published in DNS-SD TXT records; undefined: all of them (metadata is public). */
+  readonly txtKeys?: readonly string[] | undefined;
 }
+
+/** 128 SRV records with their glue are ~7.5 KB: far below a message's 65,535 bytes, more than any client needs. */
+export const DEFAULT_MAX_ANSWERS = 128;
 
 /** What answering needs from the registry. */
 export interface DnsView {
@@ -45,6 +52,8 @@ export interface Answer {
   readonly rotate: boolean;
   /** The SOA for a negative answer when it is not the registry's own (a zone file's). */
   readonly soa?: Rr;
+  /** At most this many answer records are sent (from the start of the set, which callers rotate). */
+  readonly limit?: number;
 }
 
 /** SRV weights survive HAProxy's (w+255)/256 mapping: healthy 2560 -> 10, degraded 256 -> 1. */
@@ -98,6 +107,12 @@ export class Zone {
 
   /** `qname` is the lowercase name as the answer's owner; `labels` the same split. */
   answer(qname: string, labels: readonly string[], qtype: number, view: DnsView): Answer {
+    const answer = this.answerAll(qname, labels, qtype, view);
+    const max = this.settings.maxAnswers ?? DEFAULT_MAX_ANSWERS;
+    return answer.answers.length > max ? { ...answer, limit: max } : answer;
+  }
+
+  private answerAll(qname: string, labels: readonly string[], qtype: number, view: DnsView): Answer {
     const lookup = classify(labels, this.names);
     const file = this.statics?.findZone(labels);
     if (file === undefined) return this.answerLookup(lookup, qname, qtype, view);
@@ -135,12 +150,14 @@ export class Zone {
         return NX;
       case "empty-nonterminal":
         return NONE;
-      case "apex":
-        if (qtype === TYPE.SOA || qtype === TYPE.ANY) return ok([this.soa(view, s.soaTtl)]);
-        if (qtype === TYPE.NS) {
-          return ok([{ name: qname, type: TYPE.NS, class: 1, ttl: s.soaTtl, domain: this.nsName, ns: this.nsName }], this.nsGlue());
-        }
+      case "apex": {
+        const soa = this.soa(view, s.soaTtl);
+        const ns: Rr = { name: qname, type: TYPE.NS, class: 1, ttl: s.soaTtl, domain: this.nsName, ns: this.nsName };
+        if (qtype === TYPE.SOA) return ok([soa]);
+        if (qtype === TYPE.NS) return ok([ns], this.nsGlue());
+        if (qtype === TYPE.ANY) return ok([soa, ns], this.nsGlue());
         return NONE;
+      }
       case "ns": {
         const records = addressRecords(qname, qtype, s.nsAddresses, s.soaTtl);
         return records.length > 0 ? ok(records, [], true) : NONE;
@@ -162,13 +179,15 @@ export class Zone {
       case "dnssd-types":
         return this.dnssdTypes(qname, qtype, view);
       case "dnssd-type":
-        return this.dnssdType(lookup.name, lookup.tags, qname, qtype, view);
+        return this.dnssdType(lookup.name, lookup.proto, lookup.tags, qname, qtype, view);
       case "dnssd-instance":
-        return this.dnssdInstance(lookup.name, lookup.instance, qname, qtype, view);
+        return this.dnssdInstance(lookup.name, lookup.proto, lookup.instance, qname, qtype, view);
       case "reverse": {
         const instances = view.instancesAt(lookup.address);
         if (instances.length === 0) return REFUSED; // not a zone of ours: no claim either way
-        if (qtype !== TYPE.PTR && qtype !== TYPE.ANY) return NONE;
+        // Each registered address's reverse name is a zone of its own, with its own SOA: the SOA of a negative
+        // answer belongs to a zone that holds the name (RFC 2308 2.2), which home.arpa's does not.
+        if (qtype !== TYPE.PTR && qtype !== TYPE.ANY) return { ...NONE, soa: { ...this.soa(view, s.negativeTtl), name: qname } };
         const names = distinct(instances.map((e) => `${e.name}.service.${s.domain}`)).sort();
         return ok(names.map((domain) => ({ name: qname, type: TYPE.PTR, class: 1, ttl: s.serviceTtl, domain })));
       }
@@ -214,7 +233,7 @@ export class Zone {
     const selected = this.select(all, tags);
     if (selected.length === 0) return NONE;
     const ttl = this.ttlOf(selected);
-    if (qtype === TYPE.SRV) return this.srv(qname, selected, ttl);
+    if (qtype === TYPE.SRV || (rfc2782 && qtype === TYPE.ANY)) return this.srv(qname, selected, ttl);
     if (rfc2782) return NONE;
     if (qtype === TYPE.A || qtype === TYPE.AAAA || qtype === TYPE.ANY || qtype === TYPE.CNAME) {
       const ips = distinct(selected.filter((e) => isIP(e.address) !== 0).map((e) => e.address));
@@ -233,35 +252,47 @@ export class Zone {
   private dnssdTypes(qname: string, qtype: number, view: DnsView): Answer {
     if (qtype !== TYPE.PTR && qtype !== TYPE.ANY) return NONE;
     const d = this.settings.domain;
-    const names = view.serviceNames().filter((name) => this.select(view.instancesOf(name), []).length > 0);
-    return ok(names.map((name) => ({ name: qname, type: TYPE.PTR, class: 1, ttl: this.settings.serviceTtl, domain: `_${name}._tcp.${d}` })));
+    const types: string[] = [];
+    for (const name of view.serviceNames()) {
+      const answered = this.select(view.instancesOf(name), []);
+      if (answered.length > 0) types.push(`_${name}._tcp.${d}`);
+      if (answered.some((e) => e.tags.includes("udp"))) types.push(`_${name}._udp.${d}`);
+    }
+    return ok(types.map((domain) => ({ name: qname, type: TYPE.PTR, class: 1, ttl: this.settings.serviceTtl, domain })));
   }
 
-  /** `_<name>._tcp.<domain>` (and `_<tag>._sub.` subtypes): PTR to instances; SRV as at the RFC 2782 name. */
-  private dnssdType(name: string, tags: readonly string[], qname: string, qtype: number, view: DnsView): Answer {
+  /**
+   * `_<name>._tcp.<domain>` (and `_<tag>._sub.` subtypes): PTR to instances; SRV as at the RFC 2782 name (ANY: both).
+   * `_udp`: the instances tagged udp.
+   */
+  private dnssdType(name: string, proto: "tcp" | "udp", tags: readonly string[], qname: string, qtype: number, view: DnsView): Answer {
     const all = view.instancesOf(name);
     if (all.length === 0) return NX;
-    const selected = this.select(all, tags);
+    const selected = this.select(all, proto === "udp" ? [...tags, "udp"] : tags);
     if (selected.length === 0) return NONE;
     const ttl = this.ttlOf(selected);
-    if (qtype === TYPE.SRV && tags.length === 0) return this.srv(qname, selected, ttl);
+    const withSrv = tags.length === 0;
+    if (qtype === TYPE.SRV && withSrv) return this.srv(qname, selected, ttl);
     if (qtype !== TYPE.PTR && qtype !== TYPE.ANY) return NONE;
-    const typeName = `_${name}._tcp.${this.settings.domain}`;
+    const typeName = `_${name}._${proto}.${this.settings.domain}`;
     const labels = instanceLabels(all);
     const instances = selected.map((e) => `${labels.get(e)}.${typeName}`).sort();
-    return ok(instances.map((domain) => ({ name: qname, type: TYPE.PTR, class: 1, ttl, domain })));
+    const ptrs = ok(instances.map((domain) => ({ name: qname, type: TYPE.PTR, class: 1, ttl, domain })));
+    return qtype === TYPE.ANY && withSrv ? merge(ptrs, this.srv(qname, selected, ttl)) : ptrs;
   }
 
-  /** `<instance>._<name>._tcp.<domain>`: the instance's SRV (with glue) and its metadata as TXT (RFC 6763 6). */
-  private dnssdInstance(name: string, instance: string, qname: string, qtype: number, view: DnsView): Answer {
+  /** `<instance>._<name>._tcp.<domain>`: the instance's SRV (with glue) and its metadata as TXT (RFC 6763 6); ANY both. */
+  private dnssdInstance(name: string, proto: "tcp" | "udp", instance: string, qname: string, qtype: number, view: DnsView): Answer {
     const labels = instanceLabels(view.instancesOf(name));
     const entry = [...labels].find(([, label]) => label === instance)?.[0];
     if (entry === undefined) return NX;
-    const selected = this.select([entry], []);
+    const selected = this.select([entry], proto === "udp" ? ["udp"] : []);
     if (selected.length === 0) return NONE;
     const ttl = this.ttlOf(selected);
-    if (qtype === TYPE.SRV || qtype === TYPE.ANY) return this.srv(qname, selected, ttl);
-    if (qtype === TYPE.TXT) return ok([{ name: qname, type: TYPE.TXT, class: 1, ttl, data: txtStrings(entry) }]);
+    const txt = (): Answer => ok([{ name: qname, type: TYPE.TXT, class: 1, ttl, data: txtStrings(entry, this.settings.txtKeys) }]);
+    if (qtype === TYPE.SRV) return this.srv(qname, selected, ttl);
+    if (qtype === TYPE.TXT) return txt();
+    if (qtype === TYPE.ANY) return merge(this.srv(qname, selected, ttl), txt());
     return NONE;
   }
 
@@ -290,20 +321,30 @@ function ok(answers: Rr[], additionals: Rr[] = [], rotate = false): Answer {
   return { kind: "success", answers, additionals, rotate: rotate && answers.length > 1 };
 }
 
-/** A records for an A query, AAAA for AAAA; ANY gets the A set if there is one, else the AAAA set (RFC 8482). */
+/** Two RRsets of one name, as ANY answers them. */
+function merge(a: Answer, b: Answer): Answer {
+  return { kind: "success", answers: [...a.answers, ...b.answers], additionals: [...a.additionals, ...b.additionals], rotate: false };
+}
+
+/**
+ * A records for an A query, AAAA for AAAA, and both for ANY: Java's JNDI asks ANY for {A, AAAA} and keeps what it
+ * asked for, so a subset (RFC 8482 allows one) would break it. Over UDP the answer size bound keeps ANY from
+ * amplifying: a big set goes truncated, to TCP.
+ */
 function addressRecords(name: string, qtype: number, addresses: readonly string[], ttl: number): Rr[] {
   const v4 = addresses.filter((a) => isIP(a) === 4);
   const v6 = addresses.filter((a) => isIP(a) === 6);
-  const pick = qtype === TYPE.A ? v4 : qtype === TYPE.AAAA ? v6 : qtype === TYPE.ANY ? (v4.length > 0 ? v4 : v6) : [];
+  const pick = qtype === TYPE.A ? v4 : qtype === TYPE.AAAA ? v6 : qtype === TYPE.ANY ? [...v4, ...v6] : [];
   return pick.map((address) => ({ name, type: isIP(address) === 6 ? TYPE.AAAA : TYPE.A, class: 1, ttl, address: encodable(address) }));
 }
 
 /** RFC 6763 6: `key=value` strings of at most 255 bytes, `version=` first, within a bounded total; never empty. */
 export const TXT_MAX_TOTAL = 1300;
-export function txtStrings(entry: ServiceEntry): string[] {
+export function txtStrings(entry: ServiceEntry, keys?: readonly string[]): string[] {
   const strings: string[] = [];
   let total = 0;
-  const pairs: [string, string][] = [["version", entry.version], ...Object.entries(entry.metadata).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))];
+  const published = Object.entries(entry.metadata).filter(([key]) => keys === undefined || keys.includes(key));
+  const pairs: [string, string][] = [["version", entry.version], ...published.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))];
   for (const [key, value] of pairs) {
     const text = `${key}=${value}`;
     const bytes = Buffer.byteLength(text);

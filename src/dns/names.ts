@@ -3,13 +3,13 @@
 //   <domain>                                  apex (SOA, NS)
 //   ns.<domain>                               the server itself
 //   [<tag>.]*<name>.service[.<cluster>].<domain>    instances of a service having every tag
-//   _<name>._tcp.service[.<cluster>].<domain>       RFC 2782, every instance; _<name>._<tag>. with a tag
+//   _<name>._tcp.service[.<cluster>].<domain>       RFC 2782, every instance; _<name>._<tag>. with a tag (_udp: udp)
 //   <node>.node[.<cluster>].<domain>          a node's addresses
 //   <hex>.addr.<domain>                       an address, the target of SRV records
 //   <reversed>.in-addr.arpa, <nibbles>.ip6.arpa     PTR of a registered address
 // DNS-SD (RFC 6763), browsing the domain itself:
 //   _services._dns-sd._udp.<domain>           the service types
-//   _<name>._tcp.<domain>                     a type: PTR to its instances
+//   _<name>._tcp.<domain>                     a type: PTR to its instances (_udp: those tagged udp)
 //   _<tag>._sub._<name>._tcp.<domain>         a subtype: the instances with a tag
 //   <instance>._<name>._tcp.<domain>          an instance: SRV and TXT
 
@@ -23,8 +23,9 @@ export type Lookup =
   | { readonly kind: "addr"; readonly address: string }
   | { readonly kind: "reverse"; readonly address: string }
   | { readonly kind: "dnssd-types" }
-  | { readonly kind: "dnssd-type"; readonly name: string; readonly tags: readonly string[] }
-  | { readonly kind: "dnssd-instance"; readonly name: string; readonly instance: string }
+  /** `proto` "udp": only the instances tagged udp (as at `_<name>._udp.service`). */
+  | { readonly kind: "dnssd-type"; readonly name: string; readonly proto: "tcp" | "udp"; readonly tags: readonly string[] }
+  | { readonly kind: "dnssd-instance"; readonly name: string; readonly proto: "tcp" | "udp"; readonly instance: string }
   /** A name inside the zone that holds no records but has names below it (RFC 8020: never NXDOMAIN). */
   | { readonly kind: "empty-nonterminal" }
   /** Inside the zone, and nothing there. */
@@ -69,7 +70,8 @@ export function classify(labels: readonly string[], zone: ZoneNames): Lookup {
       const name = below[0]!.slice(1);
       const proto = below[1]!.slice(1);
       if (!LABEL.test(name) || !LABEL.test(proto)) return { kind: "nxdomain" };
-      return { kind: "service", name, tags: proto === "tcp" || proto === "udp" ? [] : [proto], rfc2782: true };
+      // As in Consul: `_tcp` is every instance, any other protocol label a tag (`_udp`: the instances tagged udp).
+      return { kind: "service", name, tags: proto === "tcp" ? [] : [proto], rfc2782: true };
     }
     if (!below.every((l) => LABEL.test(l))) return { kind: "nxdomain" };
     return { kind: "service", name: below[below.length - 1]!, tags: below.slice(0, -1), rfc2782: false };
@@ -94,15 +96,16 @@ function classifyDnsSd(rel: readonly string[]): Lookup {
   if ((n === 1 && (rel[0] === "_tcp" || rel[0] === "_udp")) || (n === 2 && rel[0] === "_dns-sd" && rel[1] === "_udp")) {
     return { kind: "empty-nonterminal" };
   }
-  const proto = rel[n - 1]!;
-  if (proto !== "_tcp" && proto !== "_udp") return { kind: "nxdomain" };
+  const last = rel[n - 1]!;
+  if (last !== "_tcp" && last !== "_udp") return { kind: "nxdomain" };
+  const proto = last === "_tcp" ? "tcp" : "udp";
   const service = n >= 2 ? serviceOfLabel(rel[n - 2]!) : undefined;
   if (service === undefined) return { kind: "nxdomain" };
-  if (n === 2) return { kind: "dnssd-type", name: service, tags: [] };
-  if (n === 3) return rel[0] === "_sub" ? { kind: "empty-nonterminal" } : { kind: "dnssd-instance", name: service, instance: rel[0]! };
+  if (n === 2) return { kind: "dnssd-type", name: service, proto, tags: [] };
+  if (n === 3) return rel[0] === "_sub" ? { kind: "empty-nonterminal" } : { kind: "dnssd-instance", name: service, proto, instance: rel[0]! };
   if (n === 4 && rel[1] === "_sub") {
     const tag = serviceOfLabel(rel[0]!);
-    return tag === undefined ? { kind: "nxdomain" } : { kind: "dnssd-type", name: service, tags: [tag] };
+    return tag === undefined ? { kind: "nxdomain" } : { kind: "dnssd-type", name: service, proto, tags: [tag] };
   }
   return { kind: "nxdomain" };
 }

@@ -1,9 +1,11 @@
 // encode.ts: SRV targets written out in full with the glue pointing at them, by our own writer, leaving the dns2
 // library that every part of the process shares as it is.
-import dns2 from "dns2";
+import dns2, { type Writer } from "dns2";
+import fc from "fast-check";
 import { describe, expect, it, vi } from "vitest";
+import { rcodeOf, type Answer } from "../../src/dns/answer.js";
 import { encodeAnswer } from "../../src/dns/encode.js";
-import type { Rr } from "../../src/dns/records.js";
+import { TYPE_CAA, type Rr, type SrvRr, type ZoneRr } from "../../src/dns/records.js";
 import { TYPE } from "../../src/dns/wire.js";
 
 const { Packet } = dns2;
@@ -49,3 +51,116 @@ describe("encodeAnswer", () => {
     expect(buf.subarray(buf.length - 2)).toEqual(Buffer.from([0xc0, 12]));
   });
 });
+
+/** The encoder as it was: dns2's, with SRV records written out (the reference the hand-written one must match). */
+function viaDns2(o: Parameters<typeof encodeAnswer>[0]): Buffer {
+  const { kind, answers } = o.answer;
+  const authorities = kind === "nxdomain" || kind === "nodata" ? [o.soa] : [];
+  const opt = o.edns ? [{ name: "", type: TYPE.OPT, class: o.edns.udpSize, ttl: o.edns.dnssecOk ? 0x8000 : 0, rdata: [] }] : [];
+  const additionals = [...o.answer.additionals, ...opt];
+  const writer = new Packet.Writer() as Writer & { names: Map<string, number> };
+  writer.names = new Map();
+  const aa = kind === "refused" ? 0 : 1;
+  new Packet.Header({ qr: 1, aa, ra: o.recursionAvailable ? 1 : 0, rcode: rcodeOf(kind), qdcount: 1, ancount: answers.length, nscount: authorities.length, arcount: additionals.length }).toBuffer(writer);
+  Packet.Question.encode(new Packet.Question(o.qname, o.qtype, o.qclass), writer);
+  for (const record of [...answers, ...authorities, ...additionals]) {
+    if (record.type !== TYPE.SRV) {
+      Packet.Resource.encode(record as never, writer);
+      continue;
+    }
+    const r = record as SrvRr;
+    Packet.Name.encode(r.name, writer);
+    writer.write(TYPE.SRV, 16);
+    writer.write(r.class, 16);
+    writer.write(Math.min(r.ttl >>> 0, 0x7fffffff), 32);
+    const rdlength = writer.bitLength();
+    writer.write(0, 16);
+    writer.write(r.priority, 16);
+    writer.write(r.weight, 16);
+    writer.write(r.port, 16);
+    const labels = r.target.split(".").filter(Boolean);
+    for (let i = 0; i < labels.length; i++) {
+      const suffix = labels.slice(i).join(".").toLowerCase();
+      if (!writer.names.has(suffix) && writer.byteLength() < 0x4000) writer.names.set(suffix, writer.byteLength());
+      writer.write(labels[i]!.length, 8);
+      for (const ch of labels[i]!) writer.write(ch.charCodeAt(0), 8);
+    }
+    writer.write(0, 8);
+    writer.patch(rdlength, (writer.bitLength() - rdlength - 16) / 8, 16);
+  }
+  return writer.toBuffer();
+}
+
+describe("encodeAnswer, hand-written, against dns2's encoder", () => {
+  const label = fc.stringMatching(/^[a-zA-Z0-9_]([a-zA-Z0-9-]{0,12}[a-zA-Z0-9])?$/);
+  const name = fc.array(label, { minLength: 1, maxLength: 4 }).map((ls) => [...ls, "home", "arpa"].join("."));
+  const ttl = fc.integer({ min: 0, max: 2 ** 32 - 1 });
+  const base = { class: 1 as const };
+  const v6 = fc.ipV6().filter((a) => !a.includes(".")); // dns2 reads hex groups only (mapped forms go as hex, see answer.ts)
+  const record: fc.Arbitrary<ZoneRr> = fc.oneof(
+    fc.record({ name, ttl, address: fc.ipV4() }).map((r) => ({ ...base, ...r, type: TYPE.A })),
+    fc.record({ name, ttl, address: v6 }).map((r) => ({ ...base, ...r, type: TYPE.AAAA })),
+    fc.record({ name, ttl, domain: name }).map((r) => ({ ...base, ...r, type: TYPE.CNAME })),
+    fc.record({ name, ttl, domain: name }).map((r) => ({ ...base, ...r, type: TYPE.PTR })),
+    fc.record({ name, ttl, domain: name }).map((r) => ({ ...base, ...r, ns: r.domain, type: TYPE.NS })),
+    fc.record({ name, ttl, data: fc.array(fc.string({ maxLength: 40 }), { minLength: 1, maxLength: 4 }) }).map((r) => ({ ...base, ...r, type: TYPE.TXT })),
+    fc.record({ name, ttl, priority: fc.nat(65535), weight: fc.nat(65535), port: fc.nat(65535), target: name }).map((r) => ({ ...base, ...r, type: TYPE.SRV })),
+    fc.record({ name, ttl, priority: fc.nat(65535), exchange: name }).map((r) => ({ ...base, ...r, type: TYPE.MX })),
+    fc.record({ name, ttl, flags: fc.nat(255), tag: fc.constantFrom("issue", "issuewild", "iodef"), value: fc.string({ maxLength: 30 }) }).map((r) => ({ ...base, ...r, type: TYPE_CAA })),
+  ) as fc.Arbitrary<ZoneRr>;
+  const soa = fc.record({ name, ttl, primary: name, admin: name, serial: fc.nat(), refresh: fc.nat(), retry: fc.nat(), expiration: fc.nat(), minimum: fc.nat() }).map((r) => ({ ...base, ...r, type: TYPE.SOA }) as Rr);
+
+  it("writes the same bytes for any answer (compression, SRV targets, TXT, SOA, EDNS)", () => {
+    fc.assert(
+      fc.property(
+        name,
+        fc.constantFrom(TYPE.A, TYPE.SRV, TYPE.ANY, TYPE.TXT),
+        fc.constantFrom("success", "nodata", "nxdomain", "refused" as const),
+        fc.array(record, { maxLength: 12 }),
+        fc.array(record, { maxLength: 6 }),
+        soa,
+        fc.option(fc.record({ udpSize: fc.integer({ min: 512, max: 4096 }), dnssecOk: fc.boolean() }), { nil: undefined }),
+        fc.boolean(),
+        (qname, qtype, kind, answers, additionals, soaRecord, edns, recursionAvailable) => {
+          const answer: Answer = { kind, answers, additionals, rotate: false };
+          const o = { qname, qtype, qclass: 1, answer, soa: soaRecord, edns, recursionAvailable };
+          expect(encodeAnswer(o).toString("hex")).toBe(viaDns2(o).toString("hex"));
+        },
+      ),
+      { numRuns: 1000 },
+    );
+  });
+
+  it("encodes a 1,000-record SRV answer with its glue; a message past 65,535 bytes is an error, never a wrong answer", () => {
+    const many = (n: number): Answer => {
+      const answers: ZoneRr[] = [];
+      const additionals: ZoneRr[] = [];
+      for (let i = 0; i < n; i++) {
+        const target = `${(0x0a000000 + i).toString(16).padStart(8, "0")}.addr.home.arpa`;
+        answers.push({ name: "_web._tcp.service.home.arpa", type: TYPE.SRV, class: 1, ttl: 5, priority: 1, weight: 2560, port: 80, target });
+        additionals.push({ name: target, type: TYPE.A, class: 1, ttl: 5, address: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}` });
+      }
+      return { kind: "success", answers, additionals, rotate: false };
+    };
+    const soaRecord = { name: "home.arpa", type: TYPE.SOA, class: 1, ttl: 5, primary: "ns.home.arpa", admin: "hostmaster.home.arpa", serial: 1, refresh: 1, retry: 1, expiration: 1, minimum: 1 } as Rr;
+    const encode = (answer: Answer) => encodeAnswer({ qname: "_web._tcp.service.home.arpa", qtype: TYPE.SRV, qclass: 1, answer, soa: soaRecord, edns: undefined, recursionAvailable: false });
+    const parsed = Packet.parse(encode(many(1000)));
+    expect([parsed.answers.length, parsed.additionals.length]).toEqual([1000, 1000]);
+    expect(() => encode(many(1500))).toThrow(/a DNS message of \d+ bytes: at most 65535/);
+  });
+
+  it("sends at most the answer's limit of records, with the glue of those only", () => {
+    const answers: ZoneRr[] = [];
+    const additionals: ZoneRr[] = [];
+    for (let i = 1; i <= 5; i++) {
+      answers.push({ name: "_web._tcp.service.home.arpa", type: TYPE.SRV, class: 1, ttl: 5, priority: 1, weight: 1, port: 80, target: `0a00000${i}.addr.home.arpa` });
+      additionals.push({ name: `0a00000${i}.addr.home.arpa`, type: TYPE.A, class: 1, ttl: 5, address: `10.0.0.${i}` });
+    }
+    const soaRecord = { name: "home.arpa", type: TYPE.SOA, class: 1, ttl: 5, primary: "ns.home.arpa", admin: "hostmaster.home.arpa", serial: 1, refresh: 1, retry: 1, expiration: 1, minimum: 1 } as Rr;
+    const buf = encodeAnswer({ qname: "_web._tcp.service.home.arpa", qtype: TYPE.SRV, qclass: 1, answer: { kind: "success", answers, additionals, rotate: false, limit: 2 }, soa: soaRecord, edns: undefined, recursionAvailable: false });
+    const parsed = Packet.parse(buf);
+    expect(parsed.answers.map((r) => (r as unknown as SrvRr).target)).toEqual(["0a000001.addr.home.arpa", "0a000002.addr.home.arpa"]);
+    expect(parsed.additionals.map((r) => r.name)).toEqual(["0a000001.addr.home.arpa", "0a000002.addr.home.arpa"]);
+  });
+});
+

@@ -10,7 +10,7 @@ describe("query names", () => {
     expect(c("prod.web.service.home.arpa")).toEqual({ kind: "service", name: "web", tags: ["prod"], rfc2782: false });
     expect(c("eu.prod.web.service.home.arpa")).toEqual({ kind: "service", name: "web", tags: ["eu", "prod"], rfc2782: false });
     expect(c("_web._tcp.service.home.arpa")).toEqual({ kind: "service", name: "web", tags: [], rfc2782: true });
-    expect(c("_web._udp.service.home.arpa")).toEqual({ kind: "service", name: "web", tags: [], rfc2782: true });
+    expect(c("_web._udp.service.home.arpa")).toEqual({ kind: "service", name: "web", tags: ["udp"], rfc2782: true });
     expect(c("_web._prod.service.home.arpa")).toEqual({ kind: "service", name: "web", tags: ["prod"], rfc2782: true });
     expect(c("web.service.lab.home.arpa")).toEqual({ kind: "service", name: "web", tags: [], rfc2782: false });
     expect(c("_web._tcp.service.lab.home.arpa")).toMatchObject({ kind: "service", name: "web" });
