@@ -1,9 +1,10 @@
 // encode.ts: SRV targets written out in full with the glue pointing at them, by our own writer, leaving the dns2
 // library that every part of the process shares as it is.
-import dns2, { type Writer } from "dns2";
+import dns2 from "dns2";
 import fc from "fast-check";
 import { describe, expect, it, vi } from "vitest";
-import { rcodeOf, type Answer } from "../../src/dns/answer.js";
+import type { Answer } from "../../src/dns/answer.js";
+import { viaDns2 } from "./dns2-reference.js";
 import { encodeAnswer } from "../../src/dns/encode.js";
 import { TYPE_CAA, type Rr, type SrvRr, type ZoneRr } from "../../src/dns/records.js";
 import { TYPE } from "../../src/dns/wire.js";
@@ -51,45 +52,6 @@ describe("encodeAnswer", () => {
     expect(buf.subarray(buf.length - 2)).toEqual(Buffer.from([0xc0, 12]));
   });
 });
-
-/** The encoder as it was: dns2's, with SRV records written out (the reference the hand-written one must match). */
-function viaDns2(o: Parameters<typeof encodeAnswer>[0]): Buffer {
-  const { kind, answers } = o.answer;
-  const authorities = kind === "nxdomain" || kind === "nodata" ? [o.soa] : [];
-  const opt = o.edns ? [{ name: "", type: TYPE.OPT, class: o.edns.udpSize, ttl: o.edns.dnssecOk ? 0x8000 : 0, rdata: [] }] : [];
-  const additionals = [...o.answer.additionals, ...opt];
-  const writer = new Packet.Writer() as Writer & { names: Map<string, number> };
-  writer.names = new Map();
-  const aa = kind === "refused" ? 0 : 1;
-  new Packet.Header({ qr: 1, aa, ra: o.recursionAvailable ? 1 : 0, rcode: rcodeOf(kind), qdcount: 1, ancount: answers.length, nscount: authorities.length, arcount: additionals.length }).toBuffer(writer);
-  Packet.Question.encode(new Packet.Question(o.qname, o.qtype, o.qclass), writer);
-  for (const record of [...answers, ...authorities, ...additionals]) {
-    if (record.type !== TYPE.SRV) {
-      Packet.Resource.encode(record as never, writer);
-      continue;
-    }
-    const r = record as SrvRr;
-    Packet.Name.encode(r.name, writer);
-    writer.write(TYPE.SRV, 16);
-    writer.write(r.class, 16);
-    writer.write(Math.min(r.ttl >>> 0, 0x7fffffff), 32);
-    const rdlength = writer.bitLength();
-    writer.write(0, 16);
-    writer.write(r.priority, 16);
-    writer.write(r.weight, 16);
-    writer.write(r.port, 16);
-    const labels = r.target.split(".").filter(Boolean);
-    for (let i = 0; i < labels.length; i++) {
-      const suffix = labels.slice(i).join(".").toLowerCase();
-      if (!writer.names.has(suffix) && writer.byteLength() < 0x4000) writer.names.set(suffix, writer.byteLength());
-      writer.write(labels[i]!.length, 8);
-      for (const ch of labels[i]!) writer.write(ch.charCodeAt(0), 8);
-    }
-    writer.write(0, 8);
-    writer.patch(rdlength, (writer.bitLength() - rdlength - 16) / 8, 16);
-  }
-  return writer.toBuffer();
-}
 
 describe("encodeAnswer, hand-written, against dns2's encoder", () => {
   const label = fc.stringMatching(/^[a-zA-Z0-9_]([a-zA-Z0-9-]{0,12}[a-zA-Z0-9])?$/);
