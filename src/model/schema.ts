@@ -12,6 +12,7 @@ export type HealthStatus = z.infer<typeof healthStatusSchema>;
 export const LIMITS = {
   idLength: 128,
   tags: 32,
+  tagLength: 255,
   metadataPairs: 64,
   metadataKeyLength: 128,
   metadataValueLength: 512,
@@ -119,7 +120,25 @@ const intervalSchema = z
 const dnsTtlSchema = z.number().int("must be a whole number of seconds").min(0, "must be 0-86400 seconds").max(86_400, "must be 0-86400 seconds");
 
 const portSchema = z.number(required).int("must be a whole number").min(1, "must be 1-65535").max(65535, "must be 1-65535");
-const tagsSchema = z.array(dnsLabelSchema).max(LIMITS.tags, `at most ${LIMITS.tags} tags`);
+/**
+ * A tag: any printable text (Traefik's `traefik.http.routers.web.rule=Host(...)`, Fabio's `urlprefix-/path`). One
+ * that is a DNS label, case aside, is stored lowercase and names a DNS subdomain (`prod.web.service`); the others
+ * are kept as written and appear in the API only, never in DNS.
+ */
+export const tagSchema = z
+  .string(required)
+  .trim()
+  .min(1, "must not be empty")
+  .max(LIMITS.tagLength, `must be at most ${LIMITS.tagLength} characters`)
+  .regex(/^[^\u0000-\u001f\u007f]+$/, "must be printable (no control characters)")
+  .transform((tag) => (LABEL.test(tag.toLowerCase()) && tag.length <= 63 ? tag.toLowerCase() : tag));
+
+/** Whether a tag can stand in a DNS name (a subdomain of the service). */
+export function isDnsTag(tag: string): boolean {
+  return tag.length <= 63 && LABEL.test(tag);
+}
+
+const tagsSchema = z.array(tagSchema).max(LIMITS.tags, `at most ${LIMITS.tags} tags`);
 const deregisterAfterSchema = z.number().int().min(10_000, "must be at least 10000 ms").max(30 * 86_400_000, "must be at most 30 days");
 
 /** The fields a client declares: the same in what it sends and in what the registry holds. */

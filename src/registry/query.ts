@@ -2,14 +2,14 @@
 // canonical cache key, and the seed's immutable query builder. Pure: no clock, no I/O.
 import semver from "semver";
 import { z } from "zod";
-import { dnsLabelSchema, healthStatusSchema, LIMITS, type HealthStatus, type ServiceEntry } from "../model/index.js";
+import { dnsLabelSchema, healthStatusSchema, LIMITS, tagSchema, type HealthStatus, type ServiceEntry } from "../model/index.js";
 
 export const serviceQuerySchema = z.strictObject({
   name: dnsLabelSchema.optional(),
   /** An exact version or a semver range (`^2.1`, `>=1.2 <2`). */
   version: z.string().trim().min(1, "must not be empty").max(256, "must be at most 256 characters").optional(),
   /** The instance must carry every one of these tags. */
-  tags: z.array(dnsLabelSchema).max(LIMITS.tags, `at most ${LIMITS.tags} tags`).optional(),
+  tags: z.array(tagSchema).max(LIMITS.tags, `at most ${LIMITS.tags} tags`).optional(),
   healthStatus: healthStatusSchema.optional(),
   nodeId: dnsLabelSchema.optional(),
   /** Every key must be present with exactly this value. */

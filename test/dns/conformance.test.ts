@@ -83,6 +83,17 @@ describe("reverse names", () => {
   });
 });
 
+describe("tags that are not DNS labels", () => {
+  it("are in the API and filter its queries, and never in DNS: the instance answers by its label tags as before", async () => {
+    const rule = "traefik.http.routers.gw.rule=Host(`gw.home.arpa`)";
+    expect((await api(server.url, "PUT", "/v1/services/gw-1", { name: "gw", address: "10.0.0.80", port: 80, tags: [rule, "Edge"] })).status).toBe(201);
+    const found = await api(server.url, "GET", `/v1/services?tag=${encodeURIComponent("traefik.http.routers.gw.rule=Host(`gw.home.arpa`)")}`);
+    expect(found.body.services.map((e: { id: string; tags: string[] }) => [e.id, e.tags])).toEqual([["gw-1", [rule, "edge"]]]);
+    expect((await ask("edge.gw.service.home.arpa", T.A)).answers).toHaveLength(1);
+    expect((await ask("_gw._edge.service.home.arpa", T.SRV)).answers).toHaveLength(1);
+  });
+});
+
 describe("TXT keys", () => {
   it("publishes only the metadata keys --dns-txt-keys names (metadata stays in the API)", async () => {
     const r = await ask("web-1._web._tcp.home.arpa", T.TXT);

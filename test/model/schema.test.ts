@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { InvalidError } from "../../src/lib/errors.js";
-import { normaliseAddress, parseOrThrow, serviceInputSchema } from "../../src/model/schema.js";
+import { isDnsTag, normaliseAddress, parseOrThrow, serviceInputSchema } from "../../src/model/schema.js";
 
 const base = { id: "web-1", name: "web", address: "127.0.0.1", port: 8080 };
 
@@ -71,10 +71,18 @@ describe("service input validation", () => {
     expect(normaliseAddress("fe80::1%eth0")).toBeUndefined();
   });
 
+  it("takes any printable tag as written (Traefik, Fabio, Spring); DNS-label tags lowercase, the rest kept as they are", () => {
+    const traefik = "traefik.http.routers.web.rule=Host(`web.home.arpa`) && PathPrefix(`/API`)";
+    const s = parse({ ...base, tags: [traefik, "urlprefix-/web", "zone=EU", "Prod"] });
+    expect(s.tags).toEqual([traefik, "urlprefix-/web", "zone=EU", "prod"]);
+    expect(s.tags.map(isDnsTag)).toEqual([false, false, false, true]);
+  });
+
   it("bounds tags and metadata", () => {
     const tags = Array.from({ length: 33 }, (_, i) => `t${i}`);
     expect(issuesOf({ ...base, tags })[0]?.message).toBe("at most 32 tags");
-    expect(issuesOf({ ...base, tags: ["ok", "Not OK"] })[0]?.path).toEqual(["tags", 1]);
+    expect(issuesOf({ ...base, tags: ["ok", "bell\u0007"] })[0]).toEqual({ path: ["tags", 1], message: "must be printable (no control characters)" });
+    expect(issuesOf({ ...base, tags: ["x".repeat(256)] })[0]?.message).toBe("must be at most 255 characters");
     const metadata = Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, "v"]));
     expect(issuesOf({ ...base, metadata })[0]?.message).toBe("at most 64 metadata pairs");
     expect(issuesOf({ ...base, metadata: { "a=b": "x" } })[0]?.message).toContain("metadata keys may contain only");
