@@ -146,7 +146,7 @@ describe("loadServiceFiles: errors", () => {
 
   it("collects every problem in every file, in file and field order", async () => {
     await write({
-      "a.json": { services: [svc("a", { name: "-web", tags: ["ok", "Not OK"] }), svc("b", { address: "999.1.1.1" })] },
+      "a.json": { services: [svc("a", { name: "-web", tags: ["ok", "bell\u0007"] }), svc("b", { address: "999.1.1.1" })] },
       "b.json": "{",
       "c.json": svc("c", { metadata: { "a.b": 1, "bad key": "x" } }),
     });
@@ -155,7 +155,7 @@ describe("loadServiceFiles: errors", () => {
     expect(err.kind).toBe("invalid");
     expect(err.message.replaceAll(`${dir}/`, "d/").split("\n")).toEqual([
       "d/a.json: services[0].name: must be a DNS label: letters, digits and '-', not starting or ending with '-'",
-      "d/a.json: services[0].tags[1]: must be a DNS label: letters, digits and '-', not starting or ending with '-'",
+      "d/a.json: services[0].tags[1]: must be printable (no control characters)",
       "d/a.json: services[1].address: must be an IPv4 address, an IPv6 address or a hostname",
       "d/b.json:1:2: invalid JSON: Expected property name or '}'",
       'd/c.json: metadata["a.b"]: Invalid input: expected string, received number',
