@@ -6,10 +6,9 @@ import type { Logger } from "pino";
 import { forwardToOwner } from "./forward.js";
 import type { Discovery } from "../registry/index.js";
 import { InvalidError, UnauthorizedError } from "../lib/errors.js";
-import { compileQuery, serviceQuerySchema } from "../registry/index.js";
-import { parseOrThrow } from "../model/index.js";
 import { errorBody, HttpError, renderError } from "./errors.js";
-import { jittered, queryFromParams, takeBlocking } from "./params.js";
+import { providerRoutes } from "./providers.js";
+import { compileServiceQuery, jittered, searchOf, takeBlocking } from "./params.js";
 
 export interface HttpOptions {
   /** Protects every mutating route with `Authorization: Bearer <token>` when set. */
@@ -94,6 +93,7 @@ export function createHttpApp(discovery: Discovery, opts: HttpOptions): Hono {
 
   // The routes from here on (the middleware above matches every path): the 405 handler reads their methods.
   const firstRoute = app.routes.length;
+  providerRoutes(app, discovery);
   app.get("/v1/status", (c) => {
     const status = discovery.status();
     return c.body(JSON.stringify(status), status.status === "failed" ? 503 : 200, JSON_HEADERS);
@@ -175,19 +175,6 @@ export function createHttpApp(discovery: Discovery, opts: HttpOptions): Hono {
   });
 
   return app;
-}
-
-/** A query's fields as the URL names them, for its errors (`health: ...`, not `healthStatus: ...`). */
-const PARAM_OF_FIELD = { healthStatus: "health", nodeId: "node", tags: "tag", metadata: "meta" };
-
-function compileServiceQuery(search: string) {
-  return compileQuery(parseOrThrow(serviceQuerySchema, queryFromParams(new URLSearchParams(search)), "query", PARAM_OF_FIELD));
-}
-
-/** The raw query string of a URL, without the `?`. */
-function searchOf(url: string): string {
-  const q = url.indexOf("?");
-  return q === -1 ? "" : url.slice(q + 1);
 }
 
 /** The `force` query parameter: absent or false -> false, true -> true, anything else a 400. */

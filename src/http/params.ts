@@ -1,7 +1,8 @@
 // `GET /v1/services?name=&version=&tag=a&tag=b&health=&node=&meta.team=platform` to a ServiceQuery.
 // Unknown or repeated single-valued parameters are errors, so a typo (`tags=`) never widens a query silently.
 import { InvalidError } from "../lib/errors.js";
-import type { ServiceQuery } from "../registry/index.js";
+import { compileQuery, serviceQuerySchema, type CompiledQuery, type ServiceQuery } from "../registry/index.js";
+import { parseOrThrow } from "../model/index.js";
 import { DEFAULT_WAIT_MS, MAX_WAIT_MS } from "../registry/index.js";
 
 const SINGLE = { name: "name", version: "version", health: "healthStatus", node: "nodeId" } as const;
@@ -85,4 +86,17 @@ function single(params: URLSearchParams, name: string): string | undefined {
   const all = params.getAll(name);
   if (all.length > 1) throw new InvalidError(`invalid query: '${name}' may be given once`);
   return all[0];
+}
+
+/** A query's fields as the URL names them, for its errors (`health: ...`, not `healthStatus: ...`). */
+const PARAM_OF_FIELD = { healthStatus: "health", nodeId: "node", tags: "tag", metadata: "meta" };
+
+export function compileServiceQuery(search: string): CompiledQuery {
+  return compileQuery(parseOrThrow(serviceQuerySchema, queryFromParams(new URLSearchParams(search)), "query", PARAM_OF_FIELD));
+}
+
+/** The raw query string of a URL, without the `?`. */
+export function searchOf(url: string): string {
+  const q = url.indexOf("?");
+  return q === -1 ? "" : url.slice(q + 1);
 }
