@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import pino from "pino";
-import { startDiscovery } from "../src/app/index.js";
+import { startDiscovery } from "../src/app/discovery.js";
 import { queryFromParams } from "../src/http/params.js";
 import { compileQuery, serviceQuerySchema } from "../src/registry/query.js";
 import { parseOrThrow } from "../src/model/schema.js";

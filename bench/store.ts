@@ -17,7 +17,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import pino from "pino";
-import { startDiscovery } from "../src/app/index.js";
+import { startDiscovery } from "../src/app/discovery.js";
 import type { ServiceInput } from "../src/model/schema.js";
 import { FileStore } from "../src/store/index.js";
 import { instanceInputs } from "./fixtures.js";
