@@ -50,6 +50,15 @@ function commaList<T>(item: (text: string) => T | undefined, problem: (bad: stri
   });
 }
 
+/** An address or a CIDR block ("192.168.1.0/24"), as --dns-trusted-networks lists them. */
+function cidrOrAddress(item: string): string | undefined {
+  const [host = "", bits, extra] = item.split("/");
+  const family = isIP(host);
+  if (family === 0 || extra !== undefined) return undefined;
+  if (bits === undefined) return item;
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 6 ? 128 : 32) ? item : undefined;
+}
+
 /** A host name, an address or a CIDR block ("192.168.1.0/24"), as --check-allow-hosts lists them. */
 function allowedHost(item: string): string | undefined {
   const [host = "", bits, extra] = item.split("/");
@@ -107,6 +116,17 @@ export const SETTINGS = {
     defaultText: "none",
     schema: commaList((part): Listen | undefined => listenSchema.safeParse(withDefaultPort(part, 53)).data, (bad) => `"${bad}" is not host[:port] (e.g. 127.0.0.1:5353 or [::1]:53)`),
   },
+  dnsTrustedNetworks: {
+    flag: "dns-trusted-networks",
+    description: "CIDR blocks and addresses (comma-separated) whose clients may have names forwarded upstream, get UDP answers of up to 4096 bytes and no rate limit; others get at most 1232 bytes and --dns-rate-limit",
+    default: undefined,
+    defaultText: "loopback and the networks of --dns-listen's interfaces (every interface's for a wildcard address)",
+    schema: commaList(cidrOrAddress, (bad) => `"${bad}" is not an address or a CIDR block (e.g. 192.168.1.0/24, fd00::/8, 10.0.0.7)`, { nonEmpty: true }),
+  },
+  dnsRateLimit: { flag: "dns-rate-limit", description: "UDP responses per second to one untrusted network (/24, /56), with a burst as large; 0 turns the limit off", default: 100, schema: num().int().min(0).max(1_000_000) },
+  dnsRateLimitSlip: { flag: "dns-rate-limit-slip", description: "over the rate limit, every Nth response is sent truncated (the client retries over TCP) and the others dropped; 0 drops all", default: 2, schema: num().int().min(0).max(10) },
+  dnsTcpIdleTimeout: { flag: "dns-tcp-idle-timeout", description: "a DNS TCP connection must complete a query within this, ms, or it is closed (a byte does not count)", default: 10_000, schema: ms(100) },
+  dnsTcpMaxConnections: { flag: "dns-tcp-max-connections", description: "DNS TCP connections open at once; more are closed as they arrive", default: 256, schema: num().int().min(1, "must be at least 1").max(100_000) },
   logLevel: { flag: "log-level", description: "trace, debug, info, warn, error, fatal or silent", default: "info", schema: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]) },
   adminToken: { flag: "admin-token", description: "bearer token every mutating API route requires", default: undefined, defaultText: "none", schema: z.string().min(8, "must be at least 8 characters") },
   cacheTtl: { flag: "cache-ttl", description: "how long query results stay cached, ms (changes invalidate them at once)", default: 60_000, schema: ms(0) },

@@ -12,7 +12,7 @@ import type { SelfPreservationSettings } from "../cluster/index.js";
 import type { Config } from "./config.js";
 import type { Discovery } from "../registry/index.js";
 import { startDiscovery } from "./discovery.js";
-import { DnsServer } from "../dns/index.js";
+import { DnsServer, localNetworks } from "../dns/index.js";
 import { loadZones, type StaticZones } from "../dns/index.js";
 import { createHttpApp } from "../http/index.js";
 import { listenHttp, type HttpServerHandle } from "../http/index.js";
@@ -90,6 +90,9 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Ser
     view: discovery.registry,
     logger: dnsLogger,
     logQueries: config.dnsLogQueries,
+    clients: { trusted: config.dnsTrustedNetworks ?? localNetworks(config.dnsListen.host), rateLimit: config.dnsRateLimit, rateLimitSlip: config.dnsRateLimitSlip },
+    tcpMaxConnections: config.dnsTcpMaxConnections,
+    tcpIdleMs: config.dnsTcpIdleTimeout,
     ...(config.dnsUpstream ? { upstreams: config.dnsUpstream } : {}),
   });
   discovery.addStatsSource("dns", () => dns.stats());

@@ -1,7 +1,9 @@
 // Forwarding of names outside our zone to upstream resolvers (--dns-upstream). The client's query goes out as
 // it came, under an ID of ours; the reply comes back under the client's ID. Upstreams are tried in order, each
 // for a timeout; a truncated UDP reply to a TCP client is asked again over TCP. Nothing is cached here: the
-// upstream resolver caches.
+// upstream resolver caches. Each upstream has a connected UDP socket, so the kernel keeps other senders' datagrams
+// out and an upstream that is not listening (ICMP port unreachable: ECONNREFUSED) fails at once, not after the
+// timeout.
 import { randomInt } from "node:crypto";
 import { createSocket, type Socket as UdpSocket } from "node:dgram";
 import { connect, isIP } from "node:net";
@@ -13,12 +15,12 @@ const TIMEOUT_MS = 2_000;
 interface Pending {
   resolve(reply: Buffer | undefined): void;
   timer: NodeJS.Timeout;
-  /** Where the reply must come from: anything else with the same ID is spoofed or stray. */
-  from: Listen;
+  /** The upstream asked: its socket's error ends the wait. */
+  socket: UdpSocket;
 }
 
 export class Forwarder {
-  private readonly sockets = new Map<4 | 6, UdpSocket>();
+  private readonly sockets = new Map<Listen, Promise<UdpSocket | undefined>>();
   private readonly pending = new Map<number, Pending>();
   private closed = false;
 
@@ -40,11 +42,12 @@ export class Forwarder {
     return undefined;
   }
 
-  private viaUdp(query: Buffer, upstream: Listen): Promise<Buffer | undefined> {
-    const socket = this.socketFor(isIP(upstream.host) === 6 ? 6 : 4);
+  private async viaUdp(query: Buffer, upstream: Listen): Promise<Buffer | undefined> {
+    const socket = await this.socketFor(upstream);
+    if (socket === undefined) return undefined;
     let id = randomInt(0x10000);
     for (let tries = 0; this.pending.has(id) && tries < 16; tries++) id = randomInt(0x10000);
-    if (this.pending.has(id)) return Promise.resolve(undefined);
+    if (this.pending.has(id)) return undefined;
     const message = Buffer.from(query);
     message.writeUInt16BE(id, 0);
     return new Promise((resolve) => {
@@ -52,8 +55,8 @@ export class Forwarder {
         this.pending.delete(id);
         resolve(undefined);
       }, TIMEOUT_MS);
-      this.pending.set(id, { resolve, timer, from: upstream });
-      socket.send(message, upstream.port, upstream.host, (err) => {
+      this.pending.set(id, { resolve, timer, socket });
+      socket.send(message, (err) => {
         if (err) this.settle(id, undefined);
       });
     });
@@ -77,19 +80,35 @@ export class Forwarder {
     });
   }
 
-  private socketFor(family: 4 | 6): UdpSocket {
-    let socket = this.sockets.get(family);
+  /** The upstream's connected socket; undefined when it cannot be connected (a name that does not resolve). */
+  private socketFor(upstream: Listen): Promise<UdpSocket | undefined> {
+    let socket = this.sockets.get(upstream);
     if (socket === undefined) {
-      socket = createSocket(family === 6 ? "udp6" : "udp4");
-      socket.on("message", (msg, rinfo) => {
-        if (msg.length < 12 || (msg[2]! & 0x80) === 0) return;
-        const id = msg.readUInt16BE(0);
-        const p = this.pending.get(id);
-        if (p !== undefined && p.from.port === rinfo.port && sameHost(p.from.host, rinfo.address)) this.settle(id, msg);
+      socket = new Promise((resolve) => {
+        const s = createSocket(isIP(upstream.host) === 6 ? "udp6" : "udp4");
+        s.on("message", (msg) => {
+          if (msg.length < 12 || (msg[2]! & 0x80) === 0) return;
+          const id = msg.readUInt16BE(0);
+          if (this.pending.get(id)?.socket === s) this.settle(id, msg);
+        });
+        let connected = false;
+        s.on("error", () => {
+          if (!connected) {
+            // The host did not resolve: try again on the next query.
+            s.close();
+            this.sockets.delete(upstream);
+            return resolve(undefined);
+          }
+          // ECONNREFUSED: nothing listens there. Every query waiting on this upstream fails now.
+          for (const [id, p] of this.pending) if (p.socket === s) this.settle(id, undefined);
+        });
+        s.unref();
+        s.connect(upstream.port, upstream.host, () => {
+          connected = true;
+          resolve(s);
+        });
       });
-      socket.on("error", () => undefined);
-      socket.unref();
-      this.sockets.set(family, socket);
+      this.sockets.set(upstream, socket);
     }
     return socket;
   }
@@ -105,11 +124,7 @@ export class Forwarder {
   close(): void {
     this.closed = true;
     for (const [id] of this.pending) this.settle(id, undefined);
-    for (const socket of this.sockets.values()) socket.close();
+    for (const socket of this.sockets.values()) void socket.then((s) => s?.close());
     this.sockets.clear();
   }
-}
-
-function sameHost(configured: string, seen: string): boolean {
-  return configured === seen || (configured === "localhost" && (seen === "127.0.0.1" || seen === "::1"));
 }

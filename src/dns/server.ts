@@ -11,12 +11,15 @@ import { Forwarder } from "./forward.js";
 import { TYPE_NAMES } from "./records.js";
 import type { StaticZones } from "./zonefile/index.js";
 import { AnswerTable } from "./answer-table.js";
-import { bareResponse, CLASS_ANY, CLASS_IN, nameLabels, optRecord, parseQuery, questionOf, RCODE, soaRecord, tcpFrame, TYPE, truncated, type Query } from "./wire.js";
+import { ClientPolicy, TRUSTED_CLIENT, UNTRUSTED_UDP_PAYLOAD, Verdict, type Client } from "./clients.js";
+import { serveTcpConnection } from "./tcp.js";
+import { bareResponse, CLASS_ANY, CLASS_IN, nameLabels, optRecord, parseQuery, questionOf, RCODE, soaRecord, TYPE, truncated, type Query } from "./wire.js";
 
 /** The largest UDP payload we send and advertise. A LAN carries it; HAProxy, which never retries over TCP, needs it. */
 export const MAX_UDP_PAYLOAD = 4096;
 const MAX_CACHED_ANSWERS = 50_000;
 const MAX_ROTATIONS = 8;
+/** A TCP connection must complete a query within this, or it is closed (tcp.ts). */
 const TCP_IDLE_MS = 10_000;
 
 export interface DnsStats {
@@ -25,6 +28,13 @@ export interface DnsStats {
   tcp: number;
   dropped: number;
   truncated: number;
+  /** UDP responses the rate limit dropped, and sent truncated instead (clients.ts). */
+  rateLimited: number;
+  slipped: number;
+  /** Forwarding asked by a client outside --dns-trusted-networks, answered REFUSED. */
+  forwardRefused: number;
+  /** TCP connections closed on arrival: --dns-tcp-max-connections were open. */
+  tcpRefused: number;
   forwarded: number;
   cacheHits: number;
   cacheMisses: number;
@@ -54,6 +64,12 @@ export interface DnsServerOptions {
   upstreams?: readonly Listen[];
   /** One info line per query (--dns-log-queries). */
   logQueries?: boolean;
+  /** Who may have names forwarded, gets full-size UDP answers and no rate limit; and the limit for the rest. */
+  clients?: { trusted: readonly string[]; rateLimit: number; rateLimitSlip: number };
+  /** TCP connections open at once (default 256). */
+  tcpMaxConnections?: number;
+  /** A TCP connection must complete a query within this, ms (default 10 s). */
+  tcpIdleMs?: number;
 }
 
 /** respond()'s answer for "ask the upstream resolvers". */
@@ -76,6 +92,8 @@ export class DnsServer {
   private tcp: TcpServer | undefined;
   private readonly connections = new Set<Socket>();
   private readonly forwarder: Forwarder | undefined;
+  /** Undefined: every client is trusted (a server built without listen settings, as in tests of handle()). */
+  private readonly clients: ClientPolicy | undefined;
   /** No upstream answered the last forwarded query: logged once, until one answers again. */
   private upstreamDown = false;
   /** Where query lines go, with --dns-log-queries; undefined keeps the hot path free of it. */
@@ -86,6 +104,10 @@ export class DnsServer {
     tcp: 0,
     dropped: 0,
     truncated: 0,
+    rateLimited: 0,
+    slipped: 0,
+    forwardRefused: 0,
+    tcpRefused: 0,
     forwarded: 0,
     cacheHits: 0,
     cacheMisses: 0,
@@ -104,6 +126,7 @@ export class DnsServer {
     });
     this.forwarder = opts.upstreams && opts.upstreams.length > 0 ? new Forwarder(opts.upstreams) : undefined;
     this.queryLog = opts.logQueries ? opts.logger : undefined;
+    this.clients = opts.clients ? new ClientPolicy({ trusted: opts.clients.trusted, rate: opts.clients.rateLimit, slip: opts.clients.rateLimitSlip }) : undefined;
   }
 
   /** RA is set on every response when we forward, never otherwise. */
@@ -113,9 +136,10 @@ export class DnsServer {
 
   /**
    * Answers one DNS message; undefined means send nothing. Never throws: a bug answers SERVFAIL and is logged.
-   * `limit` is the transport's size limit: the UDP payload size, or 65535 over TCP.
+   * The size limit is the transport's: the UDP payload size (at most 1232 bytes for untrusted clients), or
+   * 65535 over TCP. UDP answers to untrusted clients pass the rate limit.
    */
-  handle(packet: Buffer, transport: "udp" | "tcp"): Buffer | undefined | Promise<Buffer | undefined> {
+  handle(packet: Buffer, transport: "udp" | "tcp", client: Client = TRUSTED_CLIENT): Buffer | undefined | Promise<Buffer | undefined> {
     this.counters.queries += 1;
     this.counters[transport] += 1;
     const q = parseQuery(packet);
@@ -125,16 +149,24 @@ export class DnsServer {
         return undefined;
       }
       this.count(q.rcode);
-      return bareResponse({ ...q, aa: false, ra: this.ra, edns: ourEdns(q) });
+      const response = bareResponse({ ...q, aa: false, ra: this.ra, edns: ourEdns(q) });
+      return client.bucket !== undefined && transport === "udp" && this.clients!.admit(client) !== Verdict.Send ? this.limited(undefined) : response;
     }
     this.qtypes[Math.min(q.qtype, COUNTED_TYPES)]! += 1;
     try {
-      const response = this.respond(q);
+      const response = this.respond(q, client.trusted);
       if (response === FORWARD) return this.forward(packet, q, transport);
-      const limit = transport === "tcp" ? 65_535 : q.edns ? Math.min(Math.max(512, q.edns.udpSize), MAX_UDP_PAYLOAD) : 512;
-      if (response.length <= limit) return response;
-      this.counters.truncated += 1;
-      return truncated(response, q.questionEnd - 12, q.edns ? optRecord(MAX_UDP_PAYLOAD, 0, q.edns.dnssecOk) : undefined);
+      if (transport === "tcp") return response;
+      const limit = q.edns ? Math.min(Math.max(512, q.edns.udpSize), client.trusted ? MAX_UDP_PAYLOAD : UNTRUSTED_UDP_PAYLOAD) : 512;
+      let out = response;
+      if (response.length > limit) {
+        this.counters.truncated += 1;
+        out = truncated(response, q.questionEnd - 12, q.edns ? optRecord(MAX_UDP_PAYLOAD, 0, q.edns.dnssecOk) : undefined);
+      }
+      if (client.bucket === undefined) return out;
+      const verdict = this.clients!.admit(client);
+      if (verdict === Verdict.Send) return out;
+      return this.limited(verdict === Verdict.Slip ? truncated(out, q.questionEnd - 12, undefined) : undefined);
     } catch (err) {
       this.counters.errors += 1;
       this.opts.logger.error({ err }, "DNS handler failed; answered SERVFAIL");
@@ -143,14 +175,21 @@ export class DnsServer {
     }
   }
 
+  /** A response the rate limit held back: dropped, or sent truncated (TC, the question only). */
+  private limited(slip: Buffer | undefined): Buffer | undefined {
+    if (slip === undefined) this.counters.rateLimited += 1;
+    else this.counters.slipped += 1;
+    return slip;
+  }
+
   /** handle(), then one log line once the answer is ready: who asked what, what went back, how long it took. */
-  private handleLogged(packet: Buffer, transport: "udp" | "tcp", client: string): ReturnType<DnsServer["handle"]> {
+  private handleLogged(packet: Buffer, transport: "udp" | "tcp", from: Client, client: string): ReturnType<DnsServer["handle"]> {
     const started = performance.now();
     const log = (response: Buffer | undefined) => {
       this.queryLog!.info({ client, transport, ...queryLine(packet, response), ms: Math.round((performance.now() - started) * 1000) / 1000 }, "dns query");
       return response;
     };
-    const response = this.handle(packet, transport);
+    const response = this.handle(packet, transport, from);
     return response instanceof Promise ? response.then(log) : log(response);
   }
 
@@ -185,14 +224,14 @@ export class DnsServer {
     return bareResponse({ ...q, question: questionOf(q), rcode, aa: false, ra: this.ra, edns });
   }
 
-  private respond(q: Query): Buffer | typeof FORWARD {
+  private respond(q: Query, trusted: boolean): Buffer | typeof FORWARD {
     // No closure or object per query on the way to a cached answer: this runs for every query.
     const forwardable = this.forwarder !== undefined && (q.copiedFlags & 0x0100) !== 0;
     if (q.edns && q.edns.version !== 0) return this.bare(q, RCODE.BADVERS);
     if (q.qclass !== CLASS_IN && q.qclass !== CLASS_ANY) return this.bare(q, RCODE.REFUSED);
     if (q.qtype === TYPE.AXFR || q.qtype === TYPE.IXFR) return this.bare(q, RCODE.REFUSED);
     if (q.qtype === TYPE.OPT) return this.bare(q, RCODE.FORMERR);
-    if (!q.printable) return this.unprintable(q, forwardable);
+    if (!q.printable) return this.unprintable(q, forwardable, trusted);
 
     // Found by the question's own bytes, where they sit in the packet (see answer-table.ts).
     const state = q.edns ? (q.edns.dnssecOk ? 2 : 1) : 0;
@@ -206,7 +245,11 @@ export class DnsServer {
     } else {
       this.counters.cacheHits += 1;
     }
-    if (forwardable && this.answers.outside(entry)) return FORWARD;
+    if (forwardable && this.answers.outside(entry)) {
+      if (trusted) return FORWARD;
+      // Never an open resolver: the cached answer for a name outside ours is REFUSED, as without upstreams.
+      this.counters.forwardRefused += 1;
+    }
     const out = this.answers.next(entry);
     out[0] = q.id >> 8;
     out[1] = q.id & 0xff;
@@ -224,9 +267,12 @@ export class DnsServer {
    * back to us. Outside them it goes upstream like any other name. Not cached: no name of ours looks like this.
    * (A wildcard in a zone file would match such a label too; it is answered NXDOMAIN all the same.)
    */
-  private unprintable(q: Query, forwardable: boolean): Buffer | typeof FORWARD {
+  private unprintable(q: Query, forwardable: boolean, trusted: boolean): Buffer | typeof FORWARD {
     const soa = this.zone.negativeSoaOf(nameLabels(q), this.opts.view);
-    if (soa === undefined) return forwardable ? FORWARD : this.bare(q, RCODE.REFUSED);
+    if (soa === undefined) {
+      if (forwardable && !trusted) this.counters.forwardRefused += 1;
+      return forwardable && trusted ? FORWARD : this.bare(q, RCODE.REFUSED);
+    }
     this.count(RCODE.NXDOMAIN);
     return bareResponse({ ...q, question: questionOf(q), rcode: RCODE.NXDOMAIN, aa: true, ra: this.ra, edns: ourEdns(q), authority: soaRecord(soa) });
   }
@@ -291,7 +337,8 @@ export class DnsServer {
         throw err;
       }
       udp.on("message", (msg, rinfo) => {
-        const response = this.queryLog ? this.handleLogged(msg, "udp", `${rinfo.address}:${rinfo.port}`) : this.handle(msg, "udp");
+        const client = this.clients?.of(rinfo.address) ?? TRUSTED_CLIENT;
+        const response = this.queryLog ? this.handleLogged(msg, "udp", client, `${rinfo.address}:${rinfo.port}`) : this.handle(msg, "udp", client);
         if (response instanceof Promise) {
           void response.then((r) => r !== undefined && udp.send(r, rinfo.port, rinfo.address));
         } else if (response !== undefined) {
@@ -306,7 +353,8 @@ export class DnsServer {
 
   private listenTcp(host: string, port: number): Promise<TcpServer> {
     const server = createServer((socket) => this.serveTcp(socket));
-    server.maxConnections = 1_000;
+    server.maxConnections = this.opts.tcpMaxConnections ?? 256;
+    server.on("drop", () => (this.counters.tcpRefused += 1));
     return new Promise((resolve, reject) => {
       server.once("error", reject);
       server.listen(port, host, () => {
@@ -316,27 +364,14 @@ export class DnsServer {
     });
   }
 
-  /** RFC 7766: two-byte length prefixes, several queries per connection, an idle timeout. */
+  /** One TCP connection (tcp.ts): its client is trusted or not for forwarding; TCP is never rate limited. */
   private serveTcp(socket: Socket): void {
     this.connections.add(socket);
-    socket.setNoDelay(true);
-    socket.setTimeout(TCP_IDLE_MS, () => socket.destroy());
     socket.on("close", () => this.connections.delete(socket));
-    socket.on("error", () => socket.destroy());
-    let pending: Buffer = Buffer.alloc(0);
-    socket.on("data", (chunk: Buffer) => {
-      pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
-      while (pending.length >= 2) {
-        const length = pending.readUInt16BE(0);
-        if (pending.length < 2 + length) break;
-        const message = pending.subarray(2, 2 + length);
-        pending = pending.subarray(2 + length);
-        const response = this.queryLog ? this.handleLogged(message, "tcp", `${socket.remoteAddress}:${socket.remotePort}`) : this.handle(message, "tcp");
-        // Forwarded answers may come back after later ones: RFC 7766 6.2.1.1 lets clients match them by ID.
-        if (response instanceof Promise) void response.then((r) => r !== undefined && writeFrame(socket, r));
-        else if (response !== undefined) writeFrame(socket, response);
-      }
-    });
+    const client = socket.remoteAddress && this.clients ? this.clients.of(socket.remoteAddress) : TRUSTED_CLIENT;
+    const tcpClient: Client = client.trusted ? client : { trusted: false, bucket: undefined };
+    const name = `${socket.remoteAddress}:${socket.remotePort}`;
+    serveTcpConnection(socket, (message) => (this.queryLog ? this.handleLogged(message, "tcp", tcpClient, name) : this.handle(message, "tcp", tcpClient)), this.opts.tcpIdleMs ?? TCP_IDLE_MS);
   }
 
   async close(): Promise<void> {
@@ -350,10 +385,6 @@ export class DnsServer {
       tcp ? new Promise<void>((resolve) => tcp.close(() => resolve())) : undefined,
     ]);
   }
-}
-
-function writeFrame(socket: Socket, message: Buffer): void {
-  if (!socket.destroyed) socket.write(tcpFrame(message));
 }
 
 /**

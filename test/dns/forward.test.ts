@@ -76,10 +76,26 @@ describe("forwarding with --dns-upstream", () => {
   it("answers SERVFAIL when no upstream answers", async () => {
     const errors = async () => (await api(dead.url, "GET", "/v1/stats")).body.dns.errors as number;
     const before = await errors();
+    const started = Date.now();
     const raw = (await udp(dead.dnsAddress.port, query("example.test", Packet.TYPE.A), 4_000))!;
     expect(rcode(raw)).toBe(2);
+    // The port refused at once (ICMP port unreachable on the connected socket): no 2 s wait for it.
+    expect(Date.now() - started).toBeLessThan(1_000);
     expect(raFlag(raw)).toBe(1);
     // Counted (dns_errors_total: "failed in the handler or upstream"), so an alert on it sees a dead upstream.
     expect(await errors()).toBe(before + 1);
+  });
+
+  it("goes on to the next upstream at once when one refuses (nothing listening), and answers from it", async () => {
+    const second = await startTestServer({ dnsUpstream: [{ host: "127.0.0.1", port: await closedPort() }, { host: "127.0.0.1", port: upstream.port }] });
+    try {
+      const started = Date.now();
+      const raw = (await udp(second.dnsAddress.port, query("example.test", Packet.TYPE.A), 4_000))!;
+      expect(rcode(raw)).toBe(0);
+      expect(decode(raw).answers[0]).toMatchObject({ address: "192.0.2.10" });
+      expect(Date.now() - started).toBeLessThan(1_000);
+    } finally {
+      await second.stop();
+    }
   });
 });
