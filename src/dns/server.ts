@@ -19,6 +19,8 @@ import { bareResponse, CLASS_ANY, CLASS_IN, nameLabels, optRecord, parseQuery, q
 export const MAX_UDP_PAYLOAD = 4096;
 const MAX_CACHED_ANSWERS = 50_000;
 const MAX_ROTATIONS = 8;
+/** Variants one cached answer holds at most (answer-table.ts). */
+const MAX_VARIANTS = 255;
 /** A TCP connection must complete a query within this, or it is closed (tcp.ts). */
 const TCP_IDLE_MS = 10_000;
 
@@ -286,10 +288,12 @@ export class DnsServer {
     const outside = answer.kind === "refused";
     if (!answer.rotate) return { variants: [encode(answer.answers)], outside };
     // A and AAAA sets rotate between queries: a few precomputed rotations spread clients over the instances.
+    // A set over the answer limit gets enough windows of it to cover every instance (up to 255 of them).
     const n = answer.answers.length;
-    const k = Math.min(n, MAX_ROTATIONS);
+    const windows = answer.limit === undefined ? 0 : Math.ceil(n / answer.limit);
+    const k = Math.min(n, Math.max(MAX_ROTATIONS, Math.min(windows, MAX_VARIANTS)));
     const variants = Array.from({ length: k }, (_, i) => {
-      const shift = Math.floor((i * n) / k);
+      const shift = windows > MAX_ROTATIONS ? (i * answer.limit!) % n : Math.floor((i * n) / k);
       return encode([...answer.answers.slice(shift), ...answer.answers.slice(0, shift)]);
     });
     return { variants, outside };

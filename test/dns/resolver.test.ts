@@ -137,3 +137,23 @@ describe("DNS through c-ares", () => {
     expect(await code(resolver.resolve4("example.com"))).toBe("EREFUSED");
   });
 });
+
+describe("a set of many windows", () => {
+  it("covers every instance when the set needs more than 8 windows of --dns-max-answers (500 instances, windows of 20)", async () => {
+    const big = await startTestServer({ dnsMaxAnswers: 20 });
+    try {
+      const register = Array.from({ length: 500 }, (_, i) => ({ id: `w-${i}`, name: "wide", address: `10.8.${i >> 8}.${i & 255}`, port: 80 }));
+      await api(big.url, "POST", "/v1/services/bulk", { register });
+      const r = resolverFor(big.dnsAddress.port);
+      const seen = new Set<string>();
+      for (let i = 0; i < 25; i++) for (const a of await r.resolve4("wide.service.home.arpa")) seen.add(a);
+      expect(seen.size).toBe(500); // 25 queries, 25 windows of 20: each instance in exactly one
+      // SRV keeps its stable order (HAProxy drops a server missing from one answer): the same first 20 each time.
+      const first = (await r.resolveSrv("_wide._tcp.service.home.arpa")).map((s) => s.name);
+      expect(first).toHaveLength(20);
+      expect((await r.resolveSrv("_wide._tcp.service.home.arpa")).map((s) => s.name)).toEqual(first);
+    } finally {
+      await big.stop();
+    }
+  });
+});
