@@ -241,7 +241,7 @@ export class DnsServer {
     if (entry < 0) {
       this.counters.cacheMisses += 1;
       const labels = nameLabels(q);
-      const built = this.build(q, labels.join("."), labels, ourEdns(q));
+      const built = this.buildOrFail(q, labels);
       if (this.answers.size >= MAX_CACHED_ANSWERS) this.answers.clear();
       entry = this.answers.insert(q.packet, q.questionEnd, q.hash, state, built.variants, built.outside);
     } else {
@@ -277,6 +277,24 @@ export class DnsServer {
     }
     this.count(RCODE.NXDOMAIN);
     return bareResponse({ ...q, question: questionOf(q), rcode: RCODE.NXDOMAIN, aa: true, ra: this.ra, edns: ourEdns(q), authority: soaRecord(soa) });
+  }
+
+  /**
+   * build(), or a SERVFAIL when it throws (a bug): logged and cached like any answer, so the failure is not
+   * paid again on every query for that name until the registry changes.
+   */
+  private buildOrFail(q: Query, labels: readonly string[]): Built {
+    try {
+      return this.build(q, labels.join("."), labels, ourEdns(q));
+    } catch (err) {
+      this.counters.errors += 1;
+      this.opts.logger.error({ err, name: labels.join("."), type: typeName(q.qtype) }, "DNS answer failed to build; answering SERVFAIL until the registry changes");
+      // Cached: the ID and the RD and CD bits are patched in per query, so none of this query's go in.
+      // The cached question is in lowercase, as in every cached answer (respond() copies a folded one in).
+      const question = Buffer.from(questionOf(q));
+      for (let i = 0; i < question.length - 4; i++) if (question[i]! >= 0x41 && question[i]! <= 0x5a) question[i] = question[i]! | 0x20;
+      return { variants: [bareResponse({ ...q, id: 0, copiedFlags: 0, question, rcode: RCODE.SERVFAIL, aa: false, ra: this.ra, edns: ourEdns(q) })], outside: false };
+    }
   }
 
   private build(q: Query, qname: string, labels: readonly string[], edns: { udpSize: number; dnssecOk: boolean } | undefined): Built {
