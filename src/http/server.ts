@@ -1,6 +1,6 @@
 // Serves a Hono app on a host:port with @hono/node-server, and closes it gracefully.
 import type { AddressInfo } from "node:net";
-import type { Server } from "node:http";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import { serve } from "@hono/node-server";
 import type { Hono } from "hono";
 
@@ -20,6 +20,11 @@ export interface HttpLimits {
   /** The whole request (headers and body) must arrive within this, ms; the answer may take longer (blocking queries). */
   requestTimeoutMs: number;
 }
+
+/** Requests one connection may have waiting for their answers (HTTP/1.1 pipelining). No browser or HTTP client
+ * library pipelines; a client that sends a flood of requests in one write would otherwise have every answer built
+ * and queued in memory at once (Node pauses the parser only once answers are written, and ours are async). */
+export const MAX_PIPELINED = 16;
 
 export const DEFAULT_HTTP_LIMITS: HttpLimits = { maxConnections: 1024, headersTimeoutMs: 10_000, requestTimeoutMs: 30_000 };
 
@@ -51,6 +56,26 @@ export function listenHttp(app: Hono, host: string, port: number, limits: HttpLi
       });
     }) as Server;
     server.maxConnections = limits.maxConnections;
+    boundPipelining(server as Server);
     server.once("error", reject);
+  });
+}
+
+/** Closes a connection with more than MAX_PIPELINED requests waiting for their answers: the app never sees them
+ * (Node's parser goes on emitting the rest of a chunk's requests after the socket is destroyed). */
+function boundPipelining(server: Server): void {
+  const app = server.listeners("request") as ((req: IncomingMessage, res: ServerResponse) => void)[];
+  server.removeAllListeners("request");
+  const waiting = new WeakMap<object, number>();
+  server.on("request", (req: IncomingMessage, res: ServerResponse) => {
+    const socket = req.socket;
+    const n = (waiting.get(socket) ?? 0) + 1;
+    if (n > MAX_PIPELINED || socket.destroyed) {
+      socket.destroy();
+      return;
+    }
+    waiting.set(socket, n);
+    res.once("close", () => waiting.set(socket, (waiting.get(socket) ?? 1) - 1));
+    for (const listener of app) listener.call(server, req, res);
   });
 }

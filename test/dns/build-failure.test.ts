@@ -22,7 +22,7 @@ describe("an answer that fails to build", () => {
         return () => undefined;
       },
     };
-    const dns = new DnsServer({ settings: { domain: "home.arpa", cluster: "test", serviceTtl: 5, nodeTtl: 30, soaTtl: 60, negativeTtl: 5 }, view, logger: silent });
+    const dns = new DnsServer({ settings: { domain: "home.arpa", cluster: "test", serviceTtl: 5, nodeTtl: 30, soaTtl: 60, negativeTtl: 5, includeDegraded: false, nsAddresses: [] }, view, logger: silent });
     const ask = (id: number, name = "boom.service.home.arpa") => decode(dns.handle(query(name, Packet.TYPE.A, { id, rd: id % 2 === 0 }), "udp") as Buffer);
     const first = ask(1);
     expect(first.header.rcode).toBe(2);

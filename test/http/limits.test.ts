@@ -76,6 +76,29 @@ describe("the HTTP server under hostile clients", () => {
     expect(lines.some((l) => l.level === 20 && l.msg === "client closed the connection before the request was read")).toBe(true);
   });
 
+  it("answers 16 pipelined requests on one connection, and closes one that sends more without reading", async () => {
+    const ask = (n: number) =>
+      new Promise<{ answers: number; closed: boolean }>((resolve) => {
+        void open().then((socket) => {
+          let text = "";
+          socket.on("data", (chunk: Buffer) => {
+            text += chunk.toString("latin1");
+            if ((text.match(/HTTP\/1\.1 200/g) ?? []).length === n) {
+              socket.destroy();
+              resolve({ answers: n, closed: false });
+            }
+          });
+          socket.on("error", () => undefined);
+          socket.on("close", () => resolve({ answers: (text.match(/HTTP\/1\.1 200/g) ?? []).length, closed: true }));
+          socket.write("GET /v1/status HTTP/1.1\r\nHost: x\r\n\r\n".repeat(n));
+        });
+      });
+    expect(await ask(16)).toEqual({ answers: 16, closed: false });
+    const flood = await ask(1_000);
+    expect(flood.closed).toBe(true);
+    expect(flood.answers).toBeLessThanOrEqual(16); // the rest were never handed to the app
+  });
+
   it("closes connections beyond the cap as they arrive, and takes new ones once others leave", async () => {
     const held = await Promise.all([open(), open(), open(), open()]);
     await new Promise((resolve) => setTimeout(resolve, 50));
