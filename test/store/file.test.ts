@@ -10,10 +10,13 @@ import { FileStore, StoreError } from "../../src/store/index.js";
 import { formatOwner, ownerOf } from "../../src/store/lock.js";
 
 let dir: string;
+/** Every store a test opened: closed after it even when an assertion fails first (no journal handle left to GC). */
+const opened: FileStore[] = [];
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), "hd-store-"));
 });
 afterEach(async () => {
+  for (const store of opened.splice(0)) await store.close();
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -34,6 +37,7 @@ const entry = (id: string, port = 80): ServiceEntry => ({
 
 async function open(opts: { compactAfterBytes?: number } = {}) {
   const store = new FileStore({ dir, ...opts });
+  opened.push(store);
   const loaded = await store.load();
   return { store, loaded };
 }
@@ -104,7 +108,9 @@ describe("the file store", () => {
     expect(store.counters.records).toBe(50);
     expect(store.counters.syncs).toBeLessThan(50);
     await store.close();
-    expect((await open()).loaded).toHaveLength(50);
+    const again = await open();
+    expect(again.loaded).toHaveLength(50);
+    await again.store.close();
   });
 
   it("recovers a torn tail up to the last whole record, and cuts it off", async () => {
@@ -121,7 +127,9 @@ describe("the file store", () => {
     expect(again.store.loadReport.droppedTailBytes).toBeGreaterThan(0);
     await again.store.apply([{ op: "put", entry: entry("c") }]);
     await again.store.close();
-    expect(ids((await open()).loaded)).toEqual(["a:80", "b:80", "c:80"]);
+    const third = await open();
+    expect(ids(third.loaded)).toEqual(["a:80", "b:80", "c:80"]);
+    await third.store.close();
   });
 
   it("drops a tail record whose checksum does not match", async () => {
@@ -134,7 +142,9 @@ describe("the file store", () => {
     const lines = text.split("\n");
     lines[1] = lines[1]!.replace('"port":80', '"port":99'); // the last record, changed after the fact
     await writeFile(journal, lines.join("\n"));
-    expect(ids((await open()).loaded)).toEqual(["a:80"]);
+    const again = await open();
+    expect(ids(again.loaded)).toEqual(["a:80"]);
+    await again.store.close();
   });
 
   it("refuses to start over a journal damaged in the middle", async () => {
@@ -196,6 +206,7 @@ describe("the file store", () => {
     const again = await open();
     expect(ids(again.loaded)).toEqual(["a:80", "b:80"]);
     expect(again.store.loadReport.journalRecords).toBe(0);
+    await again.store.close();
   });
 
   it("refuses to start over a damaged snapshot instead of starting empty", async () => {
