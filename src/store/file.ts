@@ -15,10 +15,10 @@
 // would have to be rebuilt for every Node version and CPU a homelab runs.
 import { constants } from "node:fs";
 import { crc32 as zlibCrc32 } from "node:zlib";
-import { mkdir, open, rename, rm, type FileHandle } from "node:fs/promises";
-import { join } from "node:path";
+import { mkdir, open, rename, rm, stat, type FileHandle } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import type { Logger } from "pino";
-import { errnoOf } from "../lib/errno.js";
+import { errnoOf, reasonText } from "../lib/errno.js";
 import { parseJsonOrUndefined } from "../lib/json.js";
 import { storedEntry, type ServiceEntry } from "../model/index.js";
 import { eachLine } from "./lines.js";
@@ -81,7 +81,7 @@ export class FileStore implements Store {
   loadReport = { snapshotEntries: 0, journalRecords: 0, droppedTailBytes: 0 };
 
   async load(): Promise<ServiceEntry[]> {
-    await mkdir(this.opts.dir, { recursive: true });
+    await createDir(this.opts.dir);
     await this.lock.acquire(this.opts.dir);
     try {
       // A compaction that a crash cut short: the snapshot it was writing never replaced the real one.
@@ -347,6 +347,39 @@ async function writeAll(file: FileHandle, buf: Buffer, position: number): Promis
     const { bytesWritten } = await file.write(buf, done, buf.length - done, position + done);
     if (bytesWritten === 0) throw new StoreError(`wrote 0 of ${buf.length - done} bytes`);
     done += bytesWritten;
+  }
+}
+
+/**
+ * Creates the data directory and its missing parents, or says why not. Not mkdir's { recursive: true }: Node's
+ * reports a read-only file system as ENOENT (it stats the path after EROFS and reports the stat's error), and it
+ * never returns on a directory of /proc (mkdir ENOENT there, the parent exists, so it tries again forever).
+ */
+async function createDir(dir: string): Promise<void> {
+  const make = async (path: string): Promise<void> => {
+    try {
+      await mkdir(path);
+      return;
+    } catch (err) {
+      const code = errnoOf(err);
+      if (code === "EEXIST") {
+        if ((await stat(path)).isDirectory()) return;
+        throw Object.assign(new Error(`${path} exists and is not a directory`), { path });
+      }
+      if (code !== "ENOENT" || dirname(path) === path) throw err;
+    }
+    await make(dirname(path));
+    // Once: the parent is there now, so whatever this says is the reason.
+    await mkdir(path).catch(async (err: unknown) => {
+      if (errnoOf(err) !== "EEXIST" || !(await stat(path)).isDirectory()) throw err;
+    });
+  };
+  try {
+    await make(dir);
+  } catch (err) {
+    const at = (err as { path?: unknown }).path;
+    const where = typeof at === "string" && at !== dir ? ` (at ${at})` : "";
+    throw new StoreError(`cannot create data directory ${dir}: ${reasonText(err)}${where}`);
   }
 }
 

@@ -1,7 +1,7 @@
 // The journal store on a real disk: reload, group commit, torn tails, damage, compaction.
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { appendFile, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { appendFile, chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -219,5 +219,49 @@ describe("the file store", () => {
     await expect(open()).rejects.toThrow(/registry\.snapshot:2: not a valid service entry/);
     await writeFile(path, "garbage\n");
     await expect(open()).rejects.toThrow(/is damaged/);
+  });
+});
+
+describe("a data directory that cannot be created", () => {
+  const reason = async (path: string) => {
+    const store = new FileStore({ dir: path });
+    opened.push(store);
+    return store.load().then(
+      () => "loaded",
+      (err: Error) => `${err.name}: ${err.message}`,
+    );
+  };
+
+  it("says why: a path under a file is not a directory (ENOTDIR), as root too", async () => {
+    await writeFile(join(dir, "file"), "x");
+    expect(await reason(join(dir, "file", "data"))).toBe(`StoreError: cannot create data directory ${join(dir, "file", "data")}: not a directory (ENOTDIR)`);
+    expect(await reason(join(dir, "file", "a", "b"))).toBe(`StoreError: cannot create data directory ${join(dir, "file", "a", "b")}: not a directory (ENOTDIR)`);
+    expect(await reason(join(dir, "file"))).toMatch(/^StoreError: cannot create data directory .*\/file: .*\/file exists and is not a directory$/);
+  });
+
+  it("says why under /proc, where Node's recursive mkdir never returns", async () => {
+    expect(await reason("/proc/self/hd-data/x")).toBe("StoreError: cannot create data directory /proc/self/hd-data/x: no such file or directory (ENOENT) (at /proc/self/hd-data)");
+  });
+
+  // Read-only is EROFS on a read-only mount, EACCES in a directory the user may not write. Root writes through any
+  // mode bits, so as root this mounts a read-only tmpfs (and fails, saying so, if it cannot); otherwise chmod 0555.
+  it("says the file system is read-only (EROFS) or the directory not writable (EACCES), not ENOENT", async () => {
+    const parent = join(dir, "ro");
+    await mkdir(parent);
+    const root = process.getuid?.() === 0;
+    if (root) {
+      const mount = spawnSync("mount", ["-t", "tmpfs", "-o", "ro,size=64k", "hd-test-ro", parent], { encoding: "utf8" });
+      expect(mount.status, `as root this test mounts a read-only tmpfs on ${parent}, which failed: ${mount.stderr}`).toBe(0);
+    } else await chmod(parent, 0o555);
+    try {
+      const expected = root ? "read-only file system (EROFS)" : "permission denied (EACCES)";
+      expect(await reason(join(parent, "data"))).toBe(`StoreError: cannot create data directory ${join(parent, "data")}: ${expected}`);
+      expect(await reason(join(parent, "a", "b"))).toBe(`StoreError: cannot create data directory ${join(parent, "a", "b")}: ${expected} (at ${join(parent, "a")})`);
+      // The directory itself exists but cannot be written: the lock says so.
+      expect(await reason(parent)).toBe(`StoreError: cannot lock ${join(parent, "registry.lock")}: ${expected}`);
+    } finally {
+      if (root) spawnSync("umount", [parent]);
+      else await chmod(parent, 0o755);
+    }
   });
 });
