@@ -311,17 +311,14 @@ function withCrc(body: string): string {
   return `${crc32(body).toString(16).padStart(8, "0")} ${body}`;
 }
 
-/**
- * The body of a "<crc> <body>" line, decoded, or undefined when the CRC does not match. The CRC is checked on
- * the bytes as read, so nothing is decoded before it is known to be what was written.
- */
-function checked(line: Buffer): string | undefined {
-  if (line.length < 9 || line[8] !== 0x20) return undefined;
-  const body = line.subarray(9);
-  return zlibCrc32(body).toString(16).padStart(8, "0") === line.toString("latin1", 0, 8) ? body.toString("utf8") : undefined;
+/** The body of a "<crc> <body>" line, or undefined when the CRC does not match. */
+function checked(line: string): string | undefined {
+  if (line.length < 9 || line[8] !== " ") return undefined;
+  const body = line.slice(9);
+  return crc32(body).toString(16).padStart(8, "0") === line.slice(0, 8) ? body : undefined;
 }
 
-function parseRecord(line: Buffer): { seq: number; m: StoreMutation[] } | undefined {
+function parseRecord(line: string): { seq: number; m: StoreMutation[] } | undefined {
   const body = checked(line);
   if (body === undefined) return undefined;
   const data = parseJsonOrUndefined(body) as { seq?: unknown; m?: unknown } | undefined;

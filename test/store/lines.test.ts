@@ -19,7 +19,7 @@ function reference(bytes: Buffer): Seen[] {
   while (offset < bytes.length) {
     const nl = bytes.indexOf(0x0a, offset);
     const end = nl === -1 ? bytes.length : nl;
-    out.push({ text: bytes.toString("latin1", offset, end), offset, terminated: nl !== -1 });
+    out.push({ text: bytes.toString("utf8", offset, end), offset, terminated: nl !== -1 });
     offset = end + 1;
   }
   return out;
@@ -27,7 +27,7 @@ function reference(bytes: Buffer): Seen[] {
 
 function split(chunks: Buffer[]): Seen[] {
   const seen: Seen[] = [];
-  const splitter = new LineSplitter((line, offset, terminated) => seen.push({ text: line.toString("latin1"), offset, terminated }));
+  const splitter = new LineSplitter((line, offset, terminated) => seen.push({ text: line, offset, terminated }));
   for (const chunk of chunks) splitter.push(chunk);
   splitter.end();
   return seen;
@@ -80,7 +80,7 @@ describe("LineSplitter", () => {
     const line = "é".repeat(1000);
     const bytes = Buffer.from(`${line}\nx`);
     const seen: string[] = [];
-    const splitter = new LineSplitter((l) => seen.push(l.toString("utf8")));
+    const splitter = new LineSplitter((l) => seen.push(l));
     for (let i = 0; i < bytes.length; i += 7) splitter.push(bytes.subarray(i, i + 7));
     splitter.end();
     expect(seen).toEqual([line, "x"]);
@@ -112,7 +112,7 @@ describe("eachLine", () => {
     const file = await open(path, "r");
     try {
       const seen: Seen[] = [];
-      const length = await eachLine(file, (line, offset, terminated) => seen.push({ text: line.toString("utf8"), offset, terminated }), chunkBytes);
+      const length = await eachLine(file, (line, offset, terminated) => seen.push({ text: line, offset, terminated }), chunkBytes);
       return { seen, length };
     } finally {
       await file.close();
