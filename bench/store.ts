@@ -4,9 +4,11 @@
 // line and to GET /v1/status answering), from a journal and from a snapshot. Addresses are 10.x.y.z and no
 // instance has a check, so nothing is contacted.
 // Usage: node dist/bench/store.js [--duration 8] [--bulk-duration 6] [--rounds 2] [--restarts 3] [--instances 100000]
-//   [--only throughput|restart] [--no-pin] [--profile]
+//   [--only throughput|restart] [--no-pin] [--profile] [--base <another build's dist/src/main.js>]
 // Besides wall time, the servers' own CPU time (user + system, /proc/<pid>/stat) is reported: it is what a busy
 // machine changes least. --profile: one more restart of each data set under `node --cpu-prof`, summarised.
+// --base: every restart round also restarts each data set with that build (e.g. the commit before a change, built
+// in a copy of the repository), alternating which goes first, so before and after are measured in the same run.
 /// <reference path="../src/main.ts" />
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
@@ -36,6 +38,7 @@ const { values: opts } = parseArgs({
     only: { type: "string" },
     "no-pin": { type: "boolean", default: false },
     profile: { type: "boolean", default: false },
+    base: { type: "string" },
   },
 });
 const DURATION = Number(opts.duration);
@@ -67,9 +70,9 @@ function freePort(): Promise<number> {
 
 
 /** The built CLI as a user runs it, on CPU 1; stdout (the JSON log) piped or written to a file. */
-function spawnServer(args: string[], stdout: "pipe" | string, nodeArgs: string[] = []): ChildProcess {
+function spawnServer(args: string[], stdout: "pipe" | string, nodeArgs: string[] = [], main = MAIN): ChildProcess {
   const out = stdout === "pipe" ? "pipe" : openSync(stdout, "w");
-  const argv = [...nodeArgs, MAIN, "--node-id", "bench", "--dns-listen", "127.0.0.1:0", ...args];
+  const argv = [...nodeArgs, main, "--node-id", "bench", "--dns-listen", "127.0.0.1:0", ...args];
   const child = spawn(pin ? "taskset" : process.execPath, pin ? ["-c", "1", process.execPath, ...argv] : argv, {
     cwd: repo,
     stdio: ["ignore", out, "inherit"],
@@ -309,11 +312,11 @@ interface Restart {
 }
 
 /** Spawns the CLI on a data dir; times spawn -> "registry ready" log line and spawn -> /v1/status 200. */
-async function restart(dir: string, nodeArgs: string[] = []): Promise<Restart> {
+async function restart(dir: string, nodeArgs: string[] = [], main = MAIN): Promise<Restart> {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const t0 = now();
-  const child = spawnServer(["--http-listen", `127.0.0.1:${port}`, "--data-dir", dir], "pipe", nodeArgs);
+  const child = spawnServer(["--http-listen", `127.0.0.1:${port}`, "--data-dir", dir], "pipe", nodeArgs, main);
   let readyMs = NaN;
   let listeningMs = NaN;
   let restored = NaN;
@@ -345,12 +348,14 @@ interface DataSet {
   fillMs: number;
   files: Record<string, number>;
   runs: Restart[];
+  /** The same restarts with --base's build. */
+  baseRuns: Restart[];
 }
 
 async function restarts(): Promise<{ sets: DataSet[]; profile?: string[] }> {
   const inputs = instanceInputs(INSTANCES);
   const sets: DataSet[] = [];
-  const add = (name: string, dir: string, note: string, fillMs: number) => sets.push({ name, dir, note, fillMs, files: files(dir), runs: [] });
+  const add = (name: string, dir: string, note: string, fillMs: number) => sets.push({ name, dir, note, fillMs, files: files(dir), runs: [], baseRuns: [] });
 
   const n = INSTANCES;
   const bulkDir = join(work, "journal-bulk");
@@ -377,9 +382,12 @@ async function restarts(): Promise<{ sets: DataSet[]; profile?: string[] }> {
   // Rounds go over every data set in turn, so a slow moment of the VM does not land on one set only.
   for (let round = 1; round <= RESTARTS; round++) {
     for (const s of sets) {
-      const r = await restart(s.dir);
-      s.runs.push(r);
-      console.log(`round ${round} ${s.name.padEnd(48)} registry ready ${fmt(r.readyMs, 0).padStart(5)} ms, /v1/status ${fmt(r.statusMs, 0).padStart(5)} ms, server CPU ${fmt(r.cpuMs, 0).padStart(5)} ms`);
+      const builds = opts.base === undefined ? (["this"] as const) : round % 2 === 1 ? (["this", "base"] as const) : (["base", "this"] as const);
+      for (const build of builds) {
+        const r = await restart(s.dir, [], build === "base" ? opts.base : MAIN);
+        (build === "base" ? s.baseRuns : s.runs).push(r);
+        console.log(`round ${round} ${build.padEnd(4)} ${s.name.padEnd(48)} registry ready ${fmt(r.readyMs, 0).padStart(5)} ms, /v1/status ${fmt(r.statusMs, 0).padStart(5)} ms, server CPU ${fmt(r.cpuMs, 0).padStart(5)} ms`);
+      }
     }
   }
   let profile: string[] | undefined;
@@ -421,7 +429,7 @@ async function main(): Promise<void> {
   }
   if (opts.only !== "throughput") {
     const r = await restarts();
-    result.restart = { instances: INSTANCES, runs: RESTARTS, sets: r.sets.map(({ dir: _, ...s }) => s) };
+    result.restart = { instances: INSTANCES, runs: RESTARTS, base: opts.base, sets: r.sets.map(({ dir: _, ...s }) => s) };
     console.log(`\n| data set (${INSTANCES} instances) | files | spawn -> "registry ready" median (min-max) | spawn -> /v1/status 200 median (min-max) | server CPU until then, median | target < 2000 ms |\n|---|---|---|---|---|---|`);
     for (const s of r.sets) {
       const ready = s.runs.map((x) => x.readyMs);
@@ -430,6 +438,14 @@ async function main(): Promise<void> {
       console.log(
         `| ${s.name} | ${mb} | ${fmt(median(ready), 0)} ms (${fmt(Math.min(...ready), 0)}-${fmt(Math.max(...ready), 0)}) | **${fmt(median(status), 0)} ms** (${fmt(Math.min(...status), 0)}-${fmt(Math.max(...status), 0)}) | ${fmt(median(s.runs.map((x) => x.cpuMs)), 0)} ms | ${median(status) < 2000 ? "met" : "NOT met"} |`,
       );
+    }
+    if (opts.base !== undefined) {
+      console.log(`\n| data set, spawn -> /v1/status 200 median (min-max) | this build | --base ${opts.base} | this / base |\n|---|---|---|---|`);
+      for (const s of r.sets) {
+        const status = s.runs.map((x) => x.statusMs);
+        const base = s.baseRuns.map((x) => x.statusMs);
+        console.log(`| ${s.name} | ${fmt(median(status), 0)} ms (${fmt(Math.min(...status), 0)}-${fmt(Math.max(...status), 0)}) | ${fmt(median(base), 0)} ms (${fmt(Math.min(...base), 0)}-${fmt(Math.max(...base), 0)}) | ${fmt(median(status) / median(base), 3)} |`);
+      }
     }
     if (r.profile) console.log(`\n${r.profile.join("\n")}`);
   }

@@ -15,12 +15,13 @@
 // would have to be rebuilt for every Node version and CPU a homelab runs.
 import { constants } from "node:fs";
 import { crc32 as zlibCrc32 } from "node:zlib";
-import { mkdir, open, readFile, rename, rm, type FileHandle } from "node:fs/promises";
-import { join } from "node:path";
+import { mkdir, open, rename, rm, stat, type FileHandle } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import type { Logger } from "pino";
-import { errnoOf } from "../lib/errno.js";
+import { errnoOf, reasonText } from "../lib/errno.js";
 import { parseJsonOrUndefined } from "../lib/json.js";
 import { storedEntry, type ServiceEntry } from "../model/index.js";
+import { eachLine } from "./lines.js";
 import { DirLock } from "./lock.js";
 import { StoreError, type Store, type StoreMutation } from "./types.js";
 
@@ -80,7 +81,7 @@ export class FileStore implements Store {
   loadReport = { snapshotEntries: 0, journalRecords: 0, droppedTailBytes: 0 };
 
   async load(): Promise<ServiceEntry[]> {
-    await mkdir(this.opts.dir, { recursive: true });
+    await createDir(this.opts.dir);
     await this.lock.acquire(this.opts.dir);
     try {
       // A compaction that a crash cut short: the snapshot it was writing never replaced the real one.
@@ -216,27 +217,38 @@ export class FileStore implements Store {
 
   private async readSnapshot(): Promise<void> {
     const path = join(this.opts.dir, SNAPSHOT);
-    let text: string;
+    const file = await openToRead(path);
+    if (file === undefined) return;
+    // Read line by line (lines.ts); the checks are those of the whole file: a header that names the number of
+    // entries that follow, then every entry whole. After the first fault the rest is only counted, so the
+    // error says the same as when the file was checked in one piece.
+    let header: { format?: string; version?: number; seq?: number; count?: number } | undefined;
+    let lines = 0;
+    let badLine: number | undefined;
     try {
-      text = await readFile(path, "utf8");
+      this.snapshotBytes = await eachLine(file, (line) => {
+        lines += 1;
+        if (lines === 1) {
+          const body = checked(line);
+          header = body === undefined ? undefined : (parseJsonOrUndefined(body) as typeof header);
+          return;
+        }
+        if (badLine !== undefined || header?.format !== FORMAT) return;
+        const body = checked(line);
+        const entry = body === undefined ? undefined : storedEntry(parseJsonOrUndefined(body));
+        if (entry === undefined) badLine = lines;
+        else this.entries.set(entry.id, entry);
+      });
     } catch (err) {
-      if (errnoOf(err) === "ENOENT") return;
       throw new StoreError(`cannot read ${path}: ${(err as Error).message}`);
+    } finally {
+      await file.close();
     }
-    this.snapshotBytes = Buffer.byteLength(text);
-    const lines = text.split("\n");
-    if (lines[lines.length - 1] === "") lines.pop();
-    const header = parseJsonOrUndefined(checked(lines[0] ?? "") ?? "") as { format?: string; version?: number; seq?: number; count?: number } | undefined;
-    if (header?.format !== FORMAT || header.version !== 1 || typeof header.seq !== "number" || header.count !== lines.length - 1) {
+    if (header?.format !== FORMAT || header.version !== 1 || typeof header.seq !== "number" || header.count !== lines - 1) {
       // Snapshots are renamed into place whole, so a bad one is damage, not a crash: never start without it.
-      throw new StoreError(`${path} is damaged (bad header or ${lines.length - 1} entries where the header says ${header?.count}); the server will not start without its data`);
+      throw new StoreError(`${path} is damaged (bad header or ${lines - 1} entries where the header says ${header?.count}); the server will not start without its data`);
     }
-    for (let i = 1; i < lines.length; i++) {
-      const body = checked(lines[i]!);
-      const entry = body === undefined ? undefined : storedEntry(parseJsonOrUndefined(body));
-      if (entry === undefined) throw new StoreError(`${path}:${i + 1}: not a valid service entry; the server will not start without its data`);
-      this.entries.set(entry.id, entry);
-    }
+    if (badLine !== undefined) throw new StoreError(`${path}:${badLine}: not a valid service entry; the server will not start without its data`);
     this.seq = header.seq;
     this.loadReport.snapshotEntries = this.entries.size;
   }
@@ -244,39 +256,54 @@ export class FileStore implements Store {
   /** Replays the journal; returns the length to cut it back to when its tail is torn. */
   private async replayJournal(): Promise<number | undefined> {
     const path = join(this.opts.dir, JOURNAL);
-    let buf: Buffer;
+    const file = await openToRead(path);
+    if (file === undefined) return undefined;
+    let records = 0;
+    /** The first record that did not check, and where it starts: a torn tail only if nothing valid follows it. */
+    let bad: { line: number; offset: number } | undefined;
+    let length: number;
     try {
-      buf = await readFile(path);
+      length = await eachLine(file, (line, offset, terminated) => {
+        // A record without its "\n" was cut short by a crash, whatever its bytes say.
+        const record = terminated ? parseRecord(line) : undefined;
+        if (bad !== undefined) {
+          if (record !== undefined) throw new StoreError(`${path}:${bad.line}: a damaged record with valid records after it; the server will not start without its data`);
+          return;
+        }
+        if (record === undefined) {
+          bad = { line: records + 1, offset };
+          return;
+        }
+        records += 1;
+        if (record.seq > this.seq) {
+          for (const m of record.m) {
+            if (m.op === "put") this.entries.set(m.entry.id, m.entry);
+            else this.entries.delete(m.id);
+          }
+          this.seq = record.seq;
+          this.loadReport.journalRecords += 1;
+        }
+      });
     } catch (err) {
-      if (errnoOf(err) === "ENOENT") return undefined;
+      if (err instanceof StoreError) throw err;
       throw new StoreError(`cannot read ${path}: ${(err as Error).message}`);
+    } finally {
+      await file.close();
     }
-    let offset = 0;
-    let lineNo = 0;
-    while (offset < buf.length) {
-      const nl = buf.indexOf(0x0a, offset);
-      const record = nl === -1 ? undefined : parseRecord(buf.toString("utf8", offset, nl));
-      if (record === undefined) {
-        // A bad record is a torn tail only if nothing valid follows it; otherwise the journal is damaged.
-        if (nl !== -1 && hasValidRecordAfter(buf, nl + 1)) {
-          throw new StoreError(`${path}:${lineNo + 1}: a damaged record with valid records after it; the server will not start without its data`);
-        }
-        this.loadReport.droppedTailBytes = buf.length - offset;
-        this.opts.logger?.warn({ file: path, keptRecords: lineNo, droppedBytes: buf.length - offset }, "journal tail was torn (a crash while writing): recovered up to the last whole record");
-        return offset;
-      }
-      lineNo += 1;
-      if (record.seq > this.seq) {
-        for (const m of record.m) {
-          if (m.op === "put") this.entries.set(m.entry.id, m.entry);
-          else this.entries.delete(m.id);
-        }
-        this.seq = record.seq;
-        this.loadReport.journalRecords += 1;
-      }
-      offset = nl + 1;
-    }
-    return undefined;
+    if (bad === undefined) return undefined;
+    this.loadReport.droppedTailBytes = length - bad.offset;
+    this.opts.logger?.warn({ file: path, keptRecords: records, droppedBytes: length - bad.offset }, "journal tail was torn (a crash while writing): recovered up to the last whole record");
+    return bad.offset;
+  }
+}
+
+/** The file open for reading, undefined when it does not exist. */
+async function openToRead(path: string): Promise<FileHandle | undefined> {
+  try {
+    return await open(path, "r");
+  } catch (err) {
+    if (errnoOf(err) === "ENOENT") return undefined;
+    throw new StoreError(`cannot read ${path}: ${(err as Error).message}`);
   }
 }
 
@@ -308,16 +335,6 @@ function parseRecord(line: string): { seq: number; m: StoreMutation[] } | undefi
   return { seq: data.seq, m: mutations };
 }
 
-function hasValidRecordAfter(buf: Buffer, offset: number): boolean {
-  while (offset < buf.length) {
-    const nl = buf.indexOf(0x0a, offset);
-    if (nl === -1) return false;
-    if (parseRecord(buf.toString("utf8", offset, nl)) !== undefined) return true;
-    offset = nl + 1;
-  }
-  return false;
-}
-
 /**
  * Writes all of `buf` at `position`: a write may take only part (a disk that fills up), and what it did not take
  * must not count as written. The next write after a short one reports why (ENOSPC).
@@ -327,6 +344,39 @@ async function writeAll(file: FileHandle, buf: Buffer, position: number): Promis
     const { bytesWritten } = await file.write(buf, done, buf.length - done, position + done);
     if (bytesWritten === 0) throw new StoreError(`wrote 0 of ${buf.length - done} bytes`);
     done += bytesWritten;
+  }
+}
+
+/**
+ * Creates the data directory and its missing parents, or says why not. Not mkdir's { recursive: true }: Node's
+ * reports a read-only file system as ENOENT (it stats the path after EROFS and reports the stat's error), and it
+ * never returns on a directory of /proc (mkdir ENOENT there, the parent exists, so it tries again forever).
+ */
+async function createDir(dir: string): Promise<void> {
+  const make = async (path: string): Promise<void> => {
+    try {
+      await mkdir(path);
+      return;
+    } catch (err) {
+      const code = errnoOf(err);
+      if (code === "EEXIST") {
+        if ((await stat(path)).isDirectory()) return;
+        throw Object.assign(new Error(`${path} exists and is not a directory`), { path });
+      }
+      if (code !== "ENOENT" || dirname(path) === path) throw err;
+    }
+    await make(dirname(path));
+    // Once: the parent is there now, so whatever this says is the reason.
+    await mkdir(path).catch(async (err: unknown) => {
+      if (errnoOf(err) !== "EEXIST" || !(await stat(path)).isDirectory()) throw err;
+    });
+  };
+  try {
+    await make(dir);
+  } catch (err) {
+    const at = (err as { path?: unknown }).path;
+    const where = typeof at === "string" && at !== dir ? ` (at ${at})` : "";
+    throw new StoreError(`cannot create data directory ${dir}: ${reasonText(err)}${where}`);
   }
 }
 

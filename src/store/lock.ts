@@ -4,7 +4,7 @@
 import { readFileSync } from "node:fs";
 import { open, readFile, rm } from "node:fs/promises";
 import type { Logger } from "pino";
-import { errnoOf } from "../lib/errno.js";
+import { errnoOf, reasonText } from "../lib/errno.js";
 import { StoreError } from "./types.js";
 
 /** Who holds a lock: the process, the boot it ran in, and when it started (Linux: /proc/<pid>/stat's starttime). */
@@ -31,13 +31,21 @@ export class DirLock {
     for (;;) {
       try {
         const file = await open(this.path, "wx");
-        await file.writeFile(formatOwner(ownerOf(process.pid)));
+        try {
+          await file.writeFile(formatOwner(ownerOf(process.pid)));
+        } catch (err) {
+          // A lock we could not write (a full disk) is not ours: no handle left to GC, no empty file left behind.
+          await file.close();
+          await rm(this.path, { force: true });
+          throw new StoreError(`cannot lock ${this.path}: ${reasonText(err)}`);
+        }
         await file.close();
         this.held = true;
         heldHere.add(this.path);
         return;
       } catch (err) {
-        if (errnoOf(err) !== "EEXIST") throw new StoreError(`cannot lock ${this.path}: ${(err as Error).message}`);
+        if (err instanceof StoreError) throw err;
+        if (errnoOf(err) !== "EEXIST") throw new StoreError(`cannot lock ${this.path}: ${reasonText(err)}`);
       }
       const owner = parseOwner(await readFile(this.path, "utf8").catch(() => ""));
       const verdict = owner === undefined ? "unreadable" : judge(owner);

@@ -1,7 +1,7 @@
 // The journal store on a real disk: reload, group commit, torn tails, damage, compaction.
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { appendFile, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { appendFile, chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -10,10 +10,13 @@ import { FileStore, StoreError } from "../../src/store/index.js";
 import { formatOwner, ownerOf } from "../../src/store/lock.js";
 
 let dir: string;
+/** Every store a test opened: closed after it even when an assertion fails first (no journal handle left to GC). */
+const opened: FileStore[] = [];
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), "hd-store-"));
 });
 afterEach(async () => {
+  for (const store of opened.splice(0)) await store.close();
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -34,6 +37,7 @@ const entry = (id: string, port = 80): ServiceEntry => ({
 
 async function open(opts: { compactAfterBytes?: number } = {}) {
   const store = new FileStore({ dir, ...opts });
+  opened.push(store);
   const loaded = await store.load();
   return { store, loaded };
 }
@@ -104,7 +108,9 @@ describe("the file store", () => {
     expect(store.counters.records).toBe(50);
     expect(store.counters.syncs).toBeLessThan(50);
     await store.close();
-    expect((await open()).loaded).toHaveLength(50);
+    const again = await open();
+    expect(again.loaded).toHaveLength(50);
+    await again.store.close();
   });
 
   it("recovers a torn tail up to the last whole record, and cuts it off", async () => {
@@ -121,7 +127,9 @@ describe("the file store", () => {
     expect(again.store.loadReport.droppedTailBytes).toBeGreaterThan(0);
     await again.store.apply([{ op: "put", entry: entry("c") }]);
     await again.store.close();
-    expect(ids((await open()).loaded)).toEqual(["a:80", "b:80", "c:80"]);
+    const third = await open();
+    expect(ids(third.loaded)).toEqual(["a:80", "b:80", "c:80"]);
+    await third.store.close();
   });
 
   it("drops a tail record whose checksum does not match", async () => {
@@ -134,7 +142,9 @@ describe("the file store", () => {
     const lines = text.split("\n");
     lines[1] = lines[1]!.replace('"port":80', '"port":99'); // the last record, changed after the fact
     await writeFile(journal, lines.join("\n"));
-    expect(ids((await open()).loaded)).toEqual(["a:80"]);
+    const again = await open();
+    expect(ids(again.loaded)).toEqual(["a:80"]);
+    await again.store.close();
   });
 
   it("refuses to start over a journal damaged in the middle", async () => {
@@ -196,6 +206,7 @@ describe("the file store", () => {
     const again = await open();
     expect(ids(again.loaded)).toEqual(["a:80", "b:80"]);
     expect(again.store.loadReport.journalRecords).toBe(0);
+    await again.store.close();
   });
 
   it("refuses to start over a damaged snapshot instead of starting empty", async () => {
@@ -208,5 +219,49 @@ describe("the file store", () => {
     await expect(open()).rejects.toThrow(/registry\.snapshot:2: not a valid service entry/);
     await writeFile(path, "garbage\n");
     await expect(open()).rejects.toThrow(/is damaged/);
+  });
+});
+
+describe("a data directory that cannot be created", () => {
+  const reason = async (path: string) => {
+    const store = new FileStore({ dir: path });
+    opened.push(store);
+    return store.load().then(
+      () => "loaded",
+      (err: Error) => `${err.name}: ${err.message}`,
+    );
+  };
+
+  it("says why: a path under a file is not a directory (ENOTDIR), as root too", async () => {
+    await writeFile(join(dir, "file"), "x");
+    expect(await reason(join(dir, "file", "data"))).toBe(`StoreError: cannot create data directory ${join(dir, "file", "data")}: not a directory (ENOTDIR)`);
+    expect(await reason(join(dir, "file", "a", "b"))).toBe(`StoreError: cannot create data directory ${join(dir, "file", "a", "b")}: not a directory (ENOTDIR)`);
+    expect(await reason(join(dir, "file"))).toMatch(/^StoreError: cannot create data directory .*\/file: .*\/file exists and is not a directory$/);
+  });
+
+  it("says why under /proc, where Node's recursive mkdir never returns", async () => {
+    expect(await reason("/proc/self/hd-data/x")).toBe("StoreError: cannot create data directory /proc/self/hd-data/x: no such file or directory (ENOENT) (at /proc/self/hd-data)");
+  });
+
+  // Read-only is EROFS on a read-only mount, EACCES in a directory the user may not write. Root writes through any
+  // mode bits, so as root this mounts a read-only tmpfs (and fails, saying so, if it cannot); otherwise chmod 0555.
+  it("says the file system is read-only (EROFS) or the directory not writable (EACCES), not ENOENT", async () => {
+    const parent = join(dir, "ro");
+    await mkdir(parent);
+    const root = process.getuid?.() === 0;
+    if (root) {
+      const mount = spawnSync("mount", ["-t", "tmpfs", "-o", "ro,size=64k", "hd-test-ro", parent], { encoding: "utf8" });
+      expect(mount.status, `as root this test mounts a read-only tmpfs on ${parent}, which failed: ${mount.stderr}`).toBe(0);
+    } else await chmod(parent, 0o555);
+    try {
+      const expected = root ? "read-only file system (EROFS)" : "permission denied (EACCES)";
+      expect(await reason(join(parent, "data"))).toBe(`StoreError: cannot create data directory ${join(parent, "data")}: ${expected}`);
+      expect(await reason(join(parent, "a", "b"))).toBe(`StoreError: cannot create data directory ${join(parent, "a", "b")}: ${expected} (at ${join(parent, "a")})`);
+      // The directory itself exists but cannot be written: the lock says so.
+      expect(await reason(parent)).toBe(`StoreError: cannot lock ${join(parent, "registry.lock")}: ${expected}`);
+    } finally {
+      if (root) spawnSync("umount", [parent]);
+      else await chmod(parent, 0o755);
+    }
   });
 });
