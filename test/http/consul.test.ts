@@ -212,6 +212,28 @@ describe("blocking queries (index and wait)", () => {
   });
 });
 
+describe("blocking queries share --max-watchers with ours", () => {
+  let small: ServerHandle;
+  beforeAll(async () => {
+    small = await startTestServer({ maxWatchers: 1 });
+  });
+  afterAll(() => small.stop());
+
+  it("one more than --max-watchers is a 503; a client that goes away stops waiting", async () => {
+    const first = await api(small.url, "GET", "/v1/catalog/services");
+    const index = first.headers.get("x-consul-index")!;
+    const abort = new AbortController();
+    const waiting = fetch(`${small.url}/v1/health/service/web?index=${index}&wait=30s`, { signal: abort.signal }).catch(() => "aborted");
+    await expect.poll(() => small.discovery.changes.waiters).toBe(1);
+    const refused = await api(small.url, "GET", `/v1/catalog/services?index=${index}&wait=30s`);
+    expect(refused.status).toBe(503);
+    expect(refused.body.error.message).toMatch(/--max-watchers/);
+    abort.abort();
+    expect(await waiting).toBe("aborted");
+    await expect.poll(() => small.discovery.changes.waiters).toBe(0);
+  });
+});
+
 describe("bad input is a 400 with the reason, and changes nothing", () => {
   const register = (body: unknown) => api(server.url, "PUT", "/v1/agent/service/register", body);
 
