@@ -205,6 +205,7 @@ describe("blocking queries (index and wait)", () => {
 
   it("takes Go durations for wait and clamps it at 10m; refuses a bad index or wait", async () => {
     expect((await api(server.url, "GET", "/v1/catalog/services?wait=1m30s")).status).toBe(200);
+    expect((await api(server.url, "GET", "/v1/catalog/services?wait=20m")).status).toBe(200);
     expect((await api(server.url, "GET", "/v1/catalog/services?index=abc")).status).toBe(400);
     const bad = await api(server.url, "GET", "/v1/catalog/services?index=1&wait=5 minutes");
     expect(bad.status).toBe(400);
@@ -269,6 +270,9 @@ describe("bad input is a 400 with the reason, and changes nothing", () => {
     });
     expect(r.status).toBe(200);
     expect((await api(server.url, "GET", "/v1/services/lower")).body).toMatchObject({ name: "lower", tcpCheck: true, healthCheckInterval: 10_000, deregisterAfter: 90_000 });
+    // A JSON number is a Go time.Duration: nanoseconds.
+    expect((await api(server.url, "PUT", "/v1/agent/service/register", { Name: "nanos", Port: 82, Check: { TTL: 15_000_000_000 } })).status).toBe(200);
+    expect((await api(server.url, "GET", "/v1/services/nanos")).body).toMatchObject({ ttl: 15_000, address: "127.0.0.1" });
   });
 
   it("refuses unknown parameters and ones it cannot honour, and accepts Consul's common ones", async () => {
@@ -287,6 +291,15 @@ describe("bad input is a 400 with the reason, and changes nothing", () => {
     const ids = async (query: string) => (await api(server.url, "GET", `/v1/health/service/tagged?${query}`)).body.map((e: { Service: { ID: string } }) => e.Service.ID);
     expect(await ids("tag=a")).toEqual(["tagged-1", "tagged-2"]);
     expect(await ids("tag=a&tag=b")).toEqual(["tagged-1"]);
+    // A tag as Consul's clients write it, comma and all: ?tag= here does not split.
+    await consul.agent.service.register({ name: "tagged", id: "tagged-3", address: "10.0.0.14", port: 80, tags: ["zone=eu,rack=2"] });
+    expect(await ids(`tag=${encodeURIComponent("zone=eu,rack=2")}`)).toEqual(["tagged-3"]);
+  });
+
+  it("serves no KV, ACLs or catalog writes: those paths are 404", async () => {
+    for (const [method, path] of [["GET", "/v1/kv/app/config"], ["PUT", "/v1/catalog/register"], ["PUT", "/v1/agent/check/register"], ["GET", "/v1/acl/tokens"]] as const) {
+      expect((await api(server.url, method, path, method === "PUT" ? {} : undefined)).status, path).toBe(404);
+    }
   });
 });
 
