@@ -106,7 +106,9 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Ser
     cluster: () => clusterStatus?.(),
   });
   const httpLogger = logger.child({ component: "http" });
-  const app = createHttpApp(discovery, { adminToken: config.adminToken, maxBodyBytes: config.maxBodyBytes, logger: httpLogger, metrics });
+  const app = createHttpApp(discovery, { adminToken: config.adminToken, maxBodyBytes: config.maxBodyBytes, logger: httpLogger, metrics,
+    nodeAddress: isWildcard(config.httpListen.host) ? "127.0.0.1" : config.httpListen.host,
+  });
   let http: HttpServerHandle;
   let dnsAddress: { host: string; port: number };
   try {

@@ -7,6 +7,7 @@ import { forwardToOwner } from "./forward.js";
 import type { Discovery } from "../registry/index.js";
 import { InvalidError, UnauthorizedError } from "../lib/errors.js";
 import { errorBody, HttpError, renderError } from "./errors.js";
+import { consulRoutes, consulToken, CONSUL_PATH } from "./consul/index.js";
 import { providerRoutes } from "./providers.js";
 import { compileServiceQuery, jittered, searchOf, takeBlocking } from "./params.js";
 
@@ -18,6 +19,8 @@ export interface HttpOptions {
   logger: Logger;
   /** Serves GET /metrics (Prometheus text format) when set. */
   metrics?: MetricsSource;
+  /** This node's address as the Consul-compatible routes show it (Consul's agent address); 127.0.0.1 by default. */
+  nodeAddress?: string;
 }
 
 /** What GET /metrics serves: src/app's Metrics renders the registry's, DNS's and cluster's figures. */
@@ -63,8 +66,11 @@ export function createHttpApp(discovery: Discovery, opts: HttpOptions): Hono {
     app.on(MUTATING, "*", async (c, next) => {
       const header = c.req.header("authorization") ?? "";
       const match = /^Bearer\s+(.+)$/i.exec(header);
-      if (!match || !timingSafeEqual(digest(match[1]!.trim()), expected)) {
-        throw new UnauthorizedError("this route needs the admin token: Authorization: Bearer <token>");
+      // Consul's clients send it their way: X-Consul-Token or ?token=, on the Consul-compatible paths.
+      const token = match?.[1]!.trim() ?? (CONSUL_PATH.test(c.req.path) ? consulToken(c) : undefined);
+      if (token === undefined || !timingSafeEqual(digest(token), expected)) {
+        const consulWay = CONSUL_PATH.test(c.req.path) ? " (or X-Consul-Token: <token>, or ?token=)" : "";
+        throw new UnauthorizedError(`this route needs the admin token: Authorization: Bearer <token>${consulWay}`);
       }
       return next();
     });
@@ -94,6 +100,7 @@ export function createHttpApp(discovery: Discovery, opts: HttpOptions): Hono {
   // The routes from here on (the middleware above matches every path): the 405 handler reads their methods.
   const firstRoute = app.routes.length;
   providerRoutes(app, discovery);
+  consulRoutes(app, discovery, { nodeAddress: opts.nodeAddress ?? "127.0.0.1" });
   app.get("/v1/status", (c) => {
     const status = discovery.status();
     return c.body(JSON.stringify(status), status.status === "failed" ? 503 : 200, JSON_HEADERS);
