@@ -107,7 +107,7 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Ser
   });
   const httpLogger = logger.child({ component: "http" });
   const app = createHttpApp(discovery, { adminToken: config.adminToken, maxBodyBytes: config.maxBodyBytes, logger: httpLogger, metrics,
-    nodeAddress: isWildcard(config.httpListen.host) ? "127.0.0.1" : config.httpListen.host,
+    nodeAddress: isWildcard(config.httpListen.host) ? "127.0.0.1" : config.httpListen.host, domain: config.domain,
   });
   let http: HttpServerHandle;
   let dnsAddress: { host: string; port: number };

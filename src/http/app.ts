@@ -9,6 +9,7 @@ import { InvalidError, UnauthorizedError } from "../lib/errors.js";
 import { errorBody, HttpError, renderError } from "./errors.js";
 import { consulRoutes, consulToken, CONSUL_PATH } from "./consul/index.js";
 import { providerRoutes } from "./providers.js";
+import { traefikRoutes } from "./traefik/index.js";
 import { compileServiceQuery, jittered, searchOf, takeBlocking } from "./params.js";
 
 export interface HttpOptions {
@@ -21,6 +22,8 @@ export interface HttpOptions {
   metrics?: MetricsSource;
   /** This node's address as the Consul-compatible routes show it (Consul's agent address); 127.0.0.1 by default. */
   nodeAddress?: string;
+  /** Our DNS domain, for the default rule of /v1/traefik/config (Host(`<name>.<domain>`)); home.arpa by default. */
+  domain?: string;
 }
 
 /** What GET /metrics serves: src/app's Metrics renders the registry's, DNS's and cluster's figures. */
@@ -100,6 +103,7 @@ export function createHttpApp(discovery: Discovery, opts: HttpOptions): Hono {
   // The routes from here on (the middleware above matches every path): the 405 handler reads their methods.
   const firstRoute = app.routes.length;
   providerRoutes(app, discovery);
+  traefikRoutes(app, discovery, { domain: opts.domain ?? "home.arpa", logger: opts.logger });
   consulRoutes(app, discovery, { nodeAddress: opts.nodeAddress ?? "127.0.0.1" });
   app.get("/v1/status", (c) => {
     const status = discovery.status();
