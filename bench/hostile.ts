@@ -5,7 +5,8 @@
 // exiting), RSS at start, peak and end, and whether it still answers DNS and the API with its registry intact.
 // Then a second server whose loopback is untrusted (--dns-trusted-networks elsewhere): the amplification a spoofed
 // source gets (bytes out per byte in) and what one source flooding it receives (--dns-rate-limit).
-//   npm run build && bench/run.sh hostile [--seconds 30]
+// --echo: instead, the floor: the same UDP fuzz against a bare node:dgram echo (bench/dns-echo.ts).
+//   npm run build && bench/run.sh hostile [--seconds 30] [--only udp-fuzz,tcp-never-read,...] [--echo]
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes, randomInt } from "node:crypto";
 import { createSocket } from "node:dgram";
@@ -16,7 +17,7 @@ import dns2 from "dns2";
 import { children, sleep, stopChild } from "./children.js";
 
 const ALL = ["udp-fuzz", "tcp-never-read", "tcp-slow", "tcp-flood", "tcp-fuzz", "http-slow", "http-never-read"];
-const { values } = parseArgs({ options: { seconds: { type: "string", default: "30" }, only: { type: "string", default: ALL.join(",") } } });
+const { values } = parseArgs({ options: { seconds: { type: "string", default: "30" }, only: { type: "string", default: ALL.join(",") }, echo: { type: "boolean", default: false } } });
 const seconds = Number(values.seconds);
 /** The kinds of client to run (all by default): --only udp-fuzz,tcp-never-read,... */
 const only = new Set(values.only.split(","));
@@ -324,6 +325,49 @@ async function heapOf(server: Server): Promise<Record<string, number>> {
 
 const round = (n: number) => Math.round(n * 100) / 100;
 
+/**
+ * The floor: the same warm-up and UDP fuzz against bench/dns-echo.ts, a bare node:dgram socket answering every
+ * datagram with one fixed packet (no parsing, no registry). What its RSS grows is what Node itself grows at
+ * that packet rate, whatever the server does.
+ */
+async function echoFloor(): Promise<Record<string, unknown>> {
+  const packet = Buffer.from(SEEDS[2]!);
+  packet[2] = packet[2]! | 0x80;
+  const child = spawn(process.execPath, ["dist/bench/dns-echo.js", "--packet", packet.toString("hex"), "--sync-lookup"], { stdio: ["ignore", "pipe", "inherit"] });
+  children.push(child);
+  const echoPort = await new Promise<number>((resolve) => child.stdout!.once("data", (d: Buffer) => resolve((JSON.parse(d.toString()) as { port: number }).port)));
+  const pid = child.pid!;
+  const warm = createSocket("udp4");
+  warm.on("message", () => undefined);
+  for (const warmUntil = Date.now() + 5_000; Date.now() < warmUntil; ) {
+    for (let i = 0; i < 100; i++) warm.send(SEEDS[i % SEEDS.length]!, echoPort, "127.0.0.1");
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  warm.close();
+  await sleep(1_000);
+  const start = rssMb(pid);
+  let peak = start;
+  const sampler = setInterval(() => (peak = Math.max(peak, rssMb(pid) || 0)), 100);
+  const sockets = Array.from({ length: 4 }, () => createSocket("udp4"));
+  let packets = 0;
+  for (const sock of sockets) sock.on("message", () => undefined);
+  for (const until = Date.now() + seconds * 1000; Date.now() < until; ) {
+    for (let i = 0; i < 200; i++) sockets[i & 3]!.send(fuzzed(), echoPort, "127.0.0.1");
+    packets += 200;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  clearInterval(sampler);
+  await sleep(5_000);
+  const end = rssMb(pid);
+  for (const sock of sockets) sock.close();
+  await stopChild(child);
+  return { seconds, packets, rssMb: { start: round(start), peak: round(peak), end: round(end), growth: round(end - start), peakGrowth: round(peak - start) } };
+}
+
+if (values.echo) {
+  console.log(JSON.stringify({ echoFloor: await echoFloor() }, null, 2));
+  process.exit(0);
+}
 const hostile = await hostilePhase();
 console.log(JSON.stringify({ hostile }, null, 2));
 const untrusted = await untrustedPhase();

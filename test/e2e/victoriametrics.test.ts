@@ -11,6 +11,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { api, closedPort, startPeer } from "../helpers.js";
 import { startBuiltServer, type BuiltServer } from "./built-server.js";
+import { instancesOf, untilTargets, type ScrapeTarget } from "./scrape-targets.js";
 
 const EXAMPLE = fileURLToPath(new URL("../../examples/consul-clients/victoriametrics.yml", import.meta.url));
 let server: BuiltServer;
@@ -19,26 +20,8 @@ let vmUrl: string;
 let dir: string;
 const peers: Awaited<ReturnType<typeof startPeer>>[] = [];
 
-interface Target {
-  labels: Record<string, string>;
-  discoveredLabels: Record<string, string>;
-  health: string;
-}
-async function targets(): Promise<Target[]> {
-  const r = await fetch(`${vmUrl}/api/v1/targets?state=active`).catch(() => undefined);
-  if (!r?.ok) return [];
-  return ((await r.json()) as { data: { activeTargets: Target[] } }).data.activeTargets;
-}
-async function until(what: string, ok: (t: Target[]) => boolean, ms = 20_000): Promise<Target[]> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const t = await targets();
-    if (ok(t)) return t;
-    if (Date.now() > end) throw new Error(`${what}: targets were ${JSON.stringify(t.map((x) => x.labels))}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-const instances = (t: Target[]) => t.map((x) => x.labels.instance).sort();
+const until = (what: string, ok: (t: ScrapeTarget[]) => boolean, ms?: number) => untilTargets(vmUrl, what, ok, ms);
+const instances = instancesOf;
 const at = (i: number) => `127.0.0.1:${peers[i]!.port}`;
 
 /** Consul's way: the agent API, a TTL check that starts passing. */

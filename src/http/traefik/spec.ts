@@ -36,13 +36,11 @@ const map = (of: Spec): Spec => ({ kind: "map", of });
 const domains: Spec = { kind: "indexed", of: struct({ main: s, sans: l }) };
 const observability = struct({ accessLogs: { kind: "bool", keepZero: true }, metrics: { kind: "bool", keepZero: true }, tracing: { kind: "bool", keepZero: true }, traceVerbosity: s });
 
+/** What HTTP and TCP routers share (Traefik's Router and TCPRouter structs). */
+const routerFields = { entryPoints: l, middlewares: l, service: s, rule: s, ruleSyntax: s, priority: i };
+
 export const routerSpec = struct({
-  entryPoints: l,
-  middlewares: l,
-  service: s,
-  rule: s,
-  ruleSyntax: s,
-  priority: i,
+  ...routerFields,
   tls: struct({ options: s, certResolver: s, domains }, { allowEmpty: true }),
   observability,
 });
@@ -147,12 +145,7 @@ function middlewareSpec(table: Record<string, Options | null>): StructSpec {
 export const middlewareSpecs = { http: middlewareSpec(HTTP_MIDDLEWARES), tcp: middlewareSpec(TCP_MIDDLEWARES) };
 
 export const tcpRouterSpec = struct({
-  entryPoints: l,
-  middlewares: l,
-  service: s,
-  rule: s,
-  ruleSyntax: s,
-  priority: i,
+  ...routerFields,
   // Passthrough has no omitempty in Traefik's JSON: an empty tls is {"passthrough": false}.
   tls: struct({ passthrough: { kind: "bool", keepZero: true }, options: s, certResolver: s, domains }, { allowEmpty: true, defaults: () => ({ passthrough: false }) }),
 });
