@@ -13,6 +13,7 @@ import type { Config } from "./config.js";
 import type { Discovery } from "../registry/index.js";
 import { startDiscovery } from "./discovery.js";
 import { DnsServer, localNetworks } from "../dns/index.js";
+import { DockerSource } from "../sources/index.js";
 import { loadZones, type StaticZones } from "../dns/index.js";
 import { createHttpApp } from "../http/index.js";
 import { listenHttp, type HttpServerHandle } from "../http/index.js";
@@ -169,6 +170,19 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Ser
       throw err;
     }
   }
+  // Containers: connects in the background; an engine that is down is a warning and a retry, not a failed start.
+  let docker: DockerSource | undefined;
+  if (config.dockerSocket) {
+    docker = new DockerSource({
+      endpoint: config.dockerSocket,
+      hostAddress: config.dockerHostAddress,
+      logger: logger.child({ component: "docker" }),
+      sync: (inputs) => discovery.syncContainers(inputs),
+    });
+    const source = docker;
+    discovery.addStatsSource("docker", () => source.status());
+    await docker.start();
+  }
   if (!config.adminToken && !isLoopback(config.httpListen.host)) {
     httpLogger.warn({ address: config.httpListen.host }, "the API listens beyond loopback without --admin-token: anyone who reaches it can register and deregister services");
   }
@@ -205,6 +219,7 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Ser
       (stopping ??= (async () => {
         // Blocking queries answer now (with what they have): the HTTP server waits for requests in flight.
         discovery.changes.close();
+        await docker?.stop();
         await Promise.all([http.close(), dns.close()]);
         await discovery.stop();
       })()),

@@ -24,6 +24,9 @@ function declaredOf(source: Partial<Record<keyof Declared, unknown>>, nodeId: st
   return out;
 }
 
+/** A source of instances besides the API (schema.ts: `source`). */
+export type EntrySource = "file" | "docker";
+
 export interface NewEntryContext {
   /** The node id given to an input without one. */
   readonly nodeId: string;
@@ -31,7 +34,7 @@ export interface NewEntryContext {
   readonly now: string;
   /** The entry this registration replaces, if any. */
   readonly before: ServiceEntry | undefined;
-  readonly source?: "file" | undefined;
+  readonly source?: EntrySource | undefined;
 }
 
 /** The entry registering an input makes. Health carries over from `before` when the check is the same. */

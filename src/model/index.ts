@@ -27,4 +27,4 @@ export {
   type ServiceEntry,
   type ServiceInput,
 } from "./schema.js";
-export { carryHealth, entryMatches, freezeEntry, newEntry, sameCheck, storedEntry, withoutManaged, type NewEntryContext } from "./entry.js";
+export { carryHealth, entryMatches, freezeEntry, newEntry, sameCheck, storedEntry, withoutManaged, type EntrySource, type NewEntryContext } from "./entry.js";

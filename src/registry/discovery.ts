@@ -238,9 +238,7 @@ export class Discovery implements DiscoveryApi {
     const before = this.registry.get(input.id);
     // Replaced through the API, it would stop being the file's (and a later DELETE would need no force), until a
     // reload put the file's version back: the file is where it changes.
-    if (before?.source === "file" && opts.force !== true) {
-      throw new ConflictError(`service ${input.id} is declared in a services file: change it there (and reload), or re-register with force`);
-    }
+    if (before?.source !== undefined && opts.force !== true) throw new ConflictError(`service ${input.id} ${sourceConflict(before, "change")}, or re-register with force`);
     const entry = await this.registry.register(input);
     this.logger.info({ id: entry.id, name: entry.name, healthStatus: entry.healthStatus }, before ? "service re-registered" : "service registered");
     return entry;
@@ -249,9 +247,7 @@ export class Discovery implements DiscoveryApi {
   /** Deregisters an instance; one declared in a services file needs `force` (the file would bring it back on reload). */
   async deregisterService(id: string, opts: { force?: boolean } = {}): Promise<ServiceEntry> {
     const existing = this.registry.get(parseOrThrow(serviceIdSchema, id, "service id"));
-    if (existing?.source === "file" && opts.force !== true) {
-      throw new ConflictError(`service ${id} is declared in a services file: remove it there (and reload), or deregister with force`);
-    }
+    if (existing?.source !== undefined && opts.force !== true) throw new ConflictError(`service ${id} ${sourceConflict(existing, "remove")}, or deregister with force`);
     const entry = await this.registry.deregister(id);
     this.logger.info({ id: entry.id, name: entry.name }, "service deregistered");
     return entry;
@@ -290,6 +286,33 @@ export class Discovery implements DiscoveryApi {
     };
     this.logger.info({ files: set.files.length, ...result }, "services files applied");
     return result;
+  }
+
+  /**
+   * Makes the registry match what the container source declares (src/sources/docker.ts): its instances
+   * registered (or re-registered when changed), the container source's instances no longer declared deregistered.
+   * Instances another source or the API holds under the same id are left alone and reported.
+   */
+  async syncContainers(services: readonly ParsedServiceInput[]): Promise<{ registered: string[]; deregistered: string[]; unchanged: number; conflicts: string[] }> {
+    const declared = new Set(services.map((s) => s.id));
+    const ops: WriteOp[] = [];
+    const conflicts: string[] = [];
+    let unchanged = 0;
+    for (const input of services) {
+      const entry = this.registry.get(input.id);
+      if (entry !== undefined && entry.source !== "docker") conflicts.push(input.id);
+      else if (entry !== undefined && entryMatches(entry, input)) unchanged += 1;
+      else if (this.checker.refusal(input) === undefined) ops.push({ op: "register", input, source: "docker" });
+      else conflicts.push(input.id);
+    }
+    for (const entry of this.registry.values()) if (entry.source === "docker" && !declared.has(entry.id)) ops.push({ op: "deregister", id: entry.id });
+    const changes = ops.length > 0 ? await this.registry.write(ops) : [];
+    return {
+      registered: changes.filter((c) => c.after !== undefined).map((c) => c.id),
+      deregistered: changes.filter((c) => c.after === undefined).map((c) => c.id),
+      unchanged,
+      conflicts,
+    };
   }
 
   async getService(id: string): Promise<ServiceEntry> {
@@ -354,9 +377,10 @@ export class Discovery implements DiscoveryApi {
     const ops: WriteOp[] = [];
     const items: WriteItemError[] = [];
     // The rule registerService and deregisterService keep: a file's instance changes in its file, or with force.
-    const fileDeclared = (index: number, id: string, what: string): boolean => {
-      if (opts.force === true || this.registry.get(id)?.source !== "file") return false;
-      items.push({ index, id, code: "file_declared", message: `service ${id} is declared in a services file: ${what} it there (and reload), or send the bulk call with force` });
+    const fileDeclared = (index: number, id: string, what: "change" | "remove"): boolean => {
+      const entry = this.registry.get(id);
+      if (opts.force === true || entry?.source === undefined) return false;
+      items.push({ index, id, code: entry.source === "file" ? "file_declared" : "container_declared", message: `service ${id} ${sourceConflict(entry, what)}, or send the bulk call with force` });
       return true;
     };
     // An id twice in one call is a mistake, not "the last one wins": refused, like register plus deregister.
@@ -531,7 +555,7 @@ function conflictOrInvalid(err: BatchError): Error {
   if (items.every((i) => i.code === "owned_elsewhere")) {
     return new ConflictError(`bulk request rejected: ${items.length} items belong to other nodes; send them there (nothing was applied)`, { items });
   }
-  if (items.every((i) => i.code === "owned_elsewhere" || i.code === "file_declared" || i.code === "limit")) {
+  if (items.every((i) => i.code === "owned_elsewhere" || i.code === "file_declared" || i.code === "container_declared" || i.code === "limit")) {
     return new ConflictError(`bulk request rejected: ${items.length} items are declared in services files, on other nodes, or past a limit (nothing was applied)`, { items });
   }
   return err;
@@ -550,5 +574,12 @@ export function defaultNodeId(): string {
 /** The seed's `new_service_entry`: the registration input for an instance, to pass to `registerService`. */
 export function newServiceEntry(id: string, name: string, version: string, nodeId: string, address: string, port: number): ServiceInput {
   return { id, name, version, nodeId, address, port, metadata: {}, tags: [] };
+}
+
+/** Why an API write to an instance a source declared needs force, as the message says it: where to change it. */
+function sourceConflict(entry: ServiceEntry, what: "change" | "remove"): string {
+  if (entry.source === "file") return `is declared in a services file: ${what} it there (and reload)`;
+  const container = entry.metadata["container.name"];
+  return `is registered from the labels of container ${container ?? "?"}: ${what === "change" ? "change the labels" : "stop the container"}`;
 }
 

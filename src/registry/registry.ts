@@ -7,7 +7,7 @@ import type { Clock } from "../lib/clock.js";
 import { ConflictError, InvalidError, NotFoundError } from "../lib/errors.js";
 import type { Store, StoreMutation } from "../store/index.js";
 import { compareEntries, matches, type CompiledQuery } from "./query.js";
-import { carryHealth, freezeEntry, hasCheck, HEALTH_STATUSES, newEntry, sameCheck, type HealthStatus, type ParsedServiceInput, type ServiceEntry } from "../model/index.js";
+import { carryHealth, freezeEntry, hasCheck, HEALTH_STATUSES, newEntry, sameCheck, type EntrySource, type HealthStatus, type ParsedServiceInput, type ServiceEntry } from "../model/index.js";
 
 /**
  * "checked": a check ran and its status did not change (only lastHealthCheck moved).
@@ -34,7 +34,7 @@ export type ChangeListener = (changes: readonly RegistryChange[], generation: nu
 export type PlannedListener = (view: ReadonlyMap<string, ServiceEntry | undefined>, outcome: Promise<unknown>) => void;
 
 export type WriteOp =
-  | { readonly op: "register"; readonly input: ParsedServiceInput; readonly source?: "file" }
+  | { readonly op: "register"; readonly input: ParsedServiceInput; readonly source?: EntrySource }
   | { readonly op: "deregister"; readonly id: string }
   /** reason undefined turns maintenance off. */
   | { readonly op: "maintenance"; readonly id: string; readonly reason: string | undefined };
