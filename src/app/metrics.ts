@@ -6,6 +6,7 @@ import { collectDefaultMetrics, Registry, type Metric } from "prom-client";
 import type { ClusterState, ClusterStatus } from "../cluster/index.js";
 import type { RegistryStats } from "../registry/index.js";
 import type { DnsStats } from "../dns/index.js";
+import type { DockerSourceStatus } from "../sources/index.js";
 
 const PREFIX = "homelab_discovery_";
 const CLUSTER_STATES: readonly ClusterState[] = ["starting", "ok", "degraded", "unreachable", "conflict"];
@@ -27,6 +28,8 @@ export interface MetricSources {
   dns(): DnsStats;
   /** Undefined unless the node runs in cluster mode. */
   cluster(): ClusterStatus | undefined;
+  /** Undefined unless --docker-socket is set. */
+  docker?(): DockerSourceStatus | undefined;
 }
 
 export class Metrics {
@@ -38,7 +41,7 @@ export class Metrics {
   async render(): Promise<string> {
     const s = this.sources;
     const registry = new Registry();
-    for (const family of families(s, await s.registry(), s.dns(), s.cluster())) registry.registerMetric(asMetric(family));
+    for (const family of [...families(s, await s.registry(), s.dns(), s.cluster()), ...dockerFamilies(s.docker?.())]) registry.registerMetric(asMetric(family));
     return `${await processMetrics().metrics()}\n${await registry.metrics()}`;
   }
 }
@@ -62,6 +65,16 @@ function asMetric(f: Family): Metric {
 const gauge = (name: string, help: string, samples: readonly Sample[]): Family => ({ name, help, type: "gauge", samples });
 const counter = (name: string, help: string, samples: readonly Sample[]): Family => ({ name, help, type: "counter", samples });
 const byLabel = (label: string, counts: Record<string, number>): Sample[] => Object.entries(counts).map(([value, n]) => [n, { [label]: value }]);
+
+function dockerFamilies(d: DockerSourceStatus | undefined): Family[] {
+  if (d === undefined) return [];
+  return [
+    gauge("docker_connected", "1 while the container engine's event stream is open (--docker-socket).", [[d.connected ? 1 : 0]]),
+    gauge("docker_containers", "Running containers with homelab.* labels at the last sync.", [[d.containers]]),
+    gauge("docker_instances", "Instances those containers declare.", [[d.instances]]),
+    counter("docker_syncs_total", "Times the registry was made to match the engine's containers.", [[d.syncs]]),
+  ];
+}
 
 function families(s: MetricSources, r: RegistryStats, d: DnsStats, c: ClusterStatus | undefined): Family[] {
   const out = [

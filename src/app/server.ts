@@ -13,7 +13,7 @@ import type { Config } from "./config.js";
 import type { Discovery } from "../registry/index.js";
 import { startDiscovery } from "./discovery.js";
 import { DnsServer, localNetworks } from "../dns/index.js";
-import { DockerSource } from "../sources/index.js";
+import { DockerSource, type DockerSourceStatus } from "../sources/index.js";
 import { loadZones, type StaticZones } from "../dns/index.js";
 import { createHttpApp } from "../http/index.js";
 import { listenHttp, type HttpServerHandle } from "../http/index.js";
@@ -98,6 +98,7 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Ser
   });
   discovery.addStatsSource("dns", () => dns.stats());
   let clusterStatus: (() => ClusterStatus) | undefined;
+  let dockerStatus: (() => DockerSourceStatus) | undefined;
   const metrics = new Metrics({
     version: VERSION,
     nodeId: discovery.nodeId,
@@ -105,6 +106,7 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Ser
     registry: () => discovery.getRegistryStats(),
     dns: () => dns.stats(),
     cluster: () => clusterStatus?.(),
+    docker: () => dockerStatus?.(),
   });
   const httpLogger = logger.child({ component: "http" });
   const app = createHttpApp(discovery, { adminToken: config.adminToken, maxBodyBytes: config.maxBodyBytes, logger: httpLogger, metrics,
@@ -181,6 +183,7 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Ser
     });
     const source = docker;
     discovery.addStatsSource("docker", () => source.status());
+    dockerStatus = () => source.status();
     await docker.start();
   }
   if (!config.adminToken && !isLoopback(config.httpListen.host)) {

@@ -97,6 +97,9 @@ describe("containers from Podman's Docker API", () => {
     expect(entry.version).toBe("1"); // the image's tag
     const list = (await api(server.url, "GET", "/v1/services")).body;
     expect(JSON.stringify(list)).not.toContain("plain");
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    expect(metrics).toMatch(/^homelab_discovery_docker_connected 1$/m);
+    expect(metrics).toMatch(/^homelab_discovery_docker_instances 1$/m);
   });
 
   it("refuses an API write to a container's instance without force", async () => {
