@@ -7,8 +7,12 @@
 //              all 1,000 services), each with a changed port (their SRV answers really change) and metadata.
 // The churn is sent from this process over HTTP, as a user's deploy tooling would; the server is on CPU 1,
 // dnsperf and this process on CPU 0 (as bench/dns.ts pins them). Reports qps per phase and the ratios churn/quiet
-// per round, their medians, the writes actually acknowledged during each run, and the server's cache misses.
-// Usage: bench/run.sh dns-churn [--services 1000] [--rate 100] [--rounds 3] [--duration 4] [--warmup 2] [--no-pin]
+// per round, their medians, the writes actually acknowledged during each run, and the server's cache misses. Then
+// the writes alone, without DNS load: the server's CPU per write, what the DNS loses to each write once no answer
+// is dropped for it.
+// --profile: instead of the rounds, a CPU profile of the server under the unrelated writes alone (no DNS load),
+// printed as the hot functions: where a write's cost goes.
+// Usage: bench/run.sh dns-churn [--services 1000] [--rate 100] [--rounds 3] [--duration 4] [--warmup 2] [--no-pin] [--profile]
 import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
@@ -16,7 +20,9 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { Agent, request } from "undici";
-import { canPin, children, runMain, sleep } from "./children.js";
+import { canPin, children, runMain, sleep, stopChild } from "./children.js";
+import { printHotFunctions } from "./cpuprofile.js";
+import { processCpuMs } from "./procstat.js";
 import { instancesOf, queryFile, questions, serviceName } from "./dns-fixtures.js";
 import { fmt, median, readyLine } from "./stats.js";
 
@@ -30,6 +36,7 @@ const { values: opts } = parseArgs({
     clients: { type: "string", default: "4" },
     unrelated: { type: "string", default: "100" },
     "no-pin": { type: "boolean", default: false },
+    profile: { type: "boolean", default: false },
   },
 });
 const services = Number(opts.services);
@@ -136,7 +143,9 @@ async function main(): Promise<void> {
   console.log(`cpus: ${cpus().length} x ${cpus()[0]?.model ?? "?"}; node ${process.version}; load ${loadavg().map((l) => l.toFixed(2)).join(" ")}`);
   const file = join(work, "queries.txt");
   writeFileSync(file, queryFile(questions(services, Math.max(20_000, services * 20))));
-  const child = spawn(pin ? "taskset" : process.execPath, [...(pin ? ["-c", "1", process.execPath] : []), here("./ours-server.js"), "--services", String(services)], { stdio: ["ignore", "pipe", "inherit"] });
+  const profile = opts.profile ? join(work, "ours.cpuprofile") : undefined;
+  const serverArgs = [here("./ours-server.js"), "--services", String(services), ...(profile ? ["--profile", profile, "--profile-on-signal"] : [])];
+  const child = spawn(pin ? "taskset" : process.execPath, [...(pin ? ["-c", "1", process.execPath] : []), ...serverArgs], { stdio: ["ignore", "pipe", "inherit"] });
   children.push(child);
   const ready = await readyLine<{ port: number; dnsPort: number; instances: number }>(child);
   const base = `http://127.0.0.1:${ready.port}`;
@@ -150,6 +159,27 @@ async function main(): Promise<void> {
   console.log(`ours: pid ${child.pid}, DNS 127.0.0.1:${ready.dnsPort}, ${ready.instances} + ${unrelated} instances; ${rate} writes/s while churning${pin ? "; server on CPU 1, dnsperf and the churn on CPU 0" : ""}`);
   console.log(`dnsperf -s 127.0.0.1 -p ${ready.dnsPort} -d <queries> -c ${clients} -l ${duration}, ${rounds} rounds of ${PHASES.join(", ")} (order alternating), warmup ${warmup}s\n`);
   await dnsperf(ready.dnsPort, file, warmup);
+
+  /** The writes alone for `duration` seconds: acknowledged writes a second and the server's CPU ms per write. */
+  const writesAlone = async (phase: Exclude<Phase, "quiet">) => {
+    await sleep(300);
+    const cpu0 = processCpuMs(child.pid);
+    const load = churn(base, phase, agent);
+    await sleep(duration * 1000);
+    const w = await load.stop();
+    const cpuMs = processCpuMs(child.pid) - cpu0;
+    return { rate: w.acked / w.seconds, msPerWrite: cpuMs / Math.max(1, w.acked), failed: w.failed };
+  };
+  if (profile !== undefined) {
+    child.kill("SIGUSR2");
+    await sleep(500);
+    const w = await writesAlone("unrelated");
+    console.log(`profiled: ${fmt(w.rate, 0)} unrelated writes/s alone, ${fmt(w.msPerWrite, 2)} ms of server CPU per write (with the profiler's cost)`);
+    await agent.close();
+    await stopChild(child);
+    printHotFunctions(profile);
+    return;
+  }
 
   const qps: Record<Phase, number[]> = { quiet: [], unrelated: [], asked: [] };
   const writes: Record<Phase, number[]> = { quiet: [], unrelated: [], asked: [] };
@@ -172,6 +202,7 @@ async function main(): Promise<void> {
       );
     }
   }
+  const alone = { unrelated: await writesAlone("unrelated"), asked: await writesAlone("asked") };
   await agent.close();
 
   const ratios = (p: Phase) => qps[p].map((q, i) => q / qps.quiet[i]!);
@@ -184,6 +215,11 @@ async function main(): Promise<void> {
     console.log(
       `| ${p} | ${fmt(median(writes[p]), 0)} | ${fmt(median(qps[p]), 0)} | ${fmt(Math.min(...qps[p]), 0)} - ${fmt(Math.max(...qps[p]), 0)} | ${fmt(median(misses[p]), 0)} | **${fmt(median(rs), 3)}x** | ${rs.map((x) => fmt(x, 2)).join(", ")} | ${target[p]}${met} |`,
     );
+  }
+  console.log(`\nthe writes alone (no DNS load, ${duration} s each): server CPU per write`);
+  for (const p of ["unrelated", "asked"] as const) {
+    const a = alone[p];
+    console.log(`- ${p}: ${fmt(a.rate, 0)} writes/s, ${fmt(a.msPerWrite, 2)} ms per write (${fmt((a.rate * a.msPerWrite) / 10, 1)}% of a core)${a.failed > 0 ? `, ${a.failed} failed` : ""}`);
   }
 }
 
