@@ -9,7 +9,8 @@
 //
 // Each entry may depend on one key (dependencies.ts): invalidate(key) drops the entries under it and leaves the
 // rest, so a registry change costs the answers it can affect, not the whole table. The index is kept off the hit
-// path: a lookup reads the slots and the record as before, and only insert and invalidate touch the index.
+// path: a lookup reads the slots and the record as before, and only insert and invalidate touch the index. A
+// dropped record's bytes stay in the buffer until insert compacts it (over 1 MB of them, and half the buffer).
 
 import { fold, u16 } from "./wire.js";
 
@@ -29,7 +30,7 @@ const KEY = 14;
 const INITIAL_RECORD_BYTES = 64 * 1024;
 /** clear() lets a record buffer larger than this go (a burst of big answers), and starts again small. */
 const KEEP_RECORD_BYTES = 4 * 1024 * 1024;
-/** Records dropped by invalidate() stay in the buffer until clear(); past this much (and half the buffer), insert clears. */
+/** Records dropped by invalidate() stay in the buffer; past this much (and half the buffer), insert compacts it. */
 const MAX_DEAD_BYTES = 1024 * 1024;
 
 export class AnswerTable {
@@ -43,6 +44,8 @@ export class AnswerTable {
   /** The entries (record offsets) under each dependency key. Every entry has one key at most, so a list holds only
    * live entries: it goes when its key is invalidated, and with everything on clear(). */
   private readonly dependents = new Map<string, number[]>();
+
+  constructor(private readonly maxDeadBytes = MAX_DEAD_BYTES) {}
 
   get size(): number {
     return this.entries;
@@ -76,7 +79,7 @@ export class AnswerTable {
    */
   insert(packet: Buffer, questionEnd: number, hash: number, state: number, variants: readonly Buffer[], outside: boolean, key?: string): number {
     if (variants.length > 255) throw new RangeError("at most 255 variants");
-    if (this.deadBytes > MAX_DEAD_BYTES && this.deadBytes * 2 > this.recordsUsed) this.clear();
+    if (this.deadBytes > this.maxDeadBytes && this.deadBytes * 2 > this.recordsUsed) this.compact();
     const length = questionEnd - 12;
     let size = KEY + length;
     for (const v of variants) size += 2 + v.length;
@@ -169,6 +172,34 @@ export class AnswerTable {
     this.recordsUsed = 0;
     this.deadBytes = 0;
     if (this.records.length > KEEP_RECORD_BYTES) this.records = Buffer.alloc(INITIAL_RECORD_BYTES);
+  }
+
+  /**
+   * Moves the live records to a new buffer, end to end, leaving the dropped ones behind; slots and index follow.
+   * Entries (record offsets) change: callers hold one only between a find or insert and its next().
+   */
+  private compact(): void {
+    const old = this.records;
+    const live = this.recordsUsed - this.deadBytes;
+    let length = INITIAL_RECORD_BYTES;
+    while (length < 2 * live) length *= 2;
+    const fresh = Buffer.alloc(length);
+    const moved = new Map<number, number>();
+    const slots = this.slots;
+    let p = 0;
+    for (let i = 1; i < slots.length; i += 2) {
+      if (slots[i] === 0) continue;
+      const at = slots[i]! - 1;
+      const size = old.readUInt32BE(at + SIZE);
+      old.copy(fresh, p, at, at + size);
+      moved.set(at, p);
+      slots[i] = p + 1;
+      p += size;
+    }
+    for (const list of this.dependents.values()) for (let j = 0; j < list.length; j++) list[j] = moved.get(list[j]!)!;
+    this.records = fresh;
+    this.recordsUsed = p;
+    this.deadBytes = 0;
   }
 
   private sameKey(packet: Buffer, keyAt: number, length: number): boolean {
