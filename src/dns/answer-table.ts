@@ -6,39 +6,54 @@
 // objects this replaces (a key string per query, then the map's table, the stored key, an entry object, its
 // variants array, a Buffer object and its bytes) cost more in cache misses than in instructions: see
 // BENCHMARKS.md section 3 for what this changed.
+//
+// Each entry may depend on one key (dependencies.ts): invalidate(key) drops the entries under it and leaves the
+// rest, so a registry change costs the answers it can affect, not the whole table. The index is kept off the hit
+// path: a lookup reads the slots and the record as before, and only insert and invalidate touch the index. A
+// dropped record's bytes stay in the buffer until insert compacts it (over 1 MB of them, and half the buffer).
 
 import { fold, u16 } from "./wire.js";
 
 // A record: EDNS state, outside-the-zone flag, variant count, next variant (A and AAAA answers rotate), the key's
-// length (2 bytes), the key (name in wire form, letters folded; type; class), then each variant as a 2-byte
+// length (2 bytes), the question's hash and the record's size (4 bytes each: removal finds the slot, and counts
+// what it leaves behind), the key (name in wire form, letters folded; type; class), then each variant as a 2-byte
 // length and its bytes.
 const STATE = 0;
 const OUTSIDE = 1;
 const VARIANTS = 2;
 const NEXT = 3;
 const KEY_LENGTH = 4;
-const KEY = 6;
+const HASH = 6;
+const SIZE = 10;
+const KEY = 14;
 
 const INITIAL_RECORD_BYTES = 64 * 1024;
 /** clear() lets a record buffer larger than this go (a burst of big answers), and starts again small. */
 const KEEP_RECORD_BYTES = 4 * 1024 * 1024;
+/** Records dropped by invalidate() stay in the buffer; past this much (and half the buffer), insert compacts it. */
+const MAX_DEAD_BYTES = 1024 * 1024;
 
 export class AnswerTable {
   /** Pairs per slot: the question's hash, and its record's offset + 1 (0: empty). */
   private slots: Int32Array = new Int32Array(2 * 1024);
-  /** The slot of every entry, so clear() costs what the table held, not its capacity. */
-  private used: Int32Array = new Int32Array(512);
   private entries = 0;
   private records: Buffer = Buffer.alloc(INITIAL_RECORD_BYTES);
   private recordsUsed = 0;
+  /** Bytes of records removed by invalidate(), still in the buffer. */
+  private deadBytes = 0;
+  /** The entries (record offsets) under each dependency key. Every entry has one key at most, so a list holds only
+   * live entries: it goes when its key is invalidated, and with everything on clear(). */
+  private readonly dependents = new Map<string, number[]>();
+
+  constructor(private readonly maxDeadBytes = MAX_DEAD_BYTES) {}
 
   get size(): number {
     return this.entries;
   }
 
-  /** The memory the table holds, bytes: its records' buffer and its slots. */
+  /** The memory the table holds, bytes: its records' buffer, its slots, and about 8 bytes an entry of index. */
   get bytes(): number {
-    return this.records.length + this.slots.byteLength + this.used.byteLength;
+    return this.records.length + this.slots.byteLength + 8 * this.entries;
   }
 
   /**
@@ -58,9 +73,13 @@ export class AnswerTable {
     }
   }
 
-  /** Adds an entry (the caller found none) and returns it. */
-  insert(packet: Buffer, questionEnd: number, hash: number, state: number, variants: readonly Buffer[], outside: boolean): number {
+  /**
+   * Adds an entry (the caller found none) and returns it. `key`: what it depends on (dependencies.ts), undefined
+   * for an answer only clear() drops.
+   */
+  insert(packet: Buffer, questionEnd: number, hash: number, state: number, variants: readonly Buffer[], outside: boolean, key?: string): number {
     if (variants.length > 255) throw new RangeError("at most 255 variants");
+    if (this.deadBytes > this.maxDeadBytes && this.deadBytes * 2 > this.recordsUsed) this.compact();
     const length = questionEnd - 12;
     let size = KEY + length;
     for (const v of variants) size += 2 + v.length;
@@ -72,6 +91,8 @@ export class AnswerTable {
     r[at + VARIANTS] = variants.length;
     r[at + NEXT] = 0;
     r.writeUInt16BE(length, at + KEY_LENGTH);
+    r.writeInt32BE(hash, at + HASH);
+    r.writeUInt32BE(size, at + SIZE);
     const nameLength = length - 4; // the type and class bytes are never folded
     for (let i = 0; i < length; i++) r[at + KEY + i] = i < nameLength ? fold(packet[12 + i]!) : packet[12 + i]!;
     let p = at + KEY + length;
@@ -83,10 +104,46 @@ export class AnswerTable {
     this.recordsUsed += size;
 
     this.entries += 1;
-    if (this.entries > this.used.length) this.used = grown(this.used);
     if (this.entries * 2 > this.slots.length >> 1) this.rehash(this.slots.length);
-    this.place(this.entries - 1, hash, at);
+    this.place(hash, at);
+    if (key !== undefined) {
+      const list = this.dependents.get(key);
+      if (list === undefined) this.dependents.set(key, [at]);
+      else list.push(at);
+    }
     return at;
+  }
+
+  /** Drops every entry that depends on this key; returns how many. */
+  invalidate(key: string): number {
+    const list = this.dependents.get(key);
+    if (list === undefined) return 0;
+    this.dependents.delete(key);
+    for (const at of list) this.remove(at);
+    return list.length;
+  }
+
+  /** Frees the entry's slot, shifting back the entries that probed past it, so find() needs no tombstones. */
+  private remove(at: number): void {
+    const slots = this.slots;
+    const mask = (slots.length >> 1) - 1;
+    let i = this.records.readInt32BE(at + HASH) & mask;
+    while (slots[2 * i + 1] !== at + 1) {
+      if (slots[2 * i + 1] === 0) return; // not in the table (cannot happen: the index lists live entries only)
+      i = (i + 1) & mask;
+    }
+    for (let j = (i + 1) & mask; slots[2 * j + 1] !== 0; j = (j + 1) & mask) {
+      // The entry at j may fill the hole at i when i lies between its home slot and j (cyclically).
+      if (((j - (slots[2 * j]! & mask)) & mask) >= ((j - i) & mask)) {
+        slots[2 * i] = slots[2 * j]!;
+        slots[2 * i + 1] = slots[2 * j + 1]!;
+        i = j;
+      }
+    }
+    slots[2 * i] = 0;
+    slots[2 * i + 1] = 0;
+    this.entries -= 1;
+    this.deadBytes += this.records.readUInt32BE(at + SIZE);
   }
 
   outside(entry: number): boolean {
@@ -108,14 +165,41 @@ export class AnswerTable {
 
   /** Empties the table; the memory stays for what is cached next, up to KEEP_RECORD_BYTES of records. */
   clear(): void {
-    for (let e = 0; e < this.entries; e++) {
-      const slot = this.used[e]!;
-      this.slots[2 * slot] = 0;
-      this.slots[2 * slot + 1] = 0;
-    }
+    // A memset of the slots: clear() is rare now (zone reloads, a full table, big batches of changes).
+    this.slots.fill(0);
+    this.dependents.clear();
     this.entries = 0;
     this.recordsUsed = 0;
+    this.deadBytes = 0;
     if (this.records.length > KEEP_RECORD_BYTES) this.records = Buffer.alloc(INITIAL_RECORD_BYTES);
+  }
+
+  /**
+   * Moves the live records to a new buffer, end to end, leaving the dropped ones behind; slots and index follow.
+   * Entries (record offsets) change: callers hold one only between a find or insert and its next().
+   */
+  private compact(): void {
+    const old = this.records;
+    const live = this.recordsUsed - this.deadBytes;
+    let length = INITIAL_RECORD_BYTES;
+    while (length < 2 * live) length *= 2;
+    const fresh = Buffer.alloc(length);
+    const moved = new Map<number, number>();
+    const slots = this.slots;
+    let p = 0;
+    for (let i = 1; i < slots.length; i += 2) {
+      if (slots[i] === 0) continue;
+      const at = slots[i]! - 1;
+      const size = old.readUInt32BE(at + SIZE);
+      old.copy(fresh, p, at, at + size);
+      moved.set(at, p);
+      slots[i] = p + 1;
+      p += size;
+    }
+    for (const list of this.dependents.values()) for (let j = 0; j < list.length; j++) list[j] = moved.get(list[j]!)!;
+    this.records = fresh;
+    this.recordsUsed = p;
+    this.deadBytes = 0;
   }
 
   private sameKey(packet: Buffer, keyAt: number, length: number): boolean {
@@ -126,28 +210,20 @@ export class AnswerTable {
     return true;
   }
 
-  private place(entry: number, hash: number, at: number): void {
+  private place(hash: number, at: number): void {
     const mask = (this.slots.length >> 1) - 1;
     let i = hash & mask;
     while (this.slots[2 * i + 1] !== 0) i = (i + 1) & mask;
     this.slots[2 * i] = hash;
     this.slots[2 * i + 1] = at + 1;
-    this.used[entry] = i;
   }
 
-  /** Twice the slots; every entry but the one being inserted (placed by insert) moves to its new slot. */
+  /** Twice the slots; every entry already in the table moves to its new slot (insert places the new one). */
   private rehash(pairs: number): void {
     const old = this.slots;
-    const oldUsed = this.used.slice(0, this.entries - 1);
     this.slots = new Int32Array(2 * pairs);
-    oldUsed.forEach((slot, entry) => this.place(entry, old[2 * slot]!, old[2 * slot + 1]! - 1));
+    for (let i = 0; i < old.length; i += 2) if (old[i + 1] !== 0) this.place(old[i]!, old[i + 1]! - 1);
   }
-}
-
-function grown(a: Int32Array): Int32Array {
-  const b = new Int32Array(a.length * 2);
-  b.set(a);
-  return b;
 }
 
 function ensure(buf: Buffer, atLeast: number): Buffer {

@@ -1,6 +1,7 @@
 // The DNS adapter: UDP and TCP sockets around one synchronous handle(packet) -> response. Encoded answers are
-// cached per (name, type, class, EDNS) and dropped on every registry change, so an answer is never stale;
-// a cached answer costs one copy and a patch of the ID, two flags and the question's case.
+// cached per (name, type, class, EDNS); a registry change drops the answers it can affect (dependencies.ts), so an
+// answer is never stale and the others stay cached. A cached answer costs one copy and a patch of the ID, two
+// flags and the question's case.
 import { createSocket, type Socket as UdpSocket } from "node:dgram";
 import { createServer, isIP, type Server as TcpServer, type Socket } from "node:net";
 import type { Logger } from "pino";
@@ -11,6 +12,8 @@ import { Forwarder } from "./forward.js";
 import { TYPE_NAMES } from "./records.js";
 import type { StaticZones } from "./zonefile/index.js";
 import { AnswerTable } from "./answer-table.js";
+import { ANY_CHANGE, entryKeys, questionKey, type KeyedEntry } from "./dependencies.js";
+import { classify } from "./names.js";
 import { ClientPolicy, TRUSTED_CLIENT, UNTRUSTED_UDP_PAYLOAD, Verdict, type Client } from "./clients.js";
 import { serveTcpConnection } from "./tcp.js";
 import { bareResponse, CLASS_ANY, CLASS_IN, nameLabels, optRecord, parseQuery, questionOf, RCODE, soaRecord, TYPE, truncated, type Query } from "./wire.js";
@@ -18,6 +21,8 @@ import { bareResponse, CLASS_ANY, CLASS_IN, nameLabels, optRecord, parseQuery, q
 /** The largest UDP payload we send and advertise. A LAN carries it; HAProxy, which never retries over TCP, needs it. */
 export const MAX_UDP_PAYLOAD = 4096;
 const MAX_CACHED_ANSWERS = 50_000;
+/** A batch of more changes than this (a load, a replica resync) clears the answers instead of dropping them by key. */
+const MAX_KEYED_CHANGES = 256;
 const MAX_ROTATIONS = 8;
 /** Variants one cached answer holds at most (answer-table.ts). */
 const MAX_VARIANTS = 255;
@@ -54,11 +59,20 @@ interface Built {
   readonly variants: Buffer[];
   /** Not a name of ours: forwarded when upstreams are configured and the client asked for recursion. */
   readonly outside: boolean;
+  /** What in the registry the answer depends on (dependencies.ts); undefined: nothing. */
+  readonly key: string | undefined;
+}
+
+/** A registry change as DNS sees it: the entry before and after (undefined: added, removed, or not told). */
+export interface DnsChange {
+  readonly cause: string;
+  readonly before?: KeyedEntry | undefined;
+  readonly after?: KeyedEntry | undefined;
 }
 
 export interface DnsServerOptions {
   settings: DnsSettings;
-  view: DnsView & { onChange(listener: (changes: readonly { cause: string }[]) => void): () => void };
+  view: DnsView & { onChange(listener: (changes: readonly DnsChange[]) => void): () => void };
   logger: Logger;
   /** The SOA serial starts here and grows with the registry generation. */
   serialBase?: number;
@@ -122,10 +136,7 @@ export class DnsServer {
 
   constructor(private readonly opts: DnsServerOptions) {
     this.zone = new Zone(opts.settings, opts.serialBase ?? Math.floor(Date.now() / 1000));
-    // A check that changed nothing DNS shows (only lastHealthCheck) keeps the encoded answers.
-    this.unsubscribe = opts.view.onChange((changes) => {
-      if (changes.some((c) => c.cause !== "checked")) this.answers.clear();
-    });
+    this.unsubscribe = opts.view.onChange((changes) => this.invalidate(changes));
     this.forwarder = opts.upstreams && opts.upstreams.length > 0 ? new Forwarder(opts.upstreams) : undefined;
     this.queryLog = opts.logQueries ? opts.logger : undefined;
     this.clients = opts.clients ? new ClientPolicy({ trusted: opts.clients.trusted, rate: opts.clients.rateLimit, slip: opts.clients.rateLimitSlip }) : undefined;
@@ -175,6 +186,26 @@ export class DnsServer {
       this.count(RCODE.SERVFAIL);
       return bareResponse({ ...q, question: questionOf(q), rcode: RCODE.SERVFAIL, aa: false, ra: this.ra, edns: undefined });
     }
+  }
+
+  /**
+   * Drops the cached answers these changes can affect: those under the keys of each entry before and after the
+   * change, and those every change affects. A check that changed nothing DNS shows (only lastHealthCheck) drops
+   * none. A change that does not say what changed, or a batch too big to be worth sorting, clears them all.
+   */
+  private invalidate(changes: readonly DnsChange[]): void {
+    let keys: Set<string> | undefined;
+    for (const c of changes) {
+      if (c.cause === "checked") continue;
+      if (changes.length > MAX_KEYED_CHANGES || (c.before === undefined && c.after === undefined)) {
+        this.answers.clear();
+        return;
+      }
+      keys ??= new Set([ANY_CHANGE]);
+      if (c.before !== undefined) for (const k of entryKeys(c.before)) keys.add(k);
+      if (c.after !== undefined) for (const k of entryKeys(c.after)) keys.add(k);
+    }
+    if (keys !== undefined) for (const k of keys) this.answers.invalidate(k);
   }
 
   /** A response the rate limit held back: dropped, or sent truncated (TC, the question only). */
@@ -243,7 +274,7 @@ export class DnsServer {
       const labels = nameLabels(q);
       const built = this.buildOrFail(q, labels);
       if (this.answers.size >= MAX_CACHED_ANSWERS) this.answers.clear();
-      entry = this.answers.insert(q.packet, q.questionEnd, q.hash, state, built.variants, built.outside);
+      entry = this.answers.insert(q.packet, q.questionEnd, q.hash, state, built.variants, built.outside, built.key);
     } else {
       this.counters.cacheHits += 1;
     }
@@ -281,11 +312,12 @@ export class DnsServer {
 
   /**
    * build(), or a SERVFAIL when it throws (a bug): logged and cached like any answer, so the failure is not
-   * paid again on every query for that name until the registry changes.
+   * paid again on every query for that name until the registry changes (any change: it is keyed ANY_CHANGE).
    */
   private buildOrFail(q: Query, labels: readonly string[]): Built {
     try {
-      return this.build(q, labels.join("."), labels, ourEdns(q));
+      // The key from the question's form alone: a zone file answering the name instead changes only on a reload.
+      return { ...this.build(q, labels.join("."), labels, ourEdns(q)), key: questionKey(classify(labels, this.zone.names)) };
     } catch (err) {
       this.counters.errors += 1;
       this.opts.logger.error({ err, name: labels.join("."), type: typeName(q.qtype) }, "DNS answer failed to build; answering SERVFAIL until the registry changes");
@@ -293,11 +325,11 @@ export class DnsServer {
       // The cached question is in lowercase, as in every cached answer (respond() copies a folded one in).
       const question = Buffer.from(questionOf(q));
       for (let i = 0; i < question.length - 4; i++) if (question[i]! >= 0x41 && question[i]! <= 0x5a) question[i] = question[i]! | 0x20;
-      return { variants: [bareResponse({ ...q, id: 0, copiedFlags: 0, question, rcode: RCODE.SERVFAIL, aa: false, ra: this.ra, edns: ourEdns(q) })], outside: false };
+      return { variants: [bareResponse({ ...q, id: 0, copiedFlags: 0, question, rcode: RCODE.SERVFAIL, aa: false, ra: this.ra, edns: ourEdns(q) })], outside: false, key: ANY_CHANGE };
     }
   }
 
-  private build(q: Query, qname: string, labels: readonly string[], edns: { udpSize: number; dnssecOk: boolean } | undefined): Built {
+  private build(q: Query, qname: string, labels: readonly string[], edns: { udpSize: number; dnssecOk: boolean } | undefined): Omit<Built, "key"> {
     const view = this.opts.view;
     const answer = this.zone.answer(qname, labels, q.qtype, view);
     const soa = answer.soa ?? this.zone.soa(view, this.opts.settings.negativeTtl);

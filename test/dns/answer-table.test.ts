@@ -92,4 +92,56 @@ describe("AnswerTable", () => {
     expect(t.next(find(t, queries[7]!)).toString()).toBe("new");
     expect(find(t, queries[8]!)).toBe(-1);
   });
+
+  it("invalidate(key) drops the entries under that key only, also among colliding hashes, and compacts what it left", () => {
+    // A model of the table against random inserts and invalidations; few hash values, so probe chains run long
+    // and removal has to shift entries back across each other, around the end of the slots (1,024 pairs: 0x3f8 is
+    // eight from their end).
+    let seed = 7;
+    const rand = (n: number) => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 8) % n;
+    // 2 KB of dropped records and the table compacts itself: many times over the run.
+    const t = new AnswerTable(2048);
+    const model = new Map<string, string>(); // name -> key
+    for (let step = 0; step < 4000; step++) {
+      if (rand(4) > 0) {
+        const name = `n${rand(300)}.service.home.arpa`;
+        if (model.has(name)) continue;
+        const key = `k${rand(20)}`;
+        const q = parsed(name);
+        t.insert(q.packet, q.questionEnd, (q.hash & 0x7) | 0x3f8, 0, [answer(name)], false, key);
+        model.set(name, key);
+      } else {
+        const key = `k${rand(20)}`;
+        const dropped = [...model].filter(([, k]) => k === key).length;
+        expect(t.invalidate(key)).toBe(dropped);
+        for (const [name, k] of model) if (k === key) model.delete(name);
+      }
+      if (step % 97 === 0 || step === 3999) {
+        expect(t.size).toBe(model.size);
+        for (let i = 0; i < 300; i++) {
+          const name = `n${i}.service.home.arpa`;
+          const q = parsed(name);
+          const e = find(t, q, 0, (q.hash & 0x7) | 0x3f8);
+          if (model.has(name)) expect(t.next(e).toString()).toBe(name);
+          else expect(e).toBe(-1);
+        }
+      }
+    }
+  });
+
+  it("an entry without a key is left by every invalidate(), and clear() drops the index with the entries", () => {
+    const t = new AnswerTable();
+    const kept = parsed("ns.home.arpa");
+    const keyed = parsed("web.service.home.arpa");
+    t.insert(kept.packet, kept.questionEnd, kept.hash, 0, [answer("ns")], false);
+    t.insert(keyed.packet, keyed.questionEnd, keyed.hash, 0, [answer("web")], false, "s:web");
+    expect(t.invalidate("s:web")).toBe(1);
+    expect(t.invalidate("s:web")).toBe(0);
+    expect(find(t, keyed)).toBe(-1);
+    expect(t.next(find(t, kept)).toString()).toBe("ns");
+    t.insert(keyed.packet, keyed.questionEnd, keyed.hash, 0, [answer("web")], false, "s:web");
+    t.clear();
+    expect(t.invalidate("s:web")).toBe(0);
+    expect(t.size).toBe(0);
+  });
 });
