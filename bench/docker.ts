@@ -6,13 +6,14 @@
 //   npm run build && bench/run.sh docker [--containers 50]
 import { execFile, spawn } from "node:child_process";
 import { createSocket } from "node:dgram";
-import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { parseArgs } from "node:util";
 import dns2 from "dns2";
+import { BUSYBOX_IMAGE, podmanArgs as podmanFlags, podmanImage, RUN_FLAGS } from "../test/e2e/podman.js";
 import { children, sleep, stopChild } from "./children.js";
 import { fmt, median } from "./stats.js";
 
@@ -23,7 +24,7 @@ const { Packet } = dns2;
 
 const dir = mkdtempSync(join(tmpdir(), "hd-bench-docker-"));
 const socket = join(dir, "engine.sock");
-const podmanArgs = ["--root", join(dir, "store"), "--runroot", join(dir, "run"), "--storage-driver=vfs", "--runtime", "runc", "--cgroup-manager=cgroupfs", "--events-backend=file"];
+const podmanArgs = podmanFlags(dir);
 const podman = (...args: string[]) => run("podman", [...podmanArgs, ...args]);
 
 /** GET on the engine's socket, the body as text. */
@@ -57,15 +58,7 @@ function answers(port: number, name: string): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  const root = join(dir, "rootfs");
-  mkdirSync(join(root, "bin"), { recursive: true });
-  mkdirSync(join(root, "www"));
-  cpSync("/bin/busybox", join(root, "bin", "busybox"));
-  symlinkSync("busybox", join(root, "bin", "sh"));
-  symlinkSync("busybox", join(root, "bin", "httpd"));
-  writeFileSync(join(root, "www", "health"), "ok\n");
-  await run("tar", ["-C", root, "-cf", join(dir, "rootfs.tar"), "."]);
-  await podman("import", join(dir, "rootfs.tar"), "localhost/hd-busybox:1");
+  podmanImage(dir);
   const service = spawn("podman", [...podmanArgs, "system", "service", "--time=0", `unix://${socket}`], { stdio: "ignore" });
   children.push(service);
   for (let i = 0; i < 100; i++) {
@@ -107,7 +100,7 @@ async function main(): Promise<void> {
   const eventSeen: number[] = [];
   for (let i = 0; i < count; i++) {
     const port = 20_000 + i;
-    await podman("run", "-d", "--name", `b${i}`, "--network", "host", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024", "--label", `homelab.service=b${i}`, "--label", `homelab.port=${port}`, "localhost/hd-busybox:1", "/bin/httpd", "-f", "-p", `127.0.0.1:${port}`, "-h", "/www");
+    await podman("run", "-d", "--name", `b${i}`, ...RUN_FLAGS, "--label", `homelab.service=b${i}`, "--label", `homelab.port=${port}`, BUSYBOX_IMAGE, "/bin/httpd", "-f", "-p", `127.0.0.1:${port}`, "-h", "/www");
     const returned = performance.now();
     // Both watched at once from the moment `podman run` returns: our DNS, and the engine's own list.
     let inDns: number | undefined;

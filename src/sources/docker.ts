@@ -14,6 +14,8 @@ const API = "/v1.41";
 /** Docker's container events that can change what runs, and Podman's "cleanup" and "remove": Podman sends "die"
  * before the container leaves its list (a sync then still sees it running), and "cleanup" once it has. */
 const EVENTS = ["start", "restart", "die", "stop", "kill", "oom", "destroy", "rename", "health_status", "pause", "unpause", "update", "cleanup", "remove"];
+/** Events after which a container no longer runs, whatever the engine's list says for a moment. */
+const STOPPED = new Set(["die", "stop", "destroy", "cleanup", "remove", "pause"]); // not "kill": a signal need not stop it
 /** Events within this are applied together: a `docker compose up` of ten containers is one sync, not ten. */
 const DEBOUNCE_MS = 25;
 const BACKOFF_MIN_MS = 500;
@@ -50,6 +52,7 @@ export class DockerSource {
   private backoff = BACKOFF_MIN_MS;
   /** Problems already logged, so a bad label is one warning, not one per sync. */
   private readonly warned = new Set<string>();
+  private readonly stoppedIds = new Set<string>();
   private readonly state: DockerSourceStatus;
 
   constructor(private readonly opts: DockerSourceOptions) {
@@ -115,7 +118,9 @@ export class DockerSource {
         while ((nl = pending.indexOf("\n")) >= 0) {
           const line = pending.slice(0, nl).trim();
           pending = pending.slice(nl + 1);
-          if (line !== "") changed = true;
+          if (line === "") continue;
+          changed = true;
+          this.note(line);
         }
         if (changed) this.schedule();
       }
@@ -128,6 +133,22 @@ export class DockerSource {
     }
   }
 
+  /** Containers an event said stopped: an engine may list one as running a moment longer (Podman sends "die"
+   * before its list changes), and it must leave DNS now. A start takes it back. */
+  private note(line: string): void {
+    let event: { Action?: string; status?: string; id?: string; Actor?: { ID?: string } };
+    try {
+      event = JSON.parse(line) as typeof event;
+    } catch {
+      return;
+    }
+    const id = event.Actor?.ID ?? event.id;
+    const action = event.Action ?? event.status ?? "";
+    if (id === undefined) return;
+    if (STOPPED.has(action)) this.stoppedIds.add(id);
+    else if (action === "start" || action === "restart" || action === "unpause") this.stoppedIds.delete(id);
+  }
+
   private schedule(): void {
     clearTimeout(this.debounce);
     this.debounce = setTimeout(() => void this.syncNow().catch((err: unknown) => this.failed(err)), DEBOUNCE_MS);
@@ -135,7 +156,9 @@ export class DockerSource {
 
   private async reconcile(): Promise<void> {
     const list = await this.json<{ Id: string; Labels?: Record<string, string> | null }[]>(`${API}/containers/json`);
-    const labelled = list.filter((c) => Object.keys(c.Labels ?? {}).some((k) => k.startsWith("homelab.")));
+    // Ids an event said stopped and the engine no longer lists are forgotten: the set stays as small as the list.
+    for (const id of this.stoppedIds) if (!list.some((c) => c.Id === id)) this.stoppedIds.delete(id);
+    const labelled = list.filter((c) => !this.stoppedIds.has(c.Id) && Object.keys(c.Labels ?? {}).some((k) => k.startsWith("homelab.")));
     const inspected = await Promise.all(labelled.map((c) => this.json<ContainerInspect>(`${API}/containers/${c.Id}/json`).catch(() => undefined)));
     const inputs: ParsedServiceInput[] = [];
     for (const c of inspected) {

@@ -2,22 +2,22 @@
 // API (Debian's podman 4.3 with runc, `podman system service` on a socket in a temp dir), containers from an image
 // made here offline (a static busybox, `podman import`), host networking and loopback ports only.
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { api, closedPort } from "../helpers.js";
 import { startBuiltServer, type BuiltServer } from "./built-server.js";
+import { BUSYBOX_IMAGE, podmanArgs, podmanImage, RUN_FLAGS } from "./podman.js";
 
 let dir: string;
 let socket: string;
 let service: ChildProcess | undefined;
 let server: BuiltServer;
-const podmanArgs = () => ["--root", join(dir, "store"), "--runroot", join(dir, "run"), "--storage-driver=vfs", "--runtime", "runc", "--cgroup-manager=cgroupfs", "--events-backend=file"];
-const podman = (...args: string[]) => execFileSync("podman", [...podmanArgs(), ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
+const podman = (...args: string[]) => execFileSync("podman", [...podmanArgs(dir), ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
 
 function startService(): ChildProcess {
-  const child = spawn("podman", [...podmanArgs(), "system", "service", "--time=0", `unix://${socket}`], { stdio: "ignore" });
+  const child = spawn("podman", [...podmanArgs(dir), "system", "service", "--time=0", `unix://${socket}`], { stdio: "ignore" });
   return child;
 }
 async function serviceUp(): Promise<void> {
@@ -34,7 +34,7 @@ async function serviceUp(): Promise<void> {
 
 /** A container serving /www on 127.0.0.1:port with host networking, with these labels. */
 function run(name: string, port: number, labels: Record<string, string>): void {
-  podman("run", "-d", "--name", name, "--network", "host", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024", ...Object.entries(labels).flatMap(([k, v]) => ["--label", `${k}=${v}`]), "localhost/hd-busybox:1", "/bin/httpd", "-f", "-p", `127.0.0.1:${port}`, "-h", "/www");
+  podman("run", "-d", "--name", name, ...RUN_FLAGS, ...Object.entries(labels).flatMap(([k, v]) => ["--label", `${k}=${v}`]), BUSYBOX_IMAGE, "/bin/httpd", "-f", "-p", `127.0.0.1:${port}`, "-h", "/www");
 }
 
 async function dig(name: string, type = "A"): Promise<string[]> {
@@ -54,16 +54,7 @@ async function until<T>(what: string, get: () => Promise<T>, ok: (v: T) => boole
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "hd-docker-"));
   socket = join(dir, "engine.sock");
-  // The image, offline: a static busybox with sh and httpd, and a page to check.
-  const root = join(dir, "rootfs");
-  mkdirSync(join(root, "bin"), { recursive: true });
-  mkdirSync(join(root, "www"));
-  cpSync("/bin/busybox", join(root, "bin", "busybox"));
-  symlinkSync("busybox", join(root, "bin", "sh"));
-  symlinkSync("busybox", join(root, "bin", "httpd"));
-  writeFileSync(join(root, "www", "health"), "ok\n");
-  execFileSync("tar", ["-C", root, "-cf", join(dir, "rootfs.tar"), "."]);
-  podman("import", join(dir, "rootfs.tar"), "localhost/hd-busybox:1");
+  podmanImage(dir); // offline: a static busybox with sh and httpd, and a page to check
   service = startService();
   await serviceUp();
   server = await startBuiltServer({}, ["--in-memory", "--docker-socket", `unix://${socket}`]);
