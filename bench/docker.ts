@@ -133,5 +133,5 @@ try {
   await main();
 } finally {
   for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
-  rmSync(dir, { recursive: true, force: true });
+  rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
 }

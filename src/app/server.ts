@@ -180,6 +180,9 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Ser
       hostAddress: config.dockerHostAddress,
       logger: logger.child({ component: "docker" }),
       sync: (inputs) => discovery.syncContainers(inputs),
+      setHealth: (id, status) => {
+        if (discovery.registry.get(id)?.healthStatus !== status) discovery.registry.setHealth(id, status);
+      },
     });
     const source = docker;
     discovery.addStatsSource("docker", () => source.status());

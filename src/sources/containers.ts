@@ -12,6 +12,9 @@
 //   homelab.version=2.1.0        default: the image's tag
 //   homelab.address=10.0.0.5     default: by the rule below
 //
+// Health: our check when the labels give one; otherwise the engine's own healthcheck status when the container
+// has one (starting -> unknown, healthy, unhealthy); otherwise healthy while it runs.
+//
 // The address: homelab.address when given; with host networking, the host address (--docker-host-address);
 // when the port is published, the host address and the published port (or the binding's own address when it is
 // one); otherwise the container's address on its first network (by name), with the port as labelled.
@@ -23,6 +26,8 @@ export interface ContainerInspect {
   readonly Name: string;
   readonly Config?: { readonly Labels?: Record<string, string> | null; readonly Image?: string } | null;
   readonly HostConfig?: { readonly NetworkMode?: string } | null;
+  /** The engine's own healthcheck (HEALTHCHECK, --health-cmd): "starting", "healthy", "unhealthy", or none. */
+  readonly State?: { readonly Health?: { readonly Status?: string } | null } | null;
   readonly NetworkSettings?: {
     readonly Ports?: Record<string, readonly { readonly HostIp?: string; readonly HostPort?: string }[] | null> | null;
     readonly Networks?: Record<string, { readonly IPAddress?: string; readonly GlobalIPv6Address?: string }> | null;
@@ -31,6 +36,8 @@ export interface ContainerInspect {
 
 export interface ContainerInstances {
   readonly inputs: ParsedServiceInput[];
+  /** The engine's healthcheck status as our health, for the instances that have no check of ours (by id). */
+  readonly engineHealth: Map<string, "healthy" | "unhealthy" | "unknown">;
   /** One line per label that could not be used, naming the container and the label. */
   readonly problems: string[];
 }
@@ -52,6 +59,8 @@ export function instancesOfContainer(c: ContainerInspect, hostAddress: string): 
   }
   const inputs: ParsedServiceInput[] = [];
   const problems: string[] = [];
+  const engineHealth = new Map<string, "healthy" | "unhealthy" | "unknown">();
+  const engine = ENGINE_HEALTH[c.State?.Health?.Status ?? ""];
   for (const [group, fields] of [...groups].sort(([a], [b]) => a.localeCompare(b))) {
     const label = (field: string) => `${PREFIX}${group === "" ? "" : `${group}.`}${field}`;
     const problem = (field: string, why: string) => problems.push(`container ${name}: ${label(field)}: ${why}`);
@@ -91,9 +100,14 @@ export function instancesOfContainer(c: ContainerInspect, hostAddress: string): 
       continue;
     }
     inputs.push(parsed.data);
+    const own = parsed.data.healthEndpoint !== undefined || parsed.data.tcpCheck === true || parsed.data.ttl !== undefined;
+    if (engine !== undefined && !own) engineHealth.set(parsed.data.id, engine);
   }
-  return { inputs, problems };
+  return { inputs, problems, engineHealth };
 }
+
+/** The engine's healthcheck status as our health: "starting" is unknown, as a new check of ours starts. */
+const ENGINE_HEALTH: Record<string, "healthy" | "unhealthy" | "unknown" | undefined> = { healthy: "healthy", unhealthy: "unhealthy", starting: "unknown" };
 
 /** Which label a field of the input comes from, to name it in a problem. */
 const LABEL_OF_FIELD: Record<string, string> = {

@@ -28,6 +28,8 @@ export interface DockerSourceOptions {
   hostAddress: string;
   logger: Logger;
   sync(inputs: readonly ParsedServiceInput[]): Promise<{ registered: string[]; deregistered: string[]; unchanged: number; conflicts: string[] }>;
+  /** Sets the health of an instance of ours from the engine's healthcheck (instances without a check of ours). */
+  setHealth(id: string, status: "healthy" | "unhealthy" | "unknown"): void;
 }
 
 export interface DockerSourceStatus {
@@ -161,10 +163,12 @@ export class DockerSource {
     const labelled = list.filter((c) => !this.stoppedIds.has(c.Id) && Object.keys(c.Labels ?? {}).some((k) => k.startsWith("homelab.")));
     const inspected = await Promise.all(labelled.map((c) => this.json<ContainerInspect>(`${API}/containers/${c.Id}/json`).catch(() => undefined)));
     const inputs: ParsedServiceInput[] = [];
+    const health = new Map<string, "healthy" | "unhealthy" | "unknown">();
     for (const c of inspected) {
       if (c === undefined) continue; // gone between the list and the inspect: the next event syncs again
       const found = instancesOfContainer(c, this.opts.hostAddress);
       inputs.push(...found.inputs);
+      for (const [id, status] of found.engineHealth) health.set(id, status);
       for (const problem of found.problems) {
         if (this.warned.has(problem)) continue;
         this.warned.add(problem);
@@ -172,6 +176,8 @@ export class DockerSource {
       }
     }
     const result = await this.opts.sync(inputs);
+    const conflicted = new Set(result.conflicts);
+    for (const [id, status] of health) if (!conflicted.has(id)) this.opts.setHealth(id, status);
     for (const id of result.conflicts) {
       const key = `conflict ${id}`;
       if (this.warned.has(key)) continue;

@@ -67,8 +67,12 @@ afterAll(async () => {
   } catch {
     // nothing to remove
   }
-  service?.kill("SIGTERM");
-  rmSync(dir, { recursive: true, force: true });
+  if (service && service.exitCode === null) {
+    const exited = new Promise((r) => service!.once("exit", r));
+    service.kill("SIGTERM");
+    await exited;
+  }
+  rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
 }, 60_000);
 
 describe("containers from Podman's Docker API", () => {
@@ -105,6 +109,23 @@ describe("containers from Podman's Docker API", () => {
     await until("the warning", async () => server.log(), (log) => log.includes("container bad-one: homelab.port"));
     expect(server.log().split("container bad-one: homelab.port").length - 1).toBe(1);
     expect((await api(server.url, "GET", "/v1/services/bad-one")).status).toBe(404);
+  });
+
+  it("takes the engine's healthcheck as the health of an instance without a check of ours", async () => {
+    const port = await closedPort();
+    podman("run", "-d", "--name", "hc", ...RUN_FLAGS, "--health-cmd", "exit 1", "--health-interval", "0", "--health-retries", "1", "--label", "homelab.service=hc", "--label", `homelab.port=${port}`, BUSYBOX_IMAGE, "/bin/httpd", "-f", "-p", `127.0.0.1:${port}`, "-h", "/www");
+    // Podman's healthcheck "starting": unknown, not in DNS yet.
+    const first = await until("hc registered", async () => (await api(server.url, "GET", "/v1/services/hc")).body, (e) => e?.name === "hc");
+    expect(first.healthStatus).toBe("unknown");
+    expect(await dig("hc.service.home.arpa")).toEqual([]);
+    try {
+      podman("healthcheck", "run", "hc"); // fails: the container is now unhealthy
+    } catch {
+      // exit 1 is the point
+    }
+    await until("hc unhealthy", async () => (await api(server.url, "GET", "/v1/services/hc")).body.healthStatus, (h) => h === "unhealthy");
+    expect(await dig("hc.service.home.arpa")).toEqual([]);
+    podman("rm", "-f", "-t", "0", "hc");
   });
 
   it("takes a stopped container out of DNS within a second", async () => {

@@ -53,6 +53,15 @@ describe("instancesOfContainer", () => {
     ]);
   });
 
+  it("takes the engine's healthcheck status for instances without a check of ours", () => {
+    const labels = { "homelab.1.service": "web", "homelab.1.port": "80", "homelab.2.service": "api", "homelab.2.port": "81", "homelab.2.health": "/h" };
+    const at = (status: string) => instancesOfContainer({ ...container({ labels }), State: { Health: { Status: status } } }, "h").engineHealth;
+    expect([...at("starting")]).toEqual([["web-1-1", "unknown"]]); // web-1-2 has a check of ours
+    expect([...at("healthy")]).toEqual([["web-1-1", "healthy"]]);
+    expect([...at("unhealthy")]).toEqual([["web-1-1", "unhealthy"]]);
+    expect([...at("")]).toEqual([]); // no healthcheck
+  });
+
   it("needs a port, and an address it can tell", () => {
     expect(instancesOfContainer(container({ labels: { "homelab.service": "web" } }), "h").problems).toEqual(["container web-1: homelab.port: missing: the port the service listens on"]);
     const { problems } = instancesOfContainer(container({ labels: { "homelab.service": "web", "homelab.port": "80" }, NetworkSettings: { Networks: {} } }), "h");
