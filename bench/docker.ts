@@ -79,7 +79,7 @@ async function main(): Promise<void> {
 
   // The engine's event stream, as our source reads it: when each container's start event arrives.
   const startEvents = new Map<string, number>();
-  const events = request({ socketPath: socket, path: `/v1.41/events?filters=${encodeURIComponent(JSON.stringify({ type: ["container"], event: ["start"] }))}`, method: "GET" }, (res) => {
+  const events = request({ agent: false, timeout: 0, socketPath: socket, path: `/v1.41/events?filters=${encodeURIComponent(JSON.stringify({ type: ["container"], event: ["start"] }))}`, method: "GET" }, (res) => {
     let pending = "";
     res.on("data", (d: Buffer) => {
       pending += d.toString();

@@ -27,7 +27,7 @@ export interface ContainerInspect {
   readonly Config?: { readonly Labels?: Record<string, string> | null; readonly Image?: string } | null;
   readonly HostConfig?: { readonly NetworkMode?: string } | null;
   /** The engine's own healthcheck (HEALTHCHECK, --health-cmd): "starting", "healthy", "unhealthy", or none. */
-  readonly State?: { readonly Health?: { readonly Status?: string } | null } | null;
+  readonly State?: { readonly Running?: boolean; readonly Health?: { readonly Status?: string } | null } | null;
   readonly NetworkSettings?: {
     readonly Ports?: Record<string, readonly { readonly HostIp?: string; readonly HostPort?: string }[] | null> | null;
     readonly Networks?: Record<string, { readonly IPAddress?: string; readonly GlobalIPv6Address?: string }> | null;

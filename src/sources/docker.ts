@@ -1,9 +1,10 @@
 // Containers as a source of instances (--docker-socket): the Docker Engine API (Docker's, or Podman's compatible
-// one) over its socket, through undici. At start, and after every container event that can change what runs
-// (EVENTS), the running containers are listed and their labels
-// (containers.ts) made into the instances this source declares; Discovery.syncContainers makes the registry
-// match. A dropped event stream is reconnected with backoff, and reconciled against a fresh list when it is back,
-// so nothing is missed and nothing stale stays. While the engine cannot be reached, what was registered stays.
+// one) over its socket, through undici. At start (and on every reconnect) the running containers are listed and
+// the labelled ones inspected; after that, each container event that can change what runs (EVENTS) re-inspects
+// the container it names (its labels come in the event: others are ignored). The labels (containers.ts) of the
+// containers known are the instances this source declares; Discovery.syncContainers makes the registry match.
+// A dropped event stream is reconnected with backoff, and reconciled against a fresh list when it is back, and a
+// fresh list is read every 10 s besides (an event lost under load), so nothing is missed and nothing stale stays. While the engine cannot be reached, what was registered stays.
 import type { Logger } from "pino";
 import type { Dispatcher, Pool } from "undici";
 import { loadUndici } from "../lib/undici.js";
@@ -18,6 +19,10 @@ const EVENTS = ["start", "restart", "die", "stop", "kill", "oom", "destroy", "re
 const STOPPED = new Set(["die", "stop", "destroy", "cleanup", "remove", "pause"]); // not "kill": a signal need not stop it
 /** Events within this are applied together: a `docker compose up` of ten containers is one sync, not ten. */
 const DEBOUNCE_MS = 25;
+/** How long after a health_status event the container is inspected again. */
+const RECHECK_MS = 1_000;
+/** A full list and inspect this often besides the events: an engine may drop an event under load (anti-entropy). */
+const RESYNC_MS = 10_000;
 const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 30_000;
 
@@ -55,6 +60,12 @@ export class DockerSource {
   /** Problems already logged, so a bad label is one warning, not one per sync. */
   private readonly warned = new Set<string>();
   private readonly stoppedIds = new Set<string>();
+  /** The running labelled containers, as last inspected; events mark the ones to inspect again. */
+  private readonly inspected = new Map<string, ContainerInspect>();
+  private readonly dirty = new Set<string>();
+  private readonly rechecks = new Set<NodeJS.Timeout>();
+  private resync: NodeJS.Timeout | undefined;
+  private needFull = true;
   private readonly state: DockerSourceStatus;
 
   constructor(private readonly opts: DockerSourceOptions) {
@@ -98,6 +109,8 @@ export class DockerSource {
     this.stopped = true;
     clearTimeout(this.debounce);
     clearTimeout(this.retry);
+    for (const timer of this.rechecks) clearTimeout(timer);
+    clearInterval(this.resync);
     this.stream?.body.destroy();
     await this.running?.catch(() => undefined);
     await this.pool?.destroy();
@@ -111,6 +124,13 @@ export class DockerSource {
       if (response.statusCode !== 200) throw new Error(`GET /events answered ${response.statusCode}: ${(await response.body.text()).slice(0, 200)}`);
       this.stream = response;
       this.connected();
+      this.needFull = true; // what happened while the stream was down is seen in a fresh list
+      this.resync ??= setInterval(() => {
+        if (!this.state.connected) return;
+        this.needFull = true;
+        void this.syncNow().catch((err: unknown) => this.failed(err));
+      }, RESYNC_MS);
+      this.resync.unref();
       await this.syncNow().catch((err: unknown) => this.failed(err));
       let pending = "";
       for await (const chunk of response.body) {
@@ -120,9 +140,7 @@ export class DockerSource {
         while ((nl = pending.indexOf("\n")) >= 0) {
           const line = pending.slice(0, nl).trim();
           pending = pending.slice(nl + 1);
-          if (line === "") continue;
-          changed = true;
-          this.note(line);
+          if (line !== "" && this.note(line)) changed = true;
         }
         if (changed) this.schedule();
       }
@@ -137,18 +155,35 @@ export class DockerSource {
 
   /** Containers an event said stopped: an engine may list one as running a moment longer (Podman sends "die"
    * before its list changes), and it must leave DNS now. A start takes it back. */
-  private note(line: string): void {
-    let event: { Action?: string; status?: string; id?: string; Actor?: { ID?: string } };
+  private note(line: string): boolean {
+    let event: { Action?: string; status?: string; id?: string; Actor?: { ID?: string; Attributes?: Record<string, string> } };
     try {
       event = JSON.parse(line) as typeof event;
     } catch {
-      return;
+      this.needFull = true; // not an event we can read: read everything again
+      return true;
     }
     const id = event.Actor?.ID ?? event.id;
     const action = event.Action ?? event.status ?? "";
-    if (id === undefined) return;
+    if (id === undefined) return false;
+    // Events carry the container's labels: one without homelab.* labels, and not known to us, changes nothing.
+    const labelled = Object.keys(event.Actor?.Attributes ?? {}).some((k) => k.startsWith("homelab."));
+    if (!labelled && !this.inspected.has(id)) return false;
     if (STOPPED.has(action)) this.stoppedIds.add(id);
     else if (action === "start" || action === "restart" || action === "unpause") this.stoppedIds.delete(id);
+    // Podman sends health_status before its inspect shows the new status: look again a moment later.
+    if (action.startsWith("health_status")) this.recheck(id);
+    this.dirty.add(id);
+    return true;
+  }
+
+  private recheck(id: string): void {
+    const timer = setTimeout(() => {
+      this.rechecks.delete(timer);
+      this.dirty.add(id);
+      this.schedule();
+    }, RECHECK_MS);
+    this.rechecks.add(timer);
   }
 
   private schedule(): void {
@@ -156,16 +191,50 @@ export class DockerSource {
     this.debounce = setTimeout(() => void this.syncNow().catch((err: unknown) => this.failed(err)), DEBOUNCE_MS);
   }
 
+  /**
+   * Brings the containers known up to date, then makes the registry match them. After a (re)connect: the list
+   * and an inspect of every labelled container. After events: an inspect of each container they named (one call
+   * for a start, none for a stop).
+   */
   private async reconcile(): Promise<void> {
-    const list = await this.json<{ Id: string; Labels?: Record<string, string> | null }[]>(`${API}/containers/json`);
-    // Ids an event said stopped and the engine no longer lists are forgotten: the set stays as small as the list.
-    for (const id of this.stoppedIds) if (!list.some((c) => c.Id === id)) this.stoppedIds.delete(id);
-    const labelled = list.filter((c) => !this.stoppedIds.has(c.Id) && Object.keys(c.Labels ?? {}).some((k) => k.startsWith("homelab.")));
-    const inspected = await Promise.all(labelled.map((c) => this.json<ContainerInspect>(`${API}/containers/${c.Id}/json`).catch(() => undefined)));
+    try {
+      await this.refresh();
+    } catch (err) {
+      this.needFull = true; // what the failed refresh would have read is read again, whole, next time
+      throw err;
+    }
+    await this.apply();
+  }
+
+  private async refresh(): Promise<void> {
+    const dirty = [...this.dirty];
+    this.dirty.clear();
+    if (this.needFull) {
+      this.needFull = false;
+      const list = await this.json<{ Id: string; Labels?: Record<string, string> | null }[]>(`${API}/containers/json`);
+      // Ids an event said stopped and the engine no longer lists are forgotten: the set stays as small as the list.
+      for (const id of this.stoppedIds) if (!list.some((c) => c.Id === id)) this.stoppedIds.delete(id);
+      const labelled = list.filter((c) => !this.stoppedIds.has(c.Id) && Object.keys(c.Labels ?? {}).some((k) => k.startsWith("homelab.")));
+      const fresh = await Promise.all(labelled.map((c) => this.inspect(c.Id)));
+      this.inspected.clear();
+      for (const c of fresh) if (c !== undefined) this.inspected.set(c.Id, c);
+    } else {
+      await Promise.all(
+        dirty.map(async (id) => {
+          const c = this.stoppedIds.has(id) ? undefined : await this.inspect(id);
+          if (c === undefined || c.State?.Running === false) this.inspected.delete(id);
+          else this.inspected.set(id, c);
+          if (c === undefined) this.stoppedIds.delete(id); // gone from the engine: nothing left to remember
+        }),
+      );
+    }
+  }
+
+  /** Makes the registry match the containers known. */
+  private async apply(): Promise<void> {
     const inputs: ParsedServiceInput[] = [];
     const health = new Map<string, "healthy" | "unhealthy" | "unknown">();
-    for (const c of inspected) {
-      if (c === undefined) continue; // gone between the list and the inspect: the next event syncs again
+    for (const c of this.inspected.values()) {
       const found = instancesOfContainer(c, this.opts.hostAddress);
       inputs.push(...found.inputs);
       for (const [id, status] of found.engineHealth) health.set(id, status);
@@ -184,7 +253,7 @@ export class DockerSource {
       this.warned.add(key);
       this.opts.logger.warn({ id }, "a container declares an instance id registered otherwise (through the API or a services file), or whose check is refused: skipped");
     }
-    this.state.containers = labelled.length;
+    this.state.containers = this.inspected.size;
     this.state.instances = inputs.length;
     this.state.syncs += 1;
     this.state.lastSync = new Date().toISOString();
@@ -193,10 +262,21 @@ export class DockerSource {
     }
   }
 
+  /** A container's inspect, when it runs with homelab.* labels; undefined when it is gone or has none. */
+  private async inspect(id: string): Promise<ContainerInspect | undefined> {
+    try {
+      const c = await this.json<ContainerInspect>(`${API}/containers/${id}/json`);
+      return Object.keys(c.Config?.Labels ?? {}).some((k) => k.startsWith("homelab.")) ? c : undefined;
+    } catch (err) {
+      if (err instanceof EngineError && err.status === 404) return undefined;
+      throw err;
+    }
+  }
+
   private async json<T>(path: string): Promise<T> {
     const response = await this.pool!.request({ path, method: "GET", headersTimeout: 5_000, bodyTimeout: 10_000 });
     const text = await response.body.text();
-    if (response.statusCode !== 200) throw new Error(`GET ${path} answered ${response.statusCode}: ${text.slice(0, 200)}`);
+    if (response.statusCode !== 200) throw new EngineError(response.statusCode, `GET ${path} answered ${response.statusCode}: ${text.slice(0, 200)}`);
     return JSON.parse(text) as T;
   }
 
@@ -224,3 +304,14 @@ export function parseEndpoint(endpoint: string): { origin: string; socketPath?: 
   if (endpoint.startsWith("tcp://")) return { origin: `http://${endpoint.slice("tcp://".length)}` };
   throw new Error(`${endpoint} is not unix:///path, /path or tcp://host:port`);
 }
+
+/** An answer of the engine other than 200. */
+class EngineError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+

@@ -111,7 +111,7 @@ describe("containers from Podman's Docker API", () => {
     expect((await api(server.url, "GET", "/v1/services/bad-one")).status).toBe(404);
   });
 
-  it("takes the engine's healthcheck as the health of an instance without a check of ours", async () => {
+  it("takes the engine's healthcheck as the health of an instance without a check of ours", { timeout: 60_000 }, async () => {
     const port = await closedPort();
     podman("run", "-d", "--name", "hc", ...RUN_FLAGS, "--health-cmd", "exit 1", "--health-interval", "0", "--health-retries", "1", "--label", "homelab.service=hc", "--label", `homelab.port=${port}`, BUSYBOX_IMAGE, "/bin/httpd", "-f", "-p", `127.0.0.1:${port}`, "-h", "/www");
     // Podman's healthcheck "starting": unknown, not in DNS yet.
@@ -123,7 +123,10 @@ describe("containers from Podman's Docker API", () => {
     } catch {
       // exit 1 is the point
     }
-    await until("hc unhealthy", async () => (await api(server.url, "GET", "/v1/services/hc")).body.healthStatus, (h) => h === "unhealthy");
+    await until("hc unhealthy", async () => (await api(server.url, "GET", "/v1/services/hc")).body.healthStatus, (h) => h === "unhealthy", 30_000).catch((err: Error) => {
+      const inspect = execFileSync("curl", ["-s", "--unix-socket", socket, "http://d/v1.41/containers/hc/json"], { encoding: "utf8" });
+      throw new Error(`${err.message}\nthe engine's state: ${JSON.stringify(JSON.parse(inspect).State)}\n${server.log().split("\n").filter((l) => l.includes("docker")).join("\n")}`);
+    });
     expect(await dig("hc.service.home.arpa")).toEqual([]);
     podman("rm", "-f", "-t", "0", "hc");
   });
