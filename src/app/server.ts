@@ -186,6 +186,7 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Ser
     });
     const source = docker;
     discovery.addStatsSource("docker", () => source.status());
+    discovery.addStatusSource("docker", () => source.status());
     dockerStatus = () => source.status();
     await docker.start();
   }

@@ -200,6 +200,7 @@ export class Discovery implements DiscoveryApi {
   readonly checker: HealthChecks;
   private stopped = false;
   private readonly statsSources = new Map<string, () => unknown>();
+  private readonly statusSources = new Map<string, () => unknown>();
   private cluster: ClusterLink | undefined;
 
   private constructor(opts: DiscoveryOptions) {
@@ -497,6 +498,11 @@ export class Discovery implements DiscoveryApi {
     this.statsSources.set(name, read);
   }
 
+  /** A part whose state /v1/status shows under `name` (the container source), without changing its status. */
+  addStatusSource(name: string, read: () => unknown): void {
+    this.statusSources.set(name, read);
+  }
+
   async clearCache(): Promise<{ cleared: number }> {
     const cleared = this.cache.clear();
     this.logger.info({ cleared }, "query cache cleared");
@@ -527,8 +533,8 @@ export class Discovery implements DiscoveryApi {
    * a container health check restarts the server), else "stale" for a stale cluster replica (the process still
    * serves: 200), else "ok".
    */
-  status(): { status: "ok" | "stale" | "failed"; version: string; nodeId: string; uptimeMs: number; store?: { error: string }; cluster?: unknown } {
-    const base = { version: VERSION, nodeId: this.nodeId, uptimeMs: this.clock.now() - this.startedAt };
+  status(): { status: "ok" | "stale" | "failed"; version: string; nodeId: string; uptimeMs: number; store?: { error: string }; cluster?: unknown; [source: string]: unknown } {
+    const base = { version: VERSION, nodeId: this.nodeId, uptimeMs: this.clock.now() - this.startedAt, ...Object.fromEntries([...this.statusSources].map(([name, read]) => [name, read()])) };
     const failure = this.store.failure;
     const store = failure === undefined ? {} : { store: { error: failure.message } };
     if (this.cluster === undefined) return { status: failure ? "failed" : "ok", ...base, ...store };

@@ -11,13 +11,15 @@
 //   homelab.interval=10000       the check interval, ms
 //   homelab.version=2.1.0        default: the image's tag
 //   homelab.address=10.0.0.5     default: by the rule below
+//   homelab.network=backend      the network whose address is taken, when the container is on several
 //
 // Health: our check when the labels give one; otherwise the engine's own healthcheck status when the container
 // has one (starting -> unknown, healthy, unhealthy); otherwise healthy while it runs.
 //
 // The address: homelab.address when given; with host networking, the host address (--docker-host-address);
 // when the port is published, the host address and the published port (or the binding's own address when it is
-// one); otherwise the container's address on its first network (by name), with the port as labelled.
+// one); otherwise the container's address on homelab.network, or on its first network by name, with the port as
+// labelled.
 import { serviceInputSchema, type ParsedServiceInput } from "../model/index.js";
 
 /** The parts of the engine's `GET /containers/{id}/json` this reads (Docker's and Podman's are alike). */
@@ -68,9 +70,9 @@ export function instancesOfContainer(c: ContainerInspect, hostAddress: string): 
       if (group !== "") problem("service", "missing (every homelab.<n>.* group needs one)");
       continue;
     }
-    const target = addressOf(c, fields.get("port"), fields.get("address"), hostAddress);
+    const target = addressOf(c, fields.get("port"), fields.get("address"), fields.get("network"), hostAddress);
     if (typeof target === "string") {
-      problem(target.startsWith("no address") ? "address" : "port", target);
+      problem(target.startsWith("no address") ? "address" : target.startsWith("not on") ? "network" : "port", target);
       continue;
     }
     const metadata: Record<string, string> = { "container.id": c.Id.slice(0, 12), "container.name": name };
@@ -123,7 +125,7 @@ const LABEL_OF_FIELD: Record<string, string> = {
 };
 
 /** Where the instance is reached, or why that cannot be told. */
-function addressOf(c: ContainerInspect, portLabel: string | undefined, addressLabel: string | undefined, hostAddress: string): { address: string; port: number } | string {
+function addressOf(c: ContainerInspect, portLabel: string | undefined, addressLabel: string | undefined, network: string | undefined, hostAddress: string): { address: string; port: number } | string {
   if (portLabel === undefined) return "missing: the port the service listens on";
   const port = Number(portLabel);
   if (!/^\d{1,5}$/.test(portLabel) || port < 1 || port > 65535) return `"${portLabel}" is not a port (1-65535)`;
@@ -135,7 +137,9 @@ function addressOf(c: ContainerInspect, portLabel: string | undefined, addressLa
     const own = binding.HostIp && binding.HostIp !== "0.0.0.0" && binding.HostIp !== "::" ? binding.HostIp : hostAddress;
     return { address: own, port: Number(binding.HostPort) };
   }
-  const networks = Object.entries(c.NetworkSettings?.Networks ?? {}).sort(([a], [b]) => a.localeCompare(b));
+  const all = Object.entries(c.NetworkSettings?.Networks ?? {});
+  if (network !== undefined && !all.some(([name]) => name === network)) return `not on network "${network}" (it is on ${all.map(([name]) => name).join(", ") || "none"})`;
+  const networks = all.filter(([name]) => network === undefined || name === network).sort(([a], [b]) => a.localeCompare(b));
   for (const [, n] of networks) {
     const address = n.IPAddress || n.GlobalIPv6Address;
     if (address) return { address, port };

@@ -157,4 +157,27 @@ describe("containers from Podman's Docker API", () => {
     expect(entry).toMatchObject({ port: ports[3], tcpCheck: true });
     expect((await api(server.url, "GET", "/v1/stats")).body.docker.connected).toBe(true);
   }, 60_000);
+
+  it("starts while the engine is down, says so, and registers its containers once the engine is up", { timeout: 60_000 }, async () => {
+    const late = join(dir, "late.sock");
+    const second = await startBuiltServer({}, ["--in-memory", "--docker-socket", `unix://${late}`]);
+    try {
+      await until("the warning", async () => second.log(), (log) => log.includes("container engine unreachable; retrying"));
+      const status = (await api(second.url, "GET", "/v1/status")).body;
+      expect(status).toMatchObject({ status: "ok", docker: { connected: false } });
+      expect(status.docker.lastError).toBeTruthy();
+      // web-b (from the test before) runs; the engine's API comes up on the socket this server was given.
+      const engine = spawn("podman", [...podmanArgs(dir), "system", "service", "--time=0", `unix://${late}`], { stdio: "ignore" });
+      try {
+        await until("web-b on the late server", async () => (await api(second.url, "GET", "/v1/services/web-b")).status, (s) => s === 200, 40_000);
+        expect((await api(second.url, "GET", "/v1/status")).body.docker).toMatchObject({ connected: true, lastError: null });
+      } finally {
+        const exited = new Promise((r) => engine.once("exit", r));
+        engine.kill("SIGTERM");
+        await exited;
+      }
+    } finally {
+      await second.stop();
+    }
+  });
 });

@@ -29,6 +29,8 @@ describe("instancesOfContainer", () => {
     expect(instancesOfContainer(container({ labels, NetworkSettings: boundToOne }), "192.168.1.10").inputs[0]).toMatchObject({ address: "127.0.0.1", port: 8082 });
     const twoNetworks = { Networks: { zeta: { IPAddress: "10.99.0.2" }, alpha: { IPAddress: "10.77.0.2" } } };
     expect(instancesOfContainer(container({ labels, NetworkSettings: twoNetworks }), "192.168.1.10").inputs[0]).toMatchObject({ address: "10.77.0.2", port: 80 });
+    expect(instancesOfContainer(container({ labels: { ...labels, "homelab.network": "zeta" }, NetworkSettings: twoNetworks }), "h").inputs[0]).toMatchObject({ address: "10.99.0.2" });
+    expect(instancesOfContainer(container({ labels: { ...labels, "homelab.network": "beta" }, NetworkSettings: twoNetworks }), "h").problems).toEqual(['container web-1: homelab.network: not on network "beta" (it is on zeta, alpha)']);
   });
 
   it("makes several instances from homelab.<n>.* groups, ids suffixed", () => {
