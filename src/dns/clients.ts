@@ -5,8 +5,9 @@
 // through its victim's addresses), --dns-rate-limit responses per second with a burst as large: over it, one
 // response in --dns-rate-limit-slip goes out truncated (an honest client retries over TCP, which is never
 // limited: its address is proven) and the rest are dropped, as BIND's and NSD's RRL do.
-import { BlockList, isIP } from "node:net";
+import { isIP, type BlockList } from "node:net";
 import { networkInterfaces } from "node:os";
+import { blockListOf, networkKey } from "../lib/ip.js";
 
 /** What the answer path needs to know of a client, looked up once per address. */
 export interface Client {
@@ -49,13 +50,13 @@ export interface ClientPolicyOptions {
 }
 
 export class ClientPolicy {
-  private readonly trusted = new BlockList();
+  private readonly trusted: BlockList;
   private readonly byAddress = new Map<string, Client>();
   private readonly byNetwork = new Map<string, Bucket>();
   private readonly now: () => number;
 
   constructor(private readonly opts: ClientPolicyOptions) {
-    for (const item of opts.trusted) addBlock(this.trusted, item);
+    this.trusted = blockListOf(opts.trusted);
     this.now = opts.now ?? Date.now;
   }
 
@@ -66,7 +67,7 @@ export class ClientPolicy {
     const family = isIP(address);
     let client: Client;
     if (family !== 0 && this.trusted.check(address, family === 6 ? "ipv6" : "ipv4")) client = TRUSTED;
-    else client = { trusted: false, bucket: this.opts.rate > 0 ? this.bucketOf(networkOf(address, family)) : undefined };
+    else client = { trusted: false, bucket: this.opts.rate > 0 ? this.bucketOf(networkKey(address)) : undefined };
     remember(this.byAddress, address, client);
     return client;
   }
@@ -109,32 +110,6 @@ export function localNetworks(listenHost: string): string[] {
     }
   }
   return [...out];
-}
-
-/** The rate limit's unit: /24 of IPv4, /56 of IPv6 (as text; the map's key). */
-function networkOf(address: string, family: number): string {
-  if (family === 4) return address.slice(0, address.lastIndexOf("."));
-  const full = expandIPv6(address);
-  return full === undefined ? address : full.slice(0, 14); // 3.5 groups of 4 hex digits = 56 bits
-}
-
-/** IPv6 text as 32 hex digits, or undefined. */
-function expandIPv6(address: string): string | undefined {
-  const [head = "", tail] = address.split("::");
-  const groups = (s: string) => (s === "" ? [] : s.split(":"));
-  const h = groups(head);
-  const t = tail === undefined ? [] : groups(tail);
-  if (h.concat(t).some((g) => g.includes("."))) return undefined; // IPv4-mapped: keyed by its whole text
-  const fill = 8 - h.length - t.length;
-  if (fill < 0) return undefined;
-  return [...h, ...Array<string>(fill).fill("0"), ...t].map((g) => g.padStart(4, "0")).join("");
-}
-
-function addBlock(list: BlockList, item: string): void {
-  const [host = "", bits] = item.split("/");
-  const family = isIP(host) === 6 ? "ipv6" : "ipv4";
-  if (bits === undefined) list.addAddress(host, family);
-  else list.addSubnet(host, Number(bits), family);
 }
 
 function remember<V>(map: Map<string, V>, key: string, value: V): void {

@@ -3,6 +3,7 @@
 // (--check-allow-hosts); link-local and cloud metadata addresses are refused even there, unless named in the list.
 import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from "node:dns";
 import { BlockList, isIP } from "node:net";
+import { blockListOf } from "../lib/ip.js";
 import { checkKind, normaliseAddress, type ServiceEntry } from "../model/index.js";
 
 /** 169.254/16 and fe80::/10 reach the machine's own link (cloud metadata, a router's admin page), plus the
@@ -16,16 +17,11 @@ FORBIDDEN.addAddress("100.100.100.200", "ipv4");
 /** What --check-allow-hosts lists: host names, addresses and CIDR blocks ("192.168.1.0/24"). */
 export class CheckTargets {
   private readonly names = new Set<string>();
-  private readonly blocks = new BlockList();
+  private readonly blocks: BlockList;
 
   constructor(readonly allowed: readonly string[] = []) {
-    for (const item of allowed) {
-      const [host, bits] = item.split("/");
-      const family = isIP(host ?? "");
-      if (family === 0) this.names.add(item.toLowerCase().replace(/\.$/, ""));
-      else if (bits === undefined) this.blocks.addAddress(host!, family === 6 ? "ipv6" : "ipv4");
-      else this.blocks.addSubnet(host!, Number(bits), family === 6 ? "ipv6" : "ipv4");
-    }
+    this.blocks = blockListOf(allowed);
+    for (const item of allowed) if (isIP(item.split("/")[0] ?? "") === 0) this.names.add(item.toLowerCase().replace(/\.$/, ""));
   }
 
   /** Whether an address or name is on the operator's list. */

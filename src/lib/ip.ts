@@ -1,5 +1,8 @@
 // IP address text, once: strict parsing of dotted quads and IPv6 text (RFC 4291 section 2.2) into words, and the
-// texts made from them: RFC 5952's canonical form, the all-hex form dns2's AAAA encoder reads, DNS names' hex. A leaf.
+// texts made from them: RFC 5952's canonical form, the all-hex form dns2's AAAA encoder reads, DNS names' hex; and
+// lists of addresses and CIDR blocks (node:net's BlockList). A leaf.
+
+import { BlockList, isIP } from "node:net";
 
 const OCTET = /^(0|[1-9]\d{0,2})$/;
 const HEX_WORD = /^[0-9a-f]{1,4}$/;
@@ -86,3 +89,31 @@ function compressed(words: readonly number[]): string {
   if (best < 0) return hex.join(":");
   return `${hex.slice(0, best).join(":")}::${hex.slice(best + bestLen).join(":")}`;
 }
+
+/** A BlockList of addresses and CIDR blocks ("192.168.1.20", "192.168.1.0/24", "fd00::/8"); items that are not
+ * IP literals (host names) are left to the caller. */
+export function blockListOf(items: readonly string[]): BlockList {
+  const list = new BlockList();
+  for (const item of items) {
+    const [host = "", bits] = item.split("/");
+    const family = isIP(host);
+    if (family === 0) continue;
+    const type = family === 6 ? "ipv6" : "ipv4";
+    if (bits === undefined) list.addAddress(host, type);
+    else list.addSubnet(host, Number(bits), type);
+  }
+  return list;
+}
+
+/**
+ * The network an address belongs to, as a key: its /24 for IPv4 (an IPv4-mapped IPv6 address too), its /56 for
+ * IPv6; the text itself when it is neither. What a response rate limit counts per.
+ */
+export function networkKey(address: string): string {
+  if (isIPv4Text(address)) return address.slice(0, address.lastIndexOf("."));
+  const words = ipv6Words(address);
+  if (words === undefined) return address;
+  if (isMapped(words)) return `${words[6]! >> 8}.${words[6]! & 255}.${words[7]! >> 8}`;
+  return `${words.slice(0, 3).map((w) => w.toString(16)).join(":")}:${(words[3]! >> 8).toString(16)}/56`;
+}
+

@@ -42,6 +42,11 @@ describe("ClientPolicy", () => {
     expect(p.admit(p.of("2001:db8:0:100::1"))).toBe(Verdict.Send); // another /56
     // Another /24 has its own bucket.
     expect(p.admit(p.of("198.51.101.1"))).toBe(Verdict.Send);
+    // An IPv4 client on a dual-stack socket (IPv4-mapped) counts in its IPv4 /24, not by its own text.
+    const mapped = policy({ t: 0 }, 4, 0);
+    const m = Array.from({ length: 8 }, (_, i) => mapped.admit(mapped.of(`::ffff:203.0.113.${i + 1}`))).filter((v) => v === Verdict.Send);
+    expect(m).toHaveLength(4);
+    expect(mapped.admit(mapped.of("203.0.113.50"))).toBe(Verdict.Drop); // the same /24, written as IPv4
   });
 
   it("remembers a bounded number of addresses", () => {
