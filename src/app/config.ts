@@ -61,11 +61,7 @@ function cidrOrAddress(item: string): string | undefined {
 
 /** A host name, an address or a CIDR block ("192.168.1.0/24"), as --check-allow-hosts lists them. */
 function allowedHost(item: string): string | undefined {
-  const [host = "", bits, extra] = item.split("/");
-  const family = isIP(host);
-  if (bits === undefined) return family !== 0 || normaliseAddress(host) !== undefined ? item : undefined;
-  const ok = family !== 0 && extra === undefined && /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 6 ? 128 : 32);
-  return ok ? item : undefined;
+  return cidrOrAddress(item) ?? (!item.includes("/") && normaliseAddress(item) !== undefined ? item : undefined);
 }
 
 type Setting = {

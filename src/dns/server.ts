@@ -162,8 +162,7 @@ export class DnsServer {
         return undefined;
       }
       this.count(q.rcode);
-      const response = bareResponse({ ...q, aa: false, ra: this.ra, edns: ourEdns(q) });
-      return client.bucket !== undefined && transport === "udp" && this.clients!.admit(client) !== Verdict.Send ? this.limited(undefined) : response;
+      return this.admitted(client, transport, bareResponse({ ...q, aa: false, ra: this.ra, edns: ourEdns(q) }), undefined);
     }
     this.qtypes[Math.min(q.qtype, COUNTED_TYPES)]! += 1;
     try {
@@ -176,10 +175,7 @@ export class DnsServer {
         this.counters.truncated += 1;
         out = truncated(response, q.questionEnd - 12, q.edns ? optRecord(MAX_UDP_PAYLOAD, 0, q.edns.dnssecOk) : undefined);
       }
-      if (client.bucket === undefined) return out;
-      const verdict = this.clients!.admit(client);
-      if (verdict === Verdict.Send) return out;
-      return this.limited(verdict === Verdict.Slip ? truncated(out, q.questionEnd - 12, undefined) : undefined);
+      return this.admitted(client, "udp", out, q.questionEnd - 12);
     } catch (err) {
       this.counters.errors += 1;
       this.opts.logger.error({ err }, "DNS handler failed; answered SERVFAIL");
@@ -208,11 +204,21 @@ export class DnsServer {
     if (keys !== undefined) for (const k of keys) this.answers.invalidate(k);
   }
 
-  /** A response the rate limit held back: dropped, or sent truncated (TC, the question only). */
-  private limited(slip: Buffer | undefined): Buffer | undefined {
-    if (slip === undefined) this.counters.rateLimited += 1;
-    else this.counters.slipped += 1;
-    return slip;
+  /**
+   * The response as the rate limit lets it go to this client: whole, truncated to its question (a slip: the
+   * client retries over TCP), or not at all. Only UDP to untrusted clients is limited; a response whose
+   * question could not be read is dropped rather than slipped.
+   */
+  private admitted(client: Client, transport: "udp" | "tcp", response: Buffer, questionLength: number | undefined): Buffer | undefined {
+    if (client.bucket === undefined || transport !== "udp") return response;
+    const verdict = this.clients!.admit(client);
+    if (verdict === Verdict.Send) return response;
+    if (verdict === Verdict.Slip && questionLength !== undefined) {
+      this.counters.slipped += 1;
+      return truncated(response, questionLength, undefined);
+    }
+    this.counters.rateLimited += 1;
+    return undefined;
   }
 
   /** handle(), then one log line once the answer is ready: who asked what, what went back, how long it took. */
