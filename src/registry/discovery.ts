@@ -17,6 +17,7 @@ import {
   toIssues,
   type HealthStatus,
   type ServiceEntry,
+  type EntrySource,
   type ParsedServiceInput,
   type ServiceInput,
 } from "../model/index.js";
@@ -265,26 +266,12 @@ export class Discovery implements DiscoveryApi {
     });
     // The whole set or nothing, as for a file with a bad field: a reload then keeps what was loaded before.
     if (refused.length > 0) throw new InvalidError(refused.join("\n"));
-    const declared = new Set(set.services.map((s) => s.id));
-    const ops: WriteOp[] = [];
-    let unchanged = 0;
-    for (const input of set.services) {
-      const entry = this.registry.get(input.id);
-      if (entry?.source === "file" && entryMatches(entry, input)) unchanged += 1;
-      else {
-        if (entry !== undefined && entry.source !== "file") {
-          this.logger.warn({ id: input.id, file: set.sources.get(input.id)?.file }, "a services file declares an instance registered through the API: the file's replaces it");
-        }
-        ops.push({ op: "register", input, source: "file" });
+    const { skipped: _, ...result } = await this.applyDeclared("file", set.services, (input, entry) => {
+      if (entry !== undefined && entry.source !== "file") {
+        this.logger.warn({ id: input.id, file: set.sources.get(input.id)?.file }, "a services file declares an instance registered through the API: the file's replaces it");
       }
-    }
-    for (const entry of this.registry.values()) if (entry.source === "file" && !declared.has(entry.id)) ops.push({ op: "deregister", id: entry.id });
-    const changes = ops.length > 0 ? await this.registry.write(ops) : [];
-    const result = {
-      registered: changes.filter((c) => c.after !== undefined).map((c) => c.id),
-      deregistered: changes.filter((c) => c.after === undefined).map((c) => c.id),
-      unchanged,
-    };
+      return true;
+    });
     this.logger.info({ files: set.files.length, ...result }, "services files applied");
     return result;
   }
@@ -295,24 +282,37 @@ export class Discovery implements DiscoveryApi {
    * Instances another source or the API holds under the same id are left alone and reported.
    */
   async syncContainers(services: readonly ParsedServiceInput[]): Promise<{ registered: string[]; deregistered: string[]; unchanged: number; conflicts: string[] }> {
-    const declared = new Set(services.map((s) => s.id));
+    const { skipped, ...result } = await this.applyDeclared("docker", services, (input, entry) => (entry === undefined || entry.source === "docker") && this.checker.refusal(input) === undefined);
+    return { ...result, conflicts: skipped };
+  }
+
+  /**
+   * What syncServiceFiles and syncContainers share: a source's declared inputs registered (unless `take` says
+   * no: skipped), re-registered when changed, left alone when unchanged; the source's instances it no longer
+   * declares deregistered. One batch.
+   */
+  private async applyDeclared(
+    source: EntrySource,
+    inputs: readonly ParsedServiceInput[],
+    take: (input: ParsedServiceInput, entry: ServiceEntry | undefined) => boolean,
+  ): Promise<{ registered: string[]; deregistered: string[]; unchanged: number; skipped: string[] }> {
+    const declared = new Set(inputs.map((s) => s.id));
     const ops: WriteOp[] = [];
-    const conflicts: string[] = [];
+    const skipped: string[] = [];
     let unchanged = 0;
-    for (const input of services) {
+    for (const input of inputs) {
       const entry = this.registry.get(input.id);
-      if (entry !== undefined && entry.source !== "docker") conflicts.push(input.id);
-      else if (entry !== undefined && entryMatches(entry, input)) unchanged += 1;
-      else if (this.checker.refusal(input) === undefined) ops.push({ op: "register", input, source: "docker" });
-      else conflicts.push(input.id);
+      if (entry !== undefined && entry.source === source && entryMatches(entry, input)) unchanged += 1;
+      else if (!take(input, entry)) skipped.push(input.id);
+      else ops.push({ op: "register", input, source });
     }
-    for (const entry of this.registry.values()) if (entry.source === "docker" && !declared.has(entry.id)) ops.push({ op: "deregister", id: entry.id });
+    for (const entry of this.registry.values()) if (entry.source === source && !declared.has(entry.id)) ops.push({ op: "deregister", id: entry.id });
     const changes = ops.length > 0 ? await this.registry.write(ops) : [];
     return {
       registered: changes.filter((c) => c.after !== undefined).map((c) => c.id),
       deregistered: changes.filter((c) => c.after === undefined).map((c) => c.id),
       unchanged,
-      conflicts,
+      skipped,
     };
   }
 
