@@ -5,22 +5,20 @@
 // with host networking from an image made offline (a static busybox), each serving a loopback port.
 //   npm run build && bench/run.sh docker [--containers 50]
 import { execFile, spawn } from "node:child_process";
-import { createSocket } from "node:dgram";
 import { mkdtempSync, rmSync } from "node:fs";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { parseArgs } from "node:util";
-import dns2 from "dns2";
 import { BUSYBOX_IMAGE, podmanArgs as podmanFlags, podmanImage, RUN_FLAGS } from "../test/e2e/podman.js";
+import { decode, Packet, query, udp } from "../test/dns/helpers.js";
 import { children, sleep, stopChild } from "./children.js";
 import { fmt, median } from "./stats.js";
 
 const { values } = parseArgs({ options: { containers: { type: "string", default: "50" } } });
 const count = Number(values.containers);
 const run = promisify(execFile);
-const { Packet } = dns2;
 
 const dir = mkdtempSync(join(tmpdir(), "hd-bench-docker-"));
 const socket = join(dir, "engine.sock");
@@ -41,20 +39,9 @@ function engine(path: string): Promise<string> {
 }
 
 /** One A query; the number of answers (0 on no reply within 200 ms). */
-function answers(port: number, name: string): Promise<number> {
-  const p = new Packet();
-  p.header.id = 1;
-  p.questions.push(new Packet.Question(name, Packet.TYPE.A, Packet.CLASS.IN));
-  const s = createSocket("udp4");
-  return new Promise((resolve) => {
-    const t = setTimeout(() => (s.close(), resolve(0)), 200);
-    s.on("message", (m) => {
-      clearTimeout(t);
-      s.close();
-      resolve(Packet.parse(m).answers.length);
-    });
-    s.send(p.toBuffer(), port, "127.0.0.1");
-  });
+async function answers(port: number, name: string): Promise<number> {
+  const reply = await udp(port, query(name, Packet.TYPE.A), 200);
+  return reply === undefined ? 0 : decode(reply).answers.length;
 }
 
 async function main(): Promise<void> {

@@ -11,9 +11,11 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes, randomInt } from "node:crypto";
 import { createSocket } from "node:dgram";
 import { readFileSync } from "node:fs";
-import { createServer, connect, type AddressInfo, type Socket } from "node:net";
+import { connect, type Socket } from "node:net";
 import { parseArgs } from "node:util";
 import dns2 from "dns2";
+import { frame, query as dnsQuery } from "../test/dns/helpers.js";
+import { closedPort } from "../test/helpers.js";
 import { children, sleep, stopChild } from "./children.js";
 
 const ALL = ["udp-fuzz", "tcp-never-read", "tcp-slow", "tcp-flood", "tcp-fuzz", "http-slow", "http-never-read"];
@@ -23,14 +25,6 @@ const seconds = Number(values.seconds);
 const only = new Set(values.only.split(","));
 const on = (kind: string) => only.has(kind);
 const { Packet } = dns2;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 function rssMb(pid: number): number {
   try {
@@ -49,7 +43,7 @@ interface Server {
 }
 
 async function startServer(extra: string[]): Promise<Server> {
-  const [httpPort, dnsPort] = [await freePort(), await freePort()];
+  const [httpPort, dnsPort] = [await closedPort(), await closedPort()];
   const child = spawn(process.execPath, ["dist/src/main.js", "--in-memory", "--http-listen", `127.0.0.1:${httpPort}`, "--dns-listen", `127.0.0.1:${dnsPort}`, "--node-id", "bench", "--log-level", "warn", "--zones-dir", "zones", ...extra], { stdio: ["ignore", "ignore", "inherit"] });
   children.push(child);
   let exited = false;
@@ -72,14 +66,8 @@ async function startServer(extra: string[]): Promise<Server> {
   return { child, http, dns: dnsPort, exited: () => exited };
 }
 
-function query(name: string, type: number, edns = false, id = randomInt(0x10000)): Buffer {
-  const p = new Packet();
-  p.header.id = id;
-  p.header.rd = 1;
-  p.questions.push(new Packet.Question(name, type, Packet.CLASS.IN));
-  if (edns) p.additionals.push({ name: "", type: Packet.TYPE.EDNS, class: 4096, ttl: 0, rdata: [] } as never);
-  return p.toBuffer();
-}
+/** A recursive query with a random id, with EDNS (4096 bytes) when asked. */
+const query = (name: string, type: number, edns = false): Buffer => dnsQuery(name, type, { id: randomInt(0x10000), ...(edns ? { edns: { udpSize: 4096 } } : {}) });
 
 const SEEDS = [
   query("big.service.home.arpa", Packet.TYPE.A, true),
@@ -109,13 +97,6 @@ function fuzzed(): Buffer {
     p[at + 1] = randomInt(256);
   }
   return p;
-}
-
-function frame(message: Buffer): Buffer {
-  const out = Buffer.alloc(2 + message.length);
-  out.writeUInt16BE(message.length, 0);
-  message.copy(out, 2);
-  return out;
 }
 
 /** Keeps `n` connections of one kind open until `until`, replacing those the server closes. */

@@ -36,6 +36,14 @@ export function udp(port: number, message: Buffer, waitMs = 500): Promise<Buffer
   });
 }
 
+/** A message as DNS over TCP carries it: a two-byte length first (written here, not by the server's code). */
+export function frame(message: Buffer): Buffer {
+  const out = Buffer.alloc(2 + message.length);
+  out.writeUInt16BE(message.length, 0);
+  message.copy(out, 2);
+  return out;
+}
+
 /** Sends length-prefixed messages on one TCP connection; resolves with that many replies. */
 export function tcp(port: number, messages: Buffer[]): Promise<Buffer[]> {
   return new Promise((resolve, reject) => {
@@ -54,12 +62,7 @@ export function tcp(port: number, messages: Buffer[]): Promise<Buffer[]> {
         resolve(replies);
       }
     });
-    for (const m of messages) {
-      const frame = Buffer.alloc(2 + m.length);
-      frame.writeUInt16BE(m.length, 0);
-      m.copy(frame, 2);
-      socket.write(frame);
-    }
+    for (const m of messages) socket.write(frame(m));
   });
 }
 

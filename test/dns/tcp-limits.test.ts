@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { Config } from "../../src/app/config.js";
 import type { ServerHandle } from "../../src/app/server.js";
 import { api, startTestServer } from "../helpers.js";
-import { Packet, query, tcp } from "./helpers.js";
+import { frame, Packet, query, tcp } from "./helpers.js";
 
 let server: ServerHandle | undefined;
 const sockets: Socket[] = [];
@@ -35,13 +35,6 @@ const closed = (socket: Socket) => new Promise<number>((resolve) => {
   if (socket.destroyed) resolve(0);
   socket.on("close", () => resolve(Date.now() - started));
 });
-
-function frame(message: Buffer): Buffer {
-  const out = Buffer.alloc(2 + message.length);
-  out.writeUInt16BE(message.length, 0);
-  message.copy(out, 2);
-  return out;
-}
 
 describe("DNS over TCP, bounded", () => {
   it("stops reading a client that never reads its answers, and closes it: the answers it gets are bounded", async () => {
