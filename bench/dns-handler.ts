@@ -24,18 +24,22 @@ await registerAll(server.discovery, serviceInputs(services));
 const { Packet } = dns2;
 // The same questions as the dnsperf file, as dnsperf sends them: RD set, no EDNS.
 const querySet = Number(process.env.QSET ?? services);
-const packets = questions(querySet, Math.max(20_000, querySet * 20)).map((q, i) => {
+const asked = questions(querySet, Math.max(20_000, querySet * 20));
+const packetOf = (q: (typeof asked)[number], i: number) => {
   const p = new Packet();
   p.header.id = i & 0xffff;
   p.header.rd = 1;
   p.questions.push(new Packet.Question(q.name, Packet.TYPE[q.type], Packet.CLASS.IN));
   return p.toBuffer();
-});
+};
+const packets = asked.map(packetOf);
+/** The same packets by kind of question: A (3 instances), SRV (3 instances and their glue), an absent name. */
+const byKind = (kind: string) => asked.flatMap((q, i) => (q.kind === kind ? [packets[i]!] : []));
 const dns = server.dns;
 for (let k = 0; k < 3; k++) for (const p of packets) dns.handle(p, "udp");
 
 const BATCH = 2_000;
-function measure(name: string, fn: (p: Buffer) => unknown): void {
+function measure(name: string, fn: (p: Buffer) => unknown, set: readonly Buffer[] = packets): void {
   const nsPerCall: number[] = [];
   const bytesPerCall: number[] = [];
   let i = 0;
@@ -43,7 +47,7 @@ function measure(name: string, fn: (p: Buffer) => unknown): void {
   while (performance.now() < end) {
     const heapBefore = process.memoryUsage().heapUsed;
     const t0 = process.hrtime.bigint();
-    for (let k = 0; k < BATCH; k++) fn(packets[i++ % packets.length]!);
+    for (let k = 0; k < BATCH; k++) fn(set[i++ % set.length]!);
     const t1 = process.hrtime.bigint();
     const heapAfter = process.memoryUsage().heapUsed;
     nsPerCall.push(Number(t1 - t0) / BATCH);
@@ -66,6 +70,12 @@ measure("DnsServer.handle (uncached: table emptied before each call)", (p) => {
   table.clear();
   return dns.handle(p, "udp");
 });
+for (const [kind, label] of [["A", "an A question, 3 instances"], ["SRV", "an SRV question, 3 instances and glue"], ["NX", "an absent name"]] as const) {
+  measure(`  uncached, ${label}`, (p) => {
+    table.clear();
+    return dns.handle(p, "udp");
+  }, byKind(kind));
+}
 measure("control: emptying the table alone", () => table.clear());
 for (let k = 0; k < 3; k++) for (const p of packets) dns.handle(p, "udp"); // cached again for what follows
 measure("parseQuery only", (p) => parseQuery(p));

@@ -6,7 +6,7 @@
 // Then a second server whose loopback is untrusted (--dns-trusted-networks elsewhere): the amplification a spoofed
 // source gets (bytes out per byte in) and what one source flooding it receives (--dns-rate-limit).
 // --echo: instead, the floor: the same UDP fuzz against a bare node:dgram echo (bench/dns-echo.ts).
-//   npm run build && bench/run.sh hostile [--seconds 30] [--only udp-fuzz,tcp-never-read,...] [--echo]
+//   npm run build && bench/run.sh hostile [--seconds 30] [--only udp-fuzz,tcp-never-read,...] [--echo] [--node-args="--max-semi-space-size=2"]
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes, randomInt } from "node:crypto";
 import { createSocket } from "node:dgram";
@@ -19,7 +19,9 @@ import { closedPort } from "../test/helpers.js";
 import { children, sleep, stopChild } from "./children.js";
 
 const ALL = ["udp-fuzz", "tcp-never-read", "tcp-slow", "tcp-flood", "tcp-fuzz", "http-slow", "http-never-read"];
-const { values } = parseArgs({ options: { seconds: { type: "string", default: "30" }, only: { type: "string", default: ALL.join(",") }, echo: { type: "boolean", default: false } } });
+const { values } = parseArgs({ options: { seconds: { type: "string", default: "30" }, only: { type: "string", default: ALL.join(",") }, echo: { type: "boolean", default: false }, "node-args": { type: "string", default: "" } } });
+/** Flags for the server's node, to compare V8 settings: --node-args="--max-semi-space-size=2". */
+const nodeArgs = values["node-args"].split(" ").filter((a) => a !== "");
 const seconds = Number(values.seconds);
 /** The kinds of client to run (all by default): --only udp-fuzz,tcp-never-read,... */
 const only = new Set(values.only.split(","));
@@ -44,7 +46,7 @@ interface Server {
 
 async function startServer(extra: string[]): Promise<Server> {
   const [httpPort, dnsPort] = [await closedPort(), await closedPort()];
-  const child = spawn(process.execPath, ["dist/src/main.js", "--in-memory", "--http-listen", `127.0.0.1:${httpPort}`, "--dns-listen", `127.0.0.1:${dnsPort}`, "--node-id", "bench", "--log-level", "warn", "--zones-dir", "zones", ...extra], { stdio: ["ignore", "ignore", "inherit"] });
+  const child = spawn(process.execPath, [...nodeArgs, "dist/src/main.js", "--in-memory", "--http-listen", `127.0.0.1:${httpPort}`, "--dns-listen", `127.0.0.1:${dnsPort}`, "--node-id", "bench", "--log-level", "warn", "--zones-dir", "zones", ...extra], { stdio: ["ignore", "ignore", "inherit"] });
   children.push(child);
   let exited = false;
   child.once("exit", (code, signal) => {

@@ -66,6 +66,7 @@ const REFUSED: Answer = { kind: "refused", answers: [], additionals: [], rotate:
 export class Zone {
   readonly names: ZoneNames;
   readonly nsName: string;
+  private readonly adminName: string;
   /** Zones from files; the one whose origin is the domain merges with the registry's names. */
   statics: StaticZones | undefined;
 
@@ -75,6 +76,7 @@ export class Zone {
   ) {
     this.names = { domain: settings.domain.split("."), cluster: settings.cluster };
     this.nsName = `ns.${settings.domain}`;
+    this.adminName = `hostmaster.${settings.domain}`;
   }
 
   soa(view: DnsView, ttl: number): SoaRr {
@@ -85,7 +87,7 @@ export class Zone {
       class: 1,
       ttl,
       primary: this.nsName,
-      admin: `hostmaster.${d}`,
+      admin: this.adminName,
       serial: (this.serialBase + view.generation) % 2 ** 32,
       refresh: 3600,
       retry: 600,
@@ -196,19 +198,22 @@ export class Zone {
 
   /** Instances of a service with every tag that DNS answers with (healthy, or degraded when enabled), in stable order. */
   private select(all: readonly ServiceEntry[], tags: readonly string[]): ServiceEntry[] {
+    // Loops rather than filter and every: an uncached answer runs this per instance (issue 18).
     const includeDegraded = this.settings.includeDegraded;
-    return all
-      .filter(
-        (e) =>
-          (e.healthStatus === "healthy" || (includeDegraded && e.healthStatus === "degraded")) &&
-          e.maintenance === undefined &&
-          tags.every((t) => e.tags.includes(t)),
-      )
-      .sort(byAddressPort);
+    const out: ServiceEntry[] = [];
+    next: for (const e of all) {
+      if (e.maintenance !== undefined) continue;
+      if (e.healthStatus !== "healthy" && !(includeDegraded && e.healthStatus === "degraded")) continue;
+      for (const t of tags) if (!e.tags.includes(t)) continue next;
+      out.push(e);
+    }
+    return sortSmall(out, byAddressPort);
   }
 
   private ttlOf(selected: readonly ServiceEntry[]): number {
-    return Math.min(...selected.map((e) => e.dnsTtl ?? this.settings.serviceTtl));
+    let ttl = Infinity;
+    for (const e of selected) ttl = Math.min(ttl, e.dnsTtl ?? this.settings.serviceTtl);
+    return ttl;
   }
 
   /** SRV records for the instances, and A/AAAA glue for targets that are addresses (one per target). */
@@ -216,12 +221,13 @@ export class Zone {
     const answers: Rr[] = [];
     const glue = new Map<string, Rr>();
     for (const e of selected) {
-      const hex = isIP(e.address) ? hexOfAddress(e.address) : undefined;
+      const facts = addressFacts(e.address);
+      const hex = facts.hex;
       const target = hex !== undefined ? `${hex}.addr.${this.settings.domain}` : e.address;
       const weight = e.healthStatus === "healthy" ? SRV_WEIGHT.healthy : SRV_WEIGHT.degraded;
       answers.push({ name: owner, type: TYPE.SRV, class: 1, ttl, priority: 1, weight, port: e.port, target });
       if (hex !== undefined && !glue.has(target)) {
-        glue.set(target, { name: target, type: isIP(e.address) === 6 ? TYPE.AAAA : TYPE.A, class: 1, ttl, address: encodable(e.address) });
+        glue.set(target, { name: target, type: facts.family === 6 ? TYPE.AAAA : TYPE.A, class: 1, ttl, address: facts.encodable });
       }
     }
     return ok(answers, [...glue.values()]);
@@ -236,7 +242,7 @@ export class Zone {
     if (qtype === TYPE.SRV || (rfc2782 && qtype === TYPE.ANY)) return this.srv(qname, selected, ttl);
     if (rfc2782) return NONE;
     if (qtype === TYPE.A || qtype === TYPE.AAAA || qtype === TYPE.ANY || qtype === TYPE.CNAME) {
-      const ips = distinct(selected.filter((e) => isIP(e.address) !== 0).map((e) => e.address));
+      const ips = distinct(selected.filter((e) => addressFacts(e.address).family !== 0).map((e) => e.address));
       if (ips.length > 0) {
         const records = addressRecords(qname, qtype, ips, ttl);
         return records.length > 0 ? ok(records, [], true) : NONE;
@@ -332,10 +338,58 @@ function merge(a: Answer, b: Answer): Answer {
  * amplifying: a big set goes truncated, to TCP.
  */
 function addressRecords(name: string, qtype: number, addresses: readonly string[], ttl: number): Rr[] {
-  const v4 = addresses.filter((a) => isIP(a) === 4);
-  const v6 = addresses.filter((a) => isIP(a) === 6);
-  const pick = qtype === TYPE.A ? v4 : qtype === TYPE.AAAA ? v6 : qtype === TYPE.ANY ? [...v4, ...v6] : [];
-  return pick.map((address) => ({ name, type: isIP(address) === 6 ? TYPE.AAAA : TYPE.A, class: 1, ttl, address: encodable(address) }));
+  // One loop per family, IPv4 first (ANY sends both): no intermediate arrays on an uncached answer's way.
+  const out: Rr[] = [];
+  if (qtype === TYPE.A || qtype === TYPE.ANY) {
+    for (const a of addresses) if (addressFacts(a).family === 4) out.push({ name, type: TYPE.A, class: 1, ttl, address: a });
+  }
+  if (qtype === TYPE.AAAA || qtype === TYPE.ANY) {
+    for (const a of addresses) {
+      const facts = addressFacts(a);
+      if (facts.family === 6) out.push({ name, type: TYPE.AAAA, class: 1, ttl, address: facts.encodable });
+    }
+  }
+  return out;
+}
+
+/**
+ * Sorted in place: an insertion sort for the few instances most services have (Array.prototype.sort copies into
+ * a work array of its own, the largest allocation of an uncached answer), the built-in sort beyond.
+ */
+function sortSmall<T>(items: T[], compare: (a: T, b: T) => number): T[] {
+  if (items.length > 16) return items.sort(compare);
+  for (let i = 1; i < items.length; i++) {
+    const item = items[i]!;
+    let j = i - 1;
+    for (; j >= 0 && compare(items[j]!, item) > 0; j--) items[j + 1] = items[j]!;
+    items[j + 1] = item;
+  }
+  return items;
+}
+
+/** What answers need of an address: its family (0: a host name), its hex (the .addr name), the text to encode. */
+interface AddressFacts {
+  readonly family: number;
+  readonly hex: string | undefined;
+  readonly encodable: string;
+}
+
+/**
+ * An address's facts, worked out once: an uncached answer asks them of every instance, and the regular
+ * expressions of isIP and ipHex cost more than the rest of its records. Bounded: emptied when full (the
+ * registry's addresses come back on their next answer; names asked of .addr can be anything).
+ */
+const ADDRESS_FACTS = new Map<string, AddressFacts>();
+const MAX_ADDRESS_FACTS = 16_384;
+function addressFacts(address: string): AddressFacts {
+  let facts = ADDRESS_FACTS.get(address);
+  if (facts === undefined) {
+    const family = isIP(address);
+    facts = { family, hex: family === 0 ? undefined : hexOfAddress(address), encodable: family === 0 ? address : encodable(address) };
+    if (ADDRESS_FACTS.size >= MAX_ADDRESS_FACTS) ADDRESS_FACTS.clear();
+    ADDRESS_FACTS.set(address, facts);
+  }
+  return facts;
 }
 
 /** RFC 6763 6: `key=value` strings of at most 255 bytes, `version=` first, within a bounded total; never empty. */

@@ -8,7 +8,7 @@ import { ipv6Words } from "../lib/ip.js";
 import { rcodeOf, type Answer } from "./answer.js";
 import type { Rr, SrvRr, ZoneRr } from "./records.js";
 import { TYPE_CAA } from "./records.js";
-import { CLASS_ANY, TYPE } from "./wire.js";
+import { CLASS_ANY, fold, TYPE } from "./wire.js";
 
 export interface EncodeOptions {
   qname: string;
@@ -27,6 +27,54 @@ const POINTER_REACH = 0x4000;
 const MAX_TTL = 0x7fffffff; // RFC 2181 section 8
 
 export function encodeAnswer(o: EncodeOptions): Buffer {
+  return write(o, undefined);
+}
+
+/**
+ * The answer once per rotation: rotation `shift` sends the answer records from `shift` on, then those before it.
+ * An A or AAAA set is encoded once and its records reordered (each is the same bytes wherever it sits: its owner
+ * is a pointer to the question, and its data holds no name); anything else is encoded once per rotation.
+ */
+export function encodeRotations(o: EncodeOptions, shifts: readonly number[]): Buffer[] {
+  const all = o.answer.answers;
+  if (o.answer.limit !== undefined && all.length > o.answer.limit) return perRotation(o, shifts);
+  const starts: number[] = [];
+  const message = write(o, starts);
+  const n = all.length;
+  for (let i = 0; i < n; i++) {
+    const t = all[i]!.type;
+    if ((t !== TYPE.A && t !== TYPE.AAAA) || message[starts[i]!] !== 0xc0 || message[starts[i]! + 1] !== 12) return perRotation(o, shifts);
+  }
+  const head = starts[0]!;
+  const tail = starts[n]!;
+  const out: Buffer[] = [];
+  for (const shift of shifts) {
+    if (shift === 0) {
+      out.push(message);
+      continue;
+    }
+    // Byte loops: the records are 16 or 28 bytes, less than a copy() call costs.
+    const b = Buffer.allocUnsafe(message.length);
+    for (let i = 0; i < head; i++) b[i] = message[i]!;
+    let p = head;
+    for (let k = 0; k < n; k++) {
+      const r = (shift + k) % n;
+      for (let i = starts[r]!, end = starts[r + 1]!; i < end; i++) b[p++] = message[i]!;
+    }
+    for (let i = tail; i < message.length; i++) b[p++] = message[i]!;
+    out.push(b);
+  }
+  return out;
+}
+
+/** Each rotation encoded in full (a window of a set over the limit, or records that hold names). */
+function perRotation(o: EncodeOptions, shifts: readonly number[]): Buffer[] {
+  const all = o.answer.answers;
+  return shifts.map((shift) => write({ ...o, answer: { ...o.answer, answers: [...all.slice(shift), ...all.slice(0, shift)] } }, undefined));
+}
+
+/** The message; `starts`, when given, gets the offset of each answer record and the end of the last. */
+function write(o: EncodeOptions, starts: number[] | undefined): Buffer {
   const { kind } = o.answer;
   const { answers, additionals } = capped(o.answer);
   const authorities = kind === "nxdomain" || kind === "nodata" ? 1 : 0;
@@ -42,7 +90,11 @@ export function encodeAnswer(o: EncodeOptions): Buffer {
   w.name(o.qname);
   w.u16(o.qtype);
   w.u16(o.qclass);
-  for (const record of answers) w.record(record);
+  for (const record of answers) {
+    starts?.push(w.length);
+    w.record(record);
+  }
+  starts?.push(w.length);
   if (authorities) w.record(o.soa);
   for (const record of additionals) w.record(record);
   if (o.edns) {
@@ -70,15 +122,62 @@ function capped(answer: Answer): { answers: readonly ZoneRr[]; additionals: read
   return { answers, additionals };
 }
 
+// The labels of the name being written: where each starts and ends in its string, and the hash of the suffix
+// from it on. A name has at most 127 labels (255 octets); encoding is synchronous, so one set serves every writer.
+const LABEL_START = new Int32Array(128);
+const LABEL_END = new Int32Array(128);
+const SUFFIX_HASH = new Int32Array(128);
+const SUFFIXES = new Map<number, number>();
+
+/**
+ * Finds the labels of a dotted name (empty labels skipped, as "a..b." is "a.b") into LABEL_START and LABEL_END;
+ * returns how many. Throws on a label over 63 octets or a name over 255.
+ */
+function splitLabels(domain: string): number {
+  let n = 0;
+  let wire = 1;
+  for (let start = 0; start <= domain.length; ) {
+    let end = domain.indexOf(".", start);
+    if (end < 0) end = domain.length;
+    if (end > start) {
+      const length = end - start;
+      if (length > 63) throw new Error(`label "${domain.slice(start, end)}" is ${length} octets (at most 63)`);
+      wire += length + 1;
+      if (n < LABEL_START.length) {
+        LABEL_START[n] = start;
+        LABEL_END[n] = end;
+      }
+      n += 1;
+    }
+    start = end + 1;
+  }
+  if (wire > 255) throw new Error(`name "${domain}" is ${wire} octets (at most 255)`);
+  return n;
+}
+
+/** FNV-1a over a label's octets (letters folded) and its length, continuing the hash of the suffix after it. */
+function labelHash(domain: string, start: number, end: number, next: number): number {
+  let h = (next ^ 0x811c9dc5) >>> 0;
+  h = Math.imul(h ^ (end - start), 0x01000193);
+  for (let i = start; i < end; i++) h = Math.imul(h ^ fold(domain.charCodeAt(i) & 0xff), 0x01000193);
+  return h | 0;
+}
+
 /** A DNS message being written: big-endian fields, names compressed against every suffix written so far. */
 class MessageWriter {
   private buf: Buffer;
   private at = 0;
-  /** Lowercase name suffix -> the offset of its first label. */
-  private readonly names = new Map<string, number>();
+  /** A name suffix's hash (labelHash) -> the offset of its first label, the first time it was written. One map
+   * for every message: encoding is synchronous, and a writer clears it when it starts. */
+  private readonly names = SUFFIXES;
 
   constructor(size: number) {
     this.buf = Buffer.allocUnsafe(size);
+    SUFFIXES.clear();
+  }
+
+  get length(): number {
+    return this.at;
   }
 
   u8(v: number): void {
@@ -101,26 +200,47 @@ class MessageWriter {
     this.at += b.length;
   }
 
-  /** A name: a pointer at the first suffix already written; the suffixes before it are recorded as written. */
+  /**
+   * A name: a pointer at the first suffix already written; the suffixes before it are recorded as written. No
+   * string is made: the suffixes are found by a hash of their letters (folded to lowercase) and confirmed against
+   * the bytes written, so a collision costs a few bytes of compression, never a wrong name.
+   */
   name(domain: string, compress = true): void {
-    const labels = domain.split(".").filter(Boolean);
-    let length = 1;
-    for (const label of labels) {
-      if (label.length > 63) throw new Error(`label "${label}" is ${label.length} octets (at most 63)`);
-      length += label.length + 1;
-    }
-    if (length > 255) throw new Error(`name "${domain}" is ${length} octets (at most 255)`);
-    for (let i = 0; i < labels.length; i++) {
-      const suffix = labels.slice(i).join(".").toLowerCase();
-      const seen = compress ? this.names.get(suffix) : undefined;
-      if (seen !== undefined) return this.u16(0xc000 | seen);
-      if (!this.names.has(suffix) && this.at < POINTER_REACH) this.names.set(suffix, this.at);
-      const label = labels[i]!;
-      this.u8(label.length);
-      this.room(label.length);
-      for (let j = 0; j < label.length; j++) this.buf[this.at++] = label.charCodeAt(j) & 0xff;
+    const n = splitLabels(domain);
+    for (let i = n - 1, h = 0; i >= 0; i--) SUFFIX_HASH[i] = h = labelHash(domain, LABEL_START[i]!, LABEL_END[i]!, h);
+    for (let i = 0; i < n; i++) {
+      const hash = SUFFIX_HASH[i]!;
+      const seen = this.names.get(hash);
+      if (seen !== undefined) {
+        if (compress && this.sameSuffix(seen, domain, i, n)) return this.u16(0xc000 | seen);
+      } else if (this.at < POINTER_REACH) this.names.set(hash, this.at);
+      const start = LABEL_START[i]!;
+      const length = LABEL_END[i]! - start;
+      this.room(length + 1);
+      const buf = this.buf;
+      let at = this.at;
+      buf[at++] = length;
+      for (let j = 0; j < length; j++) buf[at++] = domain.charCodeAt(start + j) & 0xff;
+      this.at = at;
     }
     this.u8(0);
+  }
+
+  /** Whether the name written at `offset` is the domain's labels from `from` on (n labels), letters folded. */
+  private sameSuffix(offset: number, domain: string, from: number, n: number): boolean {
+    const buf = this.buf;
+    let p = offset;
+    for (let i = from; i < n; i++) {
+      // Follow pointers: a name written earlier may end in one. Each points backwards, so this ends.
+      while ((buf[p]! & 0xc0) === 0xc0) p = ((buf[p]! & 0x3f) << 8) | buf[p + 1]!;
+      const start = LABEL_START[i]!;
+      const length = LABEL_END[i]! - start;
+      if (buf[p] !== length) return false;
+      for (let j = 0; j < length; j++) if (fold(buf[p + 1 + j]!) !== fold(domain.charCodeAt(start + j) & 0xff)) return false;
+      p += 1 + length;
+    }
+    while ((buf[p]! & 0xc0) === 0xc0) p = ((buf[p]! & 0x3f) << 8) | buf[p + 1]!;
+    return buf[p] === 0;
   }
 
   record(r: ZoneRr): void {
@@ -137,8 +257,7 @@ class MessageWriter {
   private rdata(r: ZoneRr): void {
     switch (r.type) {
       case TYPE.A:
-        for (const part of r.address.split(".")) this.u8(Number(part));
-        return;
+        return this.ipv4(r.address);
       case TYPE.AAAA: {
         const words = ipv6Words(r.address);
         if (words === undefined) throw new Error(`AAAA record with a bad address ${JSON.stringify(r.address)}`);
@@ -177,6 +296,20 @@ class MessageWriter {
         this.bytes(Buffer.from(r.tag + r.value, "utf8"));
         return;
     }
+  }
+
+  /** A dotted-quad address's four octets (the registry and zone files hold only valid ones). */
+  private ipv4(address: string): void {
+    this.room(4);
+    let octet = 0;
+    for (let i = 0; i < address.length; i++) {
+      const c = address.charCodeAt(i);
+      if (c === 0x2e) {
+        this.buf[this.at++] = octet;
+        octet = 0;
+      } else octet = octet * 10 + c - 0x30;
+    }
+    this.buf[this.at++] = octet;
   }
 
   /**

@@ -7,7 +7,7 @@ import { createServer, isIP, type Server as TcpServer, type Socket } from "node:
 import type { Logger } from "pino";
 import type { Listen } from "../lib/hostport.js";
 import { Zone, type DnsSettings, type DnsView } from "./answer.js";
-import { encodeAnswer } from "./encode.js";
+import { encodeAnswer, encodeRotations } from "./encode.js";
 import { Forwarder } from "./forward.js";
 import { TYPE_NAMES } from "./records.js";
 import type { StaticZones } from "./zonefile/index.js";
@@ -323,7 +323,8 @@ export class DnsServer {
   private buildOrFail(q: Query, labels: readonly string[]): Built {
     try {
       // The key from the question's form alone: a zone file answering the name instead changes only on a reload.
-      return { ...this.build(q, labels.join("."), labels, ourEdns(q)), key: questionKey(classify(labels, this.zone.names)) };
+      const built = this.build(q, labels.join("."), labels, ourEdns(q));
+      return { variants: built.variants, outside: built.outside, key: questionKey(classify(labels, this.zone.names)) };
     } catch (err) {
       this.counters.errors += 1;
       this.opts.logger.error({ err, name: labels.join("."), type: typeName(q.qtype) }, "DNS answer failed to build; answering SERVFAIL until the registry changes");
@@ -339,19 +340,16 @@ export class DnsServer {
     const view = this.opts.view;
     const answer = this.zone.answer(qname, labels, q.qtype, view);
     const soa = answer.soa ?? this.zone.soa(view, this.opts.settings.negativeTtl);
-    const encode = (answers: typeof answer.answers) =>
-      encodeAnswer({ qname, qtype: q.qtype, qclass: q.qclass, answer: { ...answer, answers }, soa, edns, recursionAvailable: this.ra });
+    const options = { qname, qtype: q.qtype, qclass: q.qclass, answer, soa, edns, recursionAvailable: this.ra };
     const outside = answer.kind === "refused";
-    if (!answer.rotate) return { variants: [encode(answer.answers)], outside };
+    if (!answer.rotate) return { variants: [encodeAnswer(options)], outside };
     // A and AAAA sets rotate between queries: a few precomputed rotations spread clients over the instances.
     // A set over the answer limit gets enough windows of it to cover every instance (up to 255 of them).
     const n = answer.answers.length;
     const windows = answer.limit === undefined ? 0 : Math.ceil(n / answer.limit);
     const k = Math.min(n, Math.max(MAX_ROTATIONS, Math.min(windows, MAX_VARIANTS)));
-    const variants = Array.from({ length: k }, (_, i) => {
-      const shift = windows > MAX_ROTATIONS ? (i * answer.limit!) % n : Math.floor((i * n) / k);
-      return encode([...answer.answers.slice(shift), ...answer.answers.slice(0, shift)]);
-    });
+    const shifts = Array.from({ length: k }, (_, i) => (windows > MAX_ROTATIONS ? (i * answer.limit!) % n : Math.floor((i * n) / k)));
+    const variants = encodeRotations(options, shifts);
     return { variants, outside };
   }
 
