@@ -9,7 +9,7 @@ import type { Listen } from "../lib/hostport.js";
 import { Zone, type DnsSettings, type DnsView } from "./answer.js";
 import { encodeAnswer, encodeRotations } from "./encode.js";
 import { Forwarder } from "./forward.js";
-import { TYPE_NAMES } from "./records.js";
+import { TYPE_NAMES, type SoaRr } from "./records.js";
 import type { StaticZones } from "./zonefile/index.js";
 import { AnswerTable } from "./answer-table.js";
 import { ANY_CHANGE, entryKeys, questionKey, type KeyedEntry } from "./dependencies.js";
@@ -110,6 +110,8 @@ export class DnsServer {
   private readonly forwarder: Forwarder | undefined;
   /** Undefined: every client is trusted (a server built without listen settings, as in tests of handle()). */
   private readonly clients: ClientPolicy | undefined;
+  /** The last SOA unprintable() sent, in wire form (soaWire). */
+  private lastSoa: { soa: SoaRr; wire: Buffer } | undefined;
   /** No upstream answered the last forwarded query: logged once, until one answers again. */
   private upstreamDown = false;
   /** Where query lines go, with --dns-log-queries; undefined keeps the hot path free of it. */
@@ -162,7 +164,7 @@ export class DnsServer {
         return undefined;
       }
       this.count(q.rcode);
-      return this.admitted(client, transport, bareResponse({ ...q, aa: false, ra: this.ra, edns: ourEdns(q) }), undefined);
+      return this.admitted(client, transport, bareResponse(q, q.rcode, false, this.ra, q.question, optSize(q), dnssecOk(q)), undefined);
     }
     this.qtypes[Math.min(q.qtype, COUNTED_TYPES)]! += 1;
     try {
@@ -180,7 +182,7 @@ export class DnsServer {
       this.counters.errors += 1;
       this.opts.logger.error({ err }, "DNS handler failed; answered SERVFAIL");
       this.count(RCODE.SERVFAIL);
-      return bareResponse({ ...q, question: questionOf(q), rcode: RCODE.SERVFAIL, aa: false, ra: this.ra, edns: undefined });
+      return bareResponse(q, RCODE.SERVFAIL, false, this.ra, questionOf(q), 0, false);
     }
   }
 
@@ -252,15 +254,13 @@ export class DnsServer {
     this.upstreamDown = true;
     this.counters.errors += 1; // once per query, as the metric says: failed in the forwarder or upstream, answered SERVFAIL
     this.count(RCODE.SERVFAIL);
-    const edns = ourEdns(q);
-    return bareResponse({ ...q, question: questionOf(q), rcode: RCODE.SERVFAIL, aa: false, ra: true, edns });
+    return bareResponse(q, RCODE.SERVFAIL, false, true, questionOf(q), optSize(q), dnssecOk(q));
   }
 
   /** A header-only answer (plus question and OPT) with this rcode. */
   private bare(q: Query, rcode: number): Buffer {
     this.count(rcode);
-    const edns = ourEdns(q);
-    return bareResponse({ ...q, question: questionOf(q), rcode, aa: false, ra: this.ra, edns });
+    return bareResponse(q, rcode, false, this.ra, questionOf(q), optSize(q), dnssecOk(q));
   }
 
   private respond(q: Query, trusted: boolean): Buffer | typeof FORWARD {
@@ -313,7 +313,16 @@ export class DnsServer {
       return forwardable && trusted ? FORWARD : this.bare(q, RCODE.REFUSED);
     }
     this.count(RCODE.NXDOMAIN);
-    return bareResponse({ ...q, question: questionOf(q), rcode: RCODE.NXDOMAIN, aa: true, ra: this.ra, edns: ourEdns(q), authority: soaRecord(soa) });
+    return bareResponse(q, RCODE.NXDOMAIN, true, this.ra, questionOf(q), optSize(q), dnssecOk(q), this.soaWire(soa));
+  }
+
+  /** The negative answer's SOA in wire form, kept while it stays the same (it changes with the serial). */
+  private soaWire(soa: SoaRr): Buffer {
+    const last = this.lastSoa;
+    if (last !== undefined && last.soa.serial === soa.serial && last.soa.ttl === soa.ttl && last.soa.name === soa.name && last.soa.minimum === soa.minimum && last.soa.primary === soa.primary && last.soa.admin === soa.admin) return last.wire;
+    const wire = soaRecord(soa);
+    this.lastSoa = { soa, wire };
+    return wire;
   }
 
   /**
@@ -332,7 +341,7 @@ export class DnsServer {
       // The cached question is in lowercase, as in every cached answer (respond() copies a folded one in).
       const question = Buffer.from(questionOf(q));
       for (let i = 0; i < question.length - 4; i++) if (question[i]! >= 0x41 && question[i]! <= 0x5a) question[i] = question[i]! | 0x20;
-      return { variants: [bareResponse({ ...q, id: 0, copiedFlags: 0, question, rcode: RCODE.SERVFAIL, aa: false, ra: this.ra, edns: ourEdns(q) })], outside: false, key: ANY_CHANGE };
+      return { variants: [bareResponse({ id: 0, opcode: q.opcode, copiedFlags: 0 }, RCODE.SERVFAIL, false, this.ra, question, optSize(q), dnssecOk(q))], outside: false, key: ANY_CHANGE };
     }
   }
 
@@ -451,6 +460,14 @@ export class DnsServer {
  */
 function typeName(type: number): string {
   return (type < COUNTED_TYPES ? TYPE_NAMES[type] : undefined) ?? `TYPE${type}`;
+}
+
+/** The OPT our bare responses carry when the query had EDNS: our payload size (0: no OPT), and the query's DO bit. */
+function optSize(q: { edns: Query["edns"] }): number {
+  return q.edns ? MAX_UDP_PAYLOAD : 0;
+}
+function dnssecOk(q: { edns: Query["edns"] }): boolean {
+  return q.edns?.dnssecOk ?? false;
 }
 
 /** The OPT our response carries: our payload size and the query's DO bit, when the query had EDNS. */

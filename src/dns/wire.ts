@@ -202,31 +202,41 @@ function skipName(buf: Buffer, off: number): number {
 
 /**
  * A response with no answers: header, the question if there was one, an authority record if given (the SOA of
- * a negative answer), and an OPT when the query had EDNS.
+ * a negative answer), and an OPT of `optSize` bytes (0: none) when the query had EDNS. Positional arguments and
+ * one pooled buffer written byte by byte: malformed packets all take this way, as fast as a fuzzer sends them,
+ * and an options object per call (spread from the query) was most of what the process allocated under a fuzzer.
  */
-export function bareResponse(opts: {
-  id: number;
-  opcode: number;
-  copiedFlags: number;
-  rcode: number;
-  aa: boolean;
-  ra: boolean;
-  question: Buffer | undefined;
-  edns: { udpSize: number; dnssecOk: boolean } | undefined;
-  authority?: Buffer;
-}): Buffer {
-  const q = opts.question ?? Buffer.alloc(0);
-  const ns = opts.authority ?? Buffer.alloc(0);
-  const opt = opts.edns ? optRecord(opts.edns.udpSize, opts.rcode >> 4, opts.edns.dnssecOk) : Buffer.alloc(0);
-  const out = Buffer.alloc(HEADER + q.length + ns.length + opt.length);
-  out.writeUInt16BE(opts.id, 0);
-  out.writeUInt16BE(0x8000 | (opts.opcode << 11) | (opts.aa ? 0x0400 : 0) | opts.copiedFlags | (opts.ra ? 0x0080 : 0) | (opts.rcode & 0xf), 2);
-  out.writeUInt16BE(q.length > 0 ? 1 : 0, 4);
-  out.writeUInt16BE(ns.length > 0 ? 1 : 0, 8);
-  out.writeUInt16BE(opt.length > 0 ? 1 : 0, 10);
-  q.copy(out, HEADER);
-  ns.copy(out, HEADER + q.length);
-  opt.copy(out, HEADER + q.length + ns.length);
+export function bareResponse(
+  header: { readonly id: number; readonly opcode: number; readonly copiedFlags: number },
+  rcode: number,
+  aa: boolean,
+  ra: boolean,
+  question: Uint8Array | undefined,
+  optSize: number,
+  dnssecOk: boolean,
+  authority?: Uint8Array,
+): Buffer {
+  const qLength = question?.length ?? 0;
+  const nsLength = authority?.length ?? 0;
+  const opt = optSize > 0;
+  const out = Buffer.allocUnsafe(HEADER + qLength + nsLength + (opt ? 11 : 0));
+  const flags = 0x8000 | (header.opcode << 11) | (aa ? 0x0400 : 0) | header.copiedFlags | (ra ? 0x0080 : 0) | (rcode & 0xf);
+  out[0] = header.id >> 8;
+  out[1] = header.id & 0xff;
+  out[2] = flags >> 8;
+  out[3] = flags & 0xff;
+  out[4] = 0;
+  out[5] = qLength > 0 ? 1 : 0;
+  out[6] = 0;
+  out[7] = 0;
+  out[8] = 0;
+  out[9] = nsLength > 0 ? 1 : 0;
+  out[10] = 0;
+  out[11] = opt ? 1 : 0;
+  let p = HEADER;
+  for (let i = 0; i < qLength; i++) out[p++] = question![i]!;
+  for (let i = 0; i < nsLength; i++) out[p++] = authority![i]!;
+  if (opt) writeOpt(out, p, optSize, rcode >> 4, dnssecOk);
   return out;
 }
 
@@ -251,15 +261,24 @@ function wireName(name: string): Buffer {
 
 /** An OPT pseudo-record (RFC 6891) advertising our payload size, version 0, with no options. */
 export function optRecord(udpSize: number, extendedRcode: number, dnssecOk: boolean): Buffer {
-  const b = Buffer.alloc(11);
-  b[0] = 0; // root
-  b.writeUInt16BE(TYPE.OPT, 1);
-  b.writeUInt16BE(udpSize, 3);
-  b[5] = extendedRcode & 0xff;
-  b[6] = 0; // version
-  b.writeUInt16BE(dnssecOk ? 0x8000 : 0, 7);
-  b.writeUInt16BE(0, 9);
+  const b = Buffer.allocUnsafe(11);
+  writeOpt(b, 0, udpSize, extendedRcode, dnssecOk);
   return b;
+}
+
+/** The 11 bytes of optRecord's OPT, written at `at`. */
+function writeOpt(b: Buffer, at: number, udpSize: number, extendedRcode: number, dnssecOk: boolean): void {
+  b[at] = 0; // root
+  b[at + 1] = 0;
+  b[at + 2] = TYPE.OPT;
+  b[at + 3] = udpSize >> 8;
+  b[at + 4] = udpSize & 0xff;
+  b[at + 5] = extendedRcode & 0xff;
+  b[at + 6] = 0; // version
+  b[at + 7] = dnssecOk ? 0x80 : 0;
+  b[at + 8] = 0;
+  b[at + 9] = 0; // no options
+  b[at + 10] = 0;
 }
 
 /** Marks a full response as truncated and cuts it to header, question and OPT: the client retries over TCP. */
@@ -273,6 +292,14 @@ export function truncated(full: Buffer, questionLength: number, opt: Buffer | un
   out.writeUInt16BE(opt ? 1 : 0, 10);
   opt?.copy(out, end);
   return out;
+}
+
+/** The two-byte length DNS over TCP sends before a message (RFC 1035 4.2.2). */
+export function tcpLength(message: Buffer): Buffer {
+  const b = Buffer.allocUnsafe(2);
+  b[0] = message.length >> 8;
+  b[1] = message.length & 0xff;
+  return b;
 }
 
 /** A message as DNS over TCP carries it: a two-byte length, then the message (RFC 1035 4.2.2). */
