@@ -1,28 +1,32 @@
-// The health checker: runs each instance's check at registration and then every interval (with jitter),
-// never two at once for one instance, at most `concurrency` in all; moves instances between states with
-// thresholds against flapping; backs off on instances that stay unhealthy; expires TTL heartbeats; and
-// deregisters instances unhealthy for longer than deregisterAfter. Every status change goes through the
-// registry (so DNS and the query cache follow at once) and is logged once.
+// The health checker: runs each of an instance's checks at registration and then every interval (with jitter),
+// never two runs of one check at once, at most `concurrency` in all; moves each check between states with
+// thresholds against flapping; backs off on checks that stay unhealthy; expires TTL heartbeats; and deregisters
+// instances unhealthy for longer than deregisterAfter. An instance is as healthy as its worst check. Every status
+// change goes through the registry (so DNS and the query cache follow at once) and is logged once. What a check
+// does is its kind's (kind.ts, kinds/): this file only schedules.
 import type { Logger } from "pino";
 import type { Clock, Timer } from "../lib/clock.js";
 import { ConflictError, InvalidError, NotFoundError } from "../lib/errors.js";
 import type { CheckerStats, HealthCheckResult, HealthChecks, Registry, RegistryChange } from "../registry/index.js";
 import { checkKind, type HealthStatus, type ServiceEntry } from "../model/index.js";
-import { healthUrl, Prober, type ProbeResult } from "./probe.js";
+import type { CheckOrigin, Probe } from "./kind.js";
+import { capText, describe, MAX_OUTPUT_BYTES } from "./kinds/output.js";
+import { HttpPools } from "./pools.js";
+import { compileChecks, fieldOf, type CheckInput, type CheckSpec } from "./specs.js";
 import { CheckTargets } from "./targets.js";
 
 export interface CheckerSettings {
-  /** Timeout of one check, ms; also kept below 90% of the instance's interval. */
+  /** Timeout of one check, ms, unless the check sets its own; also kept below 90% of the check's interval. */
   timeoutMs: number;
   /** A 2xx slower than this is degraded, ms. */
   degradedAfterMs: number;
   /** Checks running at once, in all. */
   concurrency: number;
-  /** Consecutive passing checks that bring an unhealthy instance back. */
+  /** Consecutive passing checks that bring an unhealthy check back. */
   successesBeforeHealthy: number;
-  /** Consecutive failing checks that make a healthy or degraded instance unhealthy. */
+  /** Consecutive failing checks that make a healthy or degraded check unhealthy. */
   failuresBeforeUnhealthy: number;
-  /** Longest wait between checks of an instance that stays unhealthy, ms. */
+  /** Longest wait between runs of a check that stays unhealthy, ms. */
   backoffMaxMs: number;
   /** Deregister instances unhealthy this long (ms) unless they set their own; 0 is off. */
   deregisterAfterMs: number;
@@ -41,27 +45,53 @@ export const DEFAULT_CHECKER_SETTINGS: CheckerSettings = {
   allowHosts: [],
 };
 
-interface State {
-  /** The definition the timers were set for; a change of it reschedules. */
-  entry: ServiceEntry;
-  timer: Timer | undefined;
-  dueAt: number | undefined;
-  inFlight: Promise<HealthCheckResult> | undefined;
+/** One run of one check. */
+interface CheckRun {
+  readonly status: HealthStatus;
+  readonly output: string;
+  readonly durationMs: number;
+  readonly at: number;
+}
+
+/** One check of one instance: its schedule, its thresholds' counters, its status after them. */
+interface CheckState {
+  readonly spec: CheckSpec;
+  /** Undefined for heartbeat kinds (TTL). */
+  readonly probe: Probe | undefined;
+  status: HealthStatus;
   passes: number;
   failures: number;
-  /** Checks that failed since the instance became unhealthy: the backoff exponent. */
+  /** Runs that failed since the check became unhealthy: the backoff exponent. */
   backoff: number;
-  unhealthySince: number | undefined;
-  lastOutput: string;
+  timer: Timer | undefined;
+  dueAt: number | undefined;
+  inFlight: Promise<CheckRun> | undefined;
   ttlTimer: Timer | undefined;
+  last: CheckRun | undefined;
+}
+
+interface State {
+  /** The definition the timers were set for; a change of it reschedules. */
+  readonly entry: ServiceEntry;
+  readonly checks: CheckState[];
+  unhealthySince: number | undefined;
 }
 
 const DELAY_SAMPLES = 4096;
+/** Worst first: an instance is as healthy as its worst check; one not yet run keeps it unknown. */
+const SEVERITY: Record<HealthStatus, number> = { healthy: 0, degraded: 1, unknown: 2, unhealthy: 3 };
+
+export function worstOf(statuses: Iterable<HealthStatus>): HealthStatus {
+  let worst: HealthStatus = "healthy";
+  for (const s of statuses) if (SEVERITY[s] > SEVERITY[worst]) worst = s;
+  return worst;
+}
 
 export class HealthChecker implements HealthChecks {
   private readonly states = new Map<string, State>();
   private readonly targets: CheckTargets;
-  private readonly prober: Prober;
+  private readonly pools: HttpPools;
+  private readonly stopping = new AbortController();
   private readonly waiting: (() => void)[] = [];
   private running = 0;
   private checks = 0;
@@ -77,7 +107,7 @@ export class HealthChecker implements HealthChecks {
     private readonly random: () => number = Math.random,
   ) {
     this.targets = new CheckTargets(settings.allowHosts);
-    this.prober = new Prober(this.targets.lookup);
+    this.pools = new HttpPools(this.targets.lookup);
   }
 
   /** Follows the registry from now on and checks every instance already in it. */
@@ -90,22 +120,35 @@ export class HealthChecker implements HealthChecks {
     this.stopped = true;
     this.unsubscribe?.();
     for (const id of [...this.states.keys()]) this.untrack(id);
-    await this.prober.close();
+    this.stopping.abort();
+    await this.pools.close();
   }
 
-  /** Runs an instance's check now (joining one already running) and returns its result. */
+  /** Runs an instance's checks now (joining runs in progress) and returns their result. */
   async checkNow(id: string): Promise<HealthCheckResult> {
     const entry = this.registry.get(id);
     if (entry === undefined) throw new NotFoundError(`service ${id} is not registered`);
     const state = this.states.get(id);
     const kind = checkKind(entry);
-    if (state === undefined || kind === "ttl" || kind === "none") {
-      const output =
-        kind === "ttl" ? (state?.lastOutput ?? "TTL check: waiting for the first heartbeat") : "no check declared: the instance is taken as registered";
-      const at = entry.lastHealthCheck ?? new Date(this.clock.now()).toISOString();
-      return { id, kind, status: entry.healthStatus, previousStatus: entry.healthStatus, healthStatus: entry.healthStatus, output, checkedAt: at, durationMs: 0 };
+    const at = () => entry.lastHealthCheck ?? new Date(this.clock.now()).toISOString();
+    if (state === undefined || kind === "none") {
+      const output = kind === "none" ? "no check declared: the instance is taken as registered" : "not checked here";
+      return { id, kind, status: entry.healthStatus, previousStatus: entry.healthStatus, healthStatus: entry.healthStatus, output, checkedAt: at(), durationMs: 0 };
     }
-    return this.run(id, state, false);
+    const previous = entry.healthStatus;
+    const runs = await Promise.all(state.checks.map((cs) => (cs.probe === undefined ? Promise.resolve(this.heartbeatRun(cs)) : this.run(id, state, cs, false))));
+    const after = this.registry.get(id)?.healthStatus ?? previous;
+    const one = runs.length === 1 ? runs[0]! : undefined;
+    return {
+      id,
+      kind,
+      status: worstOf(runs.map((r) => r.status)),
+      previousStatus: previous,
+      healthStatus: after,
+      output: one?.output ?? runs.map((r, i) => `${state.checks[i]!.spec.id} (${state.checks[i]!.spec.kind.kind}): ${r.output}`).join("\n"),
+      checkedAt: new Date(Math.max(...runs.map((r) => r.at))).toISOString(),
+      durationMs: Math.max(...runs.map((r) => r.durationMs)),
+    };
   }
 
   /** Runs every check now, within the concurrency limit, and returns the results sorted by id. */
@@ -119,18 +162,20 @@ export class HealthChecker implements HealthChecks {
   heartbeat(id: string, status: HealthStatus = "healthy", note?: string): ServiceEntry {
     const entry = this.registry.get(id);
     if (entry === undefined) throw new NotFoundError(`service ${id} is not registered`);
-    if (entry.ttl === undefined) throw new ConflictError(`service ${id} has no ttl: it is checked, not heartbeating`);
+    const state = this.states.get(id);
+    const beating = state?.checks.filter((cs) => cs.probe === undefined) ?? [];
+    if (beating.length === 0) throw new ConflictError(`service ${id} has no ttl: it is checked, not heartbeating`);
     if (status === "unknown") throw new InvalidError("a heartbeat reports healthy, degraded or unhealthy");
-    const state = this.states.get(id)!;
-    state.lastOutput = note ? `heartbeat: ${note}` : "heartbeat";
-    this.setTtlTimer(id, state, entry.ttl);
-    return this.apply(id, state, status, state.lastOutput, true) ?? entry;
+    const cs = beating[0]!;
+    const output = note ? `heartbeat: ${note}` : "heartbeat";
+    this.setTtlTimer(id, state!, cs);
+    return this.apply(id, state!, cs, { status, output, durationMs: 0, at: this.clock.now() }, true) ?? entry;
   }
 
   /** Resolves once no check is running (for tests and shutdown). */
   async settled(): Promise<void> {
     for (;;) {
-      const inFlight = [...this.states.values()].map((s) => s.inFlight).filter((p) => p !== undefined);
+      const inFlight = [...this.states.values()].flatMap((s) => s.checks.map((c) => c.inFlight)).filter((p) => p !== undefined);
       if (inFlight.length === 0) return;
       await Promise.allSettled(inFlight);
     }
@@ -139,12 +184,33 @@ export class HealthChecker implements HealthChecks {
   stats(): CheckerStats {
     const sorted = [...this.delays].sort((a, b) => a - b);
     const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
+    let scheduled = 0;
+    for (const s of this.states.values()) for (const c of s.checks) if (c.timer !== undefined) scheduled += 1;
     return {
       running: this.running,
-      scheduled: [...this.states.values()].filter((s) => s.timer !== undefined).length,
+      scheduled,
       checks: this.checks,
       startDelayMs: { p50: at(0.5), p99: at(0.99), max: sorted[sorted.length - 1] ?? 0, samples: sorted.length },
     };
+  }
+
+  /** Why a registration's checks may not run here (the registry refuses the registration), or undefined. */
+  refusal(input: CheckInput, origin: CheckOrigin = "api"): { field: string; message: string } | undefined {
+    const compiled = compileChecks(input);
+    if ("refusal" in compiled) return compiled.refusal;
+    for (const spec of compiled.specs) {
+      const why = this.specRefusal(spec, input, origin);
+      if (why !== undefined) return why;
+    }
+    return undefined;
+  }
+
+  private specRefusal(spec: CheckSpec, input: CheckInput, origin: CheckOrigin): { field: string; message: string } | undefined {
+    const own = spec.kind.refusal?.(spec.options, { origin, allowExec: false, authenticatedApi: false });
+    if (own !== undefined) return { field: fieldOf(spec, own.field), message: own.message };
+    const target = spec.kind.target?.(spec.options, input);
+    const message = target && this.targets.refusal(target.host, input.address);
+    return message ? { field: fieldOf(spec, target!.field), message } : undefined;
   }
 
   private follow(changes: readonly RegistryChange[]): void {
@@ -156,116 +222,156 @@ export class HealthChecker implements HealthChecks {
     }
   }
 
-  /** (Re)starts checking an instance: the first check runs at once, so a healthy instance is in DNS at once. */
+  /** (Re)starts checking an instance: the first runs start at once, so a healthy instance is in DNS at once. */
   private track(entry: ServiceEntry): void {
     this.untrack(entry.id);
-    const kind = checkKind(entry);
-    if (kind === "none" || this.stopped) return;
+    if (checkKind(entry) === "none" || this.stopped) return;
+    const compiled = compileChecks(entry);
+    if ("refusal" in compiled) {
+      // A stored entry this version cannot read (written by a newer one, or by hand): say so, and take it out of DNS.
+      this.logger.error({ id: entry.id, field: compiled.refusal.field, reason: compiled.refusal.message }, "an instance's checks cannot be run: unhealthy");
+      if (entry.healthStatus !== "unhealthy") this.registry.setHealth(entry.id, "unhealthy", this.clock.now());
+      return;
+    }
+    const origin: CheckOrigin = entry.source ?? "api";
     const state: State = {
       entry,
-      timer: undefined,
-      dueAt: undefined,
-      inFlight: undefined,
-      passes: 0,
-      failures: 0,
-      backoff: 0,
+      checks: compiled.specs.map((spec) => ({
+        spec,
+        probe: this.probeOf(spec, entry, origin),
+        status: entry.healthStatus,
+        passes: 0,
+        failures: 0,
+        backoff: 0,
+        timer: undefined,
+        dueAt: undefined,
+        inFlight: undefined,
+        ttlTimer: undefined,
+        last: undefined,
+      })),
       unhealthySince: entry.healthStatus === "unhealthy" ? this.clock.now() : undefined,
-      lastOutput: "",
-      ttlTimer: undefined,
     };
     this.states.set(entry.id, state);
-    if (kind === "ttl") this.setTtlTimer(entry.id, state, entry.ttl!);
-    else void this.run(entry.id, state, false);
+    for (const cs of state.checks) {
+      if (cs.probe === undefined) this.setTtlTimer(entry.id, state, cs);
+      else void this.run(entry.id, state, cs, false);
+    }
+  }
+
+  /** The probe of a check; an entry stored before a rule changed (allowed hosts) is checked against today's. */
+  private probeOf(spec: CheckSpec, entry: ServiceEntry, origin: CheckOrigin): Probe | undefined {
+    const refused = this.specRefusal(spec, entry, origin);
+    if (refused !== undefined) return { label: spec.kind.kind, run: async () => ({ status: "unhealthy", output: `check refused: ${refused.message}` }) };
+    return spec.kind.probe?.(spec.options, {
+      address: entry.address,
+      port: entry.port,
+      lookup: this.targets.lookup,
+      degradedAfterMs: this.settings.degradedAfterMs,
+      pools: this.pools,
+      reachable: (host) => this.targets.reachable(host, entry.address),
+    });
   }
 
   private untrack(id: string): void {
     const state = this.states.get(id);
     if (state === undefined) return;
-    if (state.timer) this.clock.clearTimer(state.timer);
-    if (state.ttlTimer) this.clock.clearTimer(state.ttlTimer);
-    state.timer = undefined;
-    state.ttlTimer = undefined;
+    for (const cs of state.checks) {
+      if (cs.timer) this.clock.clearTimer(cs.timer);
+      if (cs.ttlTimer) this.clock.clearTimer(cs.ttlTimer);
+      cs.timer = undefined;
+      cs.ttlTimer = undefined;
+    }
     this.states.delete(id);
   }
 
-  private run(id: string, state: State, scheduled: boolean): Promise<HealthCheckResult> {
-    if (state.inFlight) return state.inFlight;
-    if (state.timer) this.clock.clearTimer(state.timer);
-    state.timer = undefined;
-    const dueAt = state.dueAt;
+  private run(id: string, state: State, cs: CheckState, scheduled: boolean): Promise<CheckRun> {
+    if (cs.inFlight) return cs.inFlight;
+    if (cs.timer) this.clock.clearTimer(cs.timer);
+    cs.timer = undefined;
+    const dueAt = cs.dueAt;
     const promise = (async () => {
       await this.acquire();
       try {
         if (scheduled && dueAt !== undefined) this.recordDelay(this.clock.now() - dueAt);
-        const entry = state.entry;
-        const previous = this.registry.get(id)?.healthStatus ?? entry.healthStatus;
-        const probe = await this.probe(entry);
+        const result = await this.probe(cs);
         this.checks += 1;
-        const after = this.states.get(id) === state ? this.apply(id, state, probe.status, probe.output, false) : undefined;
-        return {
-          id,
-          kind: checkKind(entry),
-          status: probe.status,
-          previousStatus: previous,
-          healthStatus: after?.healthStatus ?? previous,
-          output: probe.output,
-          checkedAt: after?.lastHealthCheck ?? new Date(this.clock.now()).toISOString(),
-          durationMs: Math.round(probe.durationMs * 1000) / 1000,
-        };
+        if (this.states.get(id) === state) this.apply(id, state, cs, result, false);
+        return result;
       } finally {
         this.release();
-        state.inFlight = undefined;
-        if (this.states.get(id) === state && !this.stopped) this.scheduleNext(id, state);
+        cs.inFlight = undefined;
+        if (this.states.get(id) === state && !this.stopped) this.scheduleNext(id, state, cs);
       }
     })();
-    state.inFlight = promise;
+    cs.inFlight = promise;
     return promise;
   }
 
-  /** Why a registration's check may not run here (the registry refuses the registration), or undefined. */
-  refusal(input: Pick<ServiceEntry, "address" | "healthEndpoint" | "tcpCheck" | "ttl">): { field: string; message: string } | undefined {
-    return this.targets.refusal(input);
+  /** One run of a check's probe, within its timeout; a probe that throws is unhealthy, its error the output. */
+  private async probe(cs: CheckState): Promise<CheckRun> {
+    const probe = cs.probe!;
+    const timeout = Math.max(100, Math.min(cs.spec.timeoutMs ?? this.settings.timeoutMs, Math.floor(cs.spec.intervalMs * 0.9)));
+    const signal = AbortSignal.any([AbortSignal.timeout(timeout), this.stopping.signal]);
+    // A probe that does not end on its signal still ends its run here.
+    let onAbort: (() => void) | undefined;
+    const aborted = new Promise<never>((_, reject) => signal.addEventListener("abort", (onAbort = () => reject(signal.reason)), { once: true }));
+    aborted.catch(() => undefined);
+    const started = performance.now();
+    let status: HealthStatus;
+    let output: string;
+    try {
+      ({ status, output } = await Promise.race([probe.run(signal), aborted]));
+    } catch (err) {
+      status = "unhealthy";
+      output = `${probe.label}: ${this.stopping.signal.aborted ? "the checker stopped" : signal.aborted ? `timed out after ${timeout} ms` : describe(err)}`;
+    } finally {
+      signal.removeEventListener("abort", onAbort!);
+    }
+    const durationMs = Math.round((performance.now() - started) * 1000) / 1000;
+    return { status, output: capText(output, MAX_OUTPUT_BYTES), durationMs, at: this.clock.now() };
   }
 
-  private async probe(entry: ServiceEntry): Promise<ProbeResult> {
-    // An entry stored before the allowed hosts changed is checked against today's rule.
-    const refused = this.targets.refusal(entry);
-    if (refused !== undefined) return { status: "unhealthy", output: `check refused: ${refused.message}`, durationMs: 0 };
-    const timeout = Math.max(100, Math.min(this.settings.timeoutMs, Math.floor(entry.healthCheckInterval * 0.9)));
-    if (checkKind(entry) === "tcp") return this.prober.tcp(entry.address, entry.port, timeout);
-    return this.prober.http(healthUrl(entry)!, timeout, this.settings.degradedAfterMs);
+  /** A heartbeat check's state as a run, for checkNow. */
+  private heartbeatRun(cs: CheckState): CheckRun {
+    const ttl = (cs.spec.options as { ttl: number }).ttl;
+    return cs.last ?? { status: cs.status, output: `TTL check: waiting for the first heartbeat (within ${ttl} ms)`, durationMs: 0, at: this.clock.now() };
   }
 
   /**
-   * Applies one result with the thresholds: from unknown the first result decides; a healthy or degraded
-   * instance turns unhealthy after `failuresBeforeUnhealthy` failures in a row, an unhealthy one comes back
-   * after `successesBeforeHealthy` passes in a row. Heartbeats (direct) set the status as reported.
+   * Applies one result to its check with the thresholds: from unknown the first result decides; a healthy or
+   * degraded check turns unhealthy after `failuresBeforeUnhealthy` failures in a row, an unhealthy one comes back
+   * after `successesBeforeHealthy` passes in a row. Heartbeats (direct) set the status as reported. The instance
+   * then takes the worst status of its checks.
    */
-  private apply(id: string, state: State, result: HealthStatus, output: string, direct: boolean): ServiceEntry | undefined {
+  private apply(id: string, state: State, cs: CheckState, run: CheckRun, direct: boolean): ServiceEntry | undefined {
     const current = this.registry.get(id);
     if (current === undefined) return undefined;
-    const from = current.healthStatus;
+    const result = run.status;
+    const from = cs.status;
     const passed = result === "healthy" || result === "degraded";
-    state.passes = passed ? state.passes + 1 : 0;
-    state.failures = passed ? 0 : state.failures + 1;
-    state.lastOutput = output;
+    cs.passes = passed ? cs.passes + 1 : 0;
+    cs.failures = passed ? 0 : cs.failures + 1;
+    cs.last = run;
     let to: HealthStatus;
     if (direct || from === "unknown") to = result;
-    else if (from === "unhealthy") to = passed && state.passes >= this.settings.successesBeforeHealthy ? result : "unhealthy";
-    else to = passed ? result : state.failures >= this.settings.failuresBeforeUnhealthy ? "unhealthy" : from;
+    else if (from === "unhealthy") to = passed && cs.passes >= this.settings.successesBeforeHealthy ? result : "unhealthy";
+    else to = passed ? result : cs.failures >= this.settings.failuresBeforeUnhealthy ? "unhealthy" : from;
+    // Only failures back off: a pass that does not yet bring it back (successesBeforeHealthy) checks again soon.
+    cs.backoff = to === "unhealthy" && from === "unhealthy" && !passed ? cs.backoff + 1 : 0;
+    cs.status = to;
 
     const now = this.clock.now();
-    const after = this.registry.setHealth(id, to, now);
-    if (to !== from) this.logger.info({ id, name: current.name, from, to, reason: output.slice(0, 300) }, "health changed");
-    if (to === "unhealthy") {
-      state.unhealthySince ??= now;
-      // Only failures back off: a pass that does not yet bring it back (successesBeforeHealthy) checks again soon.
-      state.backoff = from === "unhealthy" && !passed ? state.backoff + 1 : 0;
-      this.maybeDeregister(id, state, current, now);
-    } else {
-      state.unhealthySince = undefined;
-      state.backoff = 0;
+    const instanceFrom = current.healthStatus;
+    const instanceTo = worstOf(state.checks.map((c) => c.status));
+    const after = this.registry.setHealth(id, instanceTo, now);
+    if (instanceTo !== instanceFrom) {
+      const check = state.checks.length > 1 ? { check: cs.spec.id } : {};
+      this.logger.info({ id, name: current.name, from: instanceFrom, to: instanceTo, ...check, reason: run.output.slice(0, 300) }, "health changed");
     }
+    if (instanceTo === "unhealthy") {
+      state.unhealthySince ??= now;
+      this.maybeDeregister(id, state, current, now);
+    } else state.unhealthySince = undefined;
     return after;
   }
 
@@ -279,33 +385,32 @@ export class HealthChecker implements HealthChecks {
     });
   }
 
-  /** The next check: the interval with +-10% jitter; sooner to confirm a first failure; backing off while unhealthy. */
-  private scheduleNext(id: string, state: State): void {
-    const interval = state.entry.healthCheckInterval;
-    const status = this.registry.get(id)?.healthStatus;
+  /** The next run: the interval with +-10% jitter; sooner to confirm a first failure; backing off while unhealthy. */
+  private scheduleNext(id: string, state: State, cs: CheckState): void {
+    const interval = cs.spec.intervalMs;
     let base = interval;
-    if (status === "unhealthy") base = Math.min(Math.max(interval, this.settings.backoffMaxMs), interval * 2 ** state.backoff);
-    else if (state.failures > 0) base = Math.max(1_000, interval / 4); // confirm a blip quickly, without waiting a whole interval
-    // After the first check (at registration), the second lands anywhere in the interval, as Consul does:
+    if (cs.status === "unhealthy") base = Math.min(Math.max(interval, this.settings.backoffMaxMs), interval * 2 ** cs.backoff);
+    else if (cs.failures > 0) base = Math.max(1_000, interval / 4); // confirm a blip quickly, without waiting a whole interval
+    // After the first run (at registration), the second lands anywhere in the interval, as Consul does:
     // instances registered together (a bulk call, a restart) then spread out instead of checking in waves.
-    const first = state.dueAt === undefined;
+    const first = cs.dueAt === undefined;
     const delay = Math.round(first ? base * this.random() : base * (0.9 + 0.2 * this.random()));
-    state.dueAt = this.clock.now() + delay;
-    state.timer = this.clock.setTimer(() => {
-      state.timer = undefined;
-      if (this.states.get(id) === state) void this.run(id, state, true);
+    cs.dueAt = this.clock.now() + delay;
+    cs.timer = this.clock.setTimer(() => {
+      cs.timer = undefined;
+      if (this.states.get(id) === state) void this.run(id, state, cs, true);
     }, delay);
   }
 
-  private setTtlTimer(id: string, state: State, ttl: number): void {
-    if (state.ttlTimer) this.clock.clearTimer(state.ttlTimer);
-    state.ttlTimer = this.clock.setTimer(() => {
-      state.ttlTimer = undefined;
+  private setTtlTimer(id: string, state: State, cs: CheckState): void {
+    const ttl = (cs.spec.options as { ttl: number }).ttl;
+    if (cs.ttlTimer) this.clock.clearTimer(cs.ttlTimer);
+    cs.ttlTimer = this.clock.setTimer(() => {
+      cs.ttlTimer = undefined;
       if (this.states.get(id) !== state) return;
-      const output = `TTL expired: no heartbeat within ${ttl} ms`;
-      this.apply(id, state, "unhealthy", output, true);
+      this.apply(id, state, cs, { status: "unhealthy", output: `TTL expired: no heartbeat within ${ttl} ms`, durationMs: 0, at: this.clock.now() }, true);
       // Keep watching, so deregisterAfter is noticed while no heartbeat comes.
-      if (this.states.get(id) === state) this.setTtlTimer(id, state, ttl);
+      if (this.states.get(id) === state) this.setTtlTimer(id, state, cs);
     }, ttl);
   }
 

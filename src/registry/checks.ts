@@ -41,8 +41,11 @@ export interface HealthChecks {
   stats(): CheckerStats;
   /** Why an instance's check may not run here (a host the operator did not allow), or undefined: such a
    * registration is refused. */
-  refusal(input: Pick<ServiceEntry, "address" | "healthEndpoint" | "tcpCheck" | "ttl">): { field: string; message: string } | undefined;
+  refusal(input: Pick<ServiceEntry, "address" | "port" | "healthEndpoint" | "tcpCheck" | "ttl" | "healthCheckInterval">, origin?: CheckOrigin): { field: string; message: string } | undefined;
 }
+
+/** Where a registration comes from: the API, a services file, a container's labels (some checks are refused from some). */
+export type CheckOrigin = "api" | "file" | "docker";
 
 /** Builds the checker for a registry: it reads the clock and logs through the logger it is given. */
 export type HealthChecksFactory = (registry: Registry, clock: Clock, logger: Logger) => HealthChecks;

@@ -261,7 +261,7 @@ export class Discovery implements DiscoveryApi {
    */
   async syncServiceFiles(set: DeclaredServices): Promise<{ registered: string[]; deregistered: string[]; unchanged: number }> {
     const refused = set.services.flatMap((input) => {
-      const why = this.checker.refusal(input);
+      const why = this.checker.refusal(input, "file");
       return why === undefined ? [] : [`${set.sources.get(input.id)?.file ?? "?"}: ${input.id}: ${why.field}: ${why.message}`];
     });
     // The whole set or nothing, as for a file with a bad field: a reload then keeps what was loaded before.
@@ -282,7 +282,7 @@ export class Discovery implements DiscoveryApi {
    * Instances another source or the API holds under the same id are left alone and reported.
    */
   async syncContainers(services: readonly ParsedServiceInput[]): Promise<{ registered: string[]; deregistered: string[]; unchanged: number; conflicts: string[] }> {
-    const { skipped, ...result } = await this.applyDeclared("docker", services, (input, entry) => (entry === undefined || entry.source === "docker") && this.checker.refusal(input) === undefined);
+    const { skipped, ...result } = await this.applyDeclared("docker", services, (input, entry) => (entry === undefined || entry.source === "docker") && this.checker.refusal(input, "docker") === undefined);
     return { ...result, conflicts: skipped };
   }
 
