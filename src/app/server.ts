@@ -65,6 +65,7 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Ser
       backoffMaxMs: config.checkBackoffMax,
       deregisterAfterMs: config.deregisterAfter,
       allowHosts: config.checkAllowHosts ?? [],
+      caFile: config.checkCaFile,
     },
     logger,
     store,

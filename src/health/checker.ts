@@ -32,6 +32,8 @@ export interface CheckerSettings {
   deregisterAfterMs: number;
   /** Hosts, addresses and CIDR blocks checks may go to besides each instance's own address (targets.ts). */
   allowHosts: readonly string[];
+  /** A PEM file of a CA that HTTPS checks trust besides the system's (--check-ca-file). */
+  caFile?: string | undefined;
 }
 
 export const DEFAULT_CHECKER_SETTINGS: CheckerSettings = {
@@ -267,6 +269,7 @@ export class HealthChecker implements HealthChecks {
       port: entry.port,
       lookup: this.targets.lookup,
       degradedAfterMs: this.settings.degradedAfterMs,
+      caFile: this.settings.caFile,
       pools: this.pools,
       reachable: (host) => this.targets.reachable(host, entry.address),
     });

@@ -28,6 +28,8 @@ export interface ProbeContext {
   readonly lookup: LookupFunction;
   /** A 2xx slower than this is degraded (HTTP), ms. */
   readonly degradedAfterMs: number;
+  /** --check-ca-file: a CA that HTTPS checks trust besides the system's. */
+  readonly caFile: string | undefined;
   /** Keep-alive pools for HTTP(S), one per TLS setting. */
   readonly pools: HttpPools;
   /** Whether a host (a redirect's, say) is one the instance's checks may reach: its own address or allowed. */
