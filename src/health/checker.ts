@@ -7,8 +7,8 @@
 import type { Logger } from "pino";
 import type { Clock, Timer } from "../lib/clock.js";
 import { ConflictError, InvalidError, NotFoundError } from "../lib/errors.js";
-import type { CheckerStats, HealthCheckResult, HealthChecks, Registry, RegistryChange } from "../registry/index.js";
-import { checkKind, type HealthStatus, type ServiceEntry } from "../model/index.js";
+import type { CheckerStats, CheckRunReport, HealthCheckResult, HealthChecks, Registry, RegistryChange } from "../registry/index.js";
+import { checkKind, HEALTH_STATUSES, LIMITS, withResults, type HealthStatus, type ServiceEntry } from "../model/index.js";
 import type { CheckOrigin, Probe } from "./kind.js";
 import { capText, describe, MAX_OUTPUT_BYTES } from "./kinds/output.js";
 import { HttpPools } from "./pools.js";
@@ -89,6 +89,8 @@ export function worstOf(statuses: Iterable<HealthStatus>): HealthStatus {
   return worst;
 }
 
+const zeroCounts = (): Record<HealthStatus, number> => Object.fromEntries(HEALTH_STATUSES.map((s) => [s, 0])) as Record<HealthStatus, number>;
+
 export class HealthChecker implements HealthChecks {
   private readonly states = new Map<string, State>();
   private readonly targets: CheckTargets;
@@ -98,6 +100,8 @@ export class HealthChecker implements HealthChecks {
   private running = 0;
   private checks = 0;
   private readonly delays: number[] = [];
+  /** Runs by kind and what they saw. */
+  private readonly runs = new Map<string, Record<HealthStatus, number>>();
   private unsubscribe: (() => void) | undefined;
   private stopped = false;
 
@@ -140,16 +144,25 @@ export class HealthChecker implements HealthChecks {
     const previous = entry.healthStatus;
     const runs = await Promise.all(state.checks.map((cs) => (cs.probe === undefined ? Promise.resolve(this.heartbeatRun(cs)) : this.run(id, state, cs, false))));
     const after = this.registry.get(id)?.healthStatus ?? previous;
-    const one = runs.length === 1 ? runs[0]! : undefined;
+    const reports: CheckRunReport[] = runs.map((r, i) => ({
+      id: state.checks[i]!.spec.id,
+      kind: state.checks[i]!.spec.kind.kind,
+      status: r.status,
+      output: r.output,
+      checkedAt: new Date(r.at).toISOString(),
+      durationMs: r.durationMs,
+    }));
+    const one = runs.length === 1 && entry.checks === undefined ? reports[0]! : undefined;
     return {
       id,
       kind,
       status: worstOf(runs.map((r) => r.status)),
       previousStatus: previous,
       healthStatus: after,
-      output: one?.output ?? runs.map((r, i) => `${state.checks[i]!.spec.id} (${state.checks[i]!.spec.kind.kind}): ${r.output}`).join("\n"),
+      output: one?.output ?? reports.map((r) => `${r.id} (${r.kind}): ${r.status}: ${r.output}`).join("\n"),
       checkedAt: new Date(Math.max(...runs.map((r) => r.at))).toISOString(),
       durationMs: Math.max(...runs.map((r) => r.durationMs)),
+      ...(one === undefined ? { checks: reports } : {}),
     };
   }
 
@@ -161,12 +174,16 @@ export class HealthChecker implements HealthChecks {
   }
 
   /** A TTL heartbeat: sets the status (healthy unless said otherwise) and restarts the TTL. */
-  heartbeat(id: string, status: HealthStatus = "healthy", note?: string): ServiceEntry {
+  heartbeat(id: string, status: HealthStatus = "healthy", note?: string, check?: string): ServiceEntry {
     const entry = this.registry.get(id);
     if (entry === undefined) throw new NotFoundError(`service ${id} is not registered`);
     const state = this.states.get(id);
-    const beating = state?.checks.filter((cs) => cs.probe === undefined) ?? [];
-    if (beating.length === 0) throw new ConflictError(`service ${id} has no ttl: it is checked, not heartbeating`);
+    const beating = state?.checks.filter((cs) => cs.probe === undefined && (check === undefined || cs.spec.id === check)) ?? [];
+    if (beating.length === 0) {
+      if (check !== undefined) throw new NotFoundError(`service ${id} has no TTL check ${check}`);
+      throw new ConflictError(`service ${id} has no ttl: it is checked, not heartbeating`);
+    }
+    if (beating.length > 1) throw new InvalidError(`service ${id} has several TTL checks (${beating.map((c) => c.spec.id).join(", ")}): name one as "check"`);
     if (status === "unknown") throw new InvalidError("a heartbeat reports healthy, degraded or unhealthy");
     const cs = beating[0]!;
     const output = note ? `heartbeat: ${note}` : "heartbeat";
@@ -187,12 +204,20 @@ export class HealthChecker implements HealthChecks {
     const sorted = [...this.delays].sort((a, b) => a - b);
     const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
     let scheduled = 0;
-    for (const s of this.states.values()) for (const c of s.checks) if (c.timer !== undefined) scheduled += 1;
+    const byKind: Record<string, Record<HealthStatus, number>> = {};
+    for (const s of this.states.values()) {
+      for (const c of s.checks) {
+        if (c.timer !== undefined) scheduled += 1;
+        (byKind[c.spec.kind.kind] ??= zeroCounts())[c.status] += 1;
+      }
+    }
     return {
       running: this.running,
       scheduled,
       checks: this.checks,
       startDelayMs: { p50: at(0.5), p99: at(0.99), max: sorted[sorted.length - 1] ?? 0, samples: sorted.length },
+      byKind,
+      runsByKind: Object.fromEntries([...this.runs].map(([kind, counts]) => [kind, { ...counts }])),
     };
   }
 
@@ -241,7 +266,8 @@ export class HealthChecker implements HealthChecks {
       checks: compiled.specs.map((spec) => ({
         spec,
         probe: this.probeOf(spec, entry, origin),
-        status: entry.healthStatus,
+        // A re-registration with the same checks carried their results over (model/entry.ts).
+        status: spec.index === undefined ? entry.healthStatus : (entry.checks![spec.index]!.status ?? "unknown"),
         passes: 0,
         failures: 0,
         backoff: 0,
@@ -355,6 +381,8 @@ export class HealthChecker implements HealthChecks {
     cs.passes = passed ? cs.passes + 1 : 0;
     cs.failures = passed ? 0 : cs.failures + 1;
     cs.last = run;
+    const counts = this.runs.get(cs.spec.kind.kind) ?? this.runs.set(cs.spec.kind.kind, zeroCounts()).get(cs.spec.kind.kind)!;
+    counts[result] += 1;
     let to: HealthStatus;
     if (direct || from === "unknown") to = result;
     else if (from === "unhealthy") to = passed && cs.passes >= this.settings.successesBeforeHealthy ? result : "unhealthy";
@@ -366,7 +394,7 @@ export class HealthChecker implements HealthChecks {
     const now = this.clock.now();
     const instanceFrom = current.healthStatus;
     const instanceTo = worstOf(state.checks.map((c) => c.status));
-    const after = this.registry.setHealth(id, instanceTo, now);
+    const after = this.registry.setHealth(id, instanceTo, now, state.entry.checks === undefined ? undefined : this.results(state));
     if (instanceTo !== instanceFrom) {
       const check = state.checks.length > 1 ? { check: cs.spec.id } : {};
       this.logger.info({ id, name: current.name, from: instanceFrom, to: instanceTo, ...check, reason: run.output.slice(0, 300) }, "health changed");
@@ -376,6 +404,16 @@ export class HealthChecker implements HealthChecks {
       this.maybeDeregister(id, state, current, now);
     } else state.unhealthySince = undefined;
     return after;
+  }
+
+  /** Each check's status and last run, as the entry shows them (the output cut to LIMITS.entryOutputBytes). */
+  private results(state: State): ServiceEntry["checks"] {
+    return withResults(state.entry, (check, i) => {
+      const cs = state.checks[i]!;
+      const last = cs.last;
+      if (last === undefined) return { status: cs.status, ...(check.output !== undefined ? { output: check.output, durationMs: check.durationMs, checkedAt: check.checkedAt } : {}) };
+      return { status: cs.status, output: capText(last.output, LIMITS.entryOutputBytes), durationMs: last.durationMs, checkedAt: new Date(last.at).toISOString() };
+    });
   }
 
   private maybeDeregister(id: string, state: State, entry: ServiceEntry, now: number): void {

@@ -21,15 +21,7 @@ export interface CheckSpec {
   readonly fieldNames: Readonly<Record<string, string>>;
 }
 
-/** A check of `checks`, as declared. */
-interface DeclaredCheck {
-  readonly id?: string | undefined;
-  readonly kind: string;
-  readonly interval?: number | undefined;
-  readonly timeout?: number | undefined;
-}
-
-export type CheckInput = Pick<ServiceEntry, "address" | "port" | "healthEndpoint" | "tcpCheck" | "ttl" | "healthCheckInterval"> & { readonly checks?: readonly DeclaredCheck[] | undefined };
+export type CheckInput = Pick<ServiceEntry, "address" | "port" | "healthEndpoint" | "tcpCheck" | "ttl" | "healthCheckInterval" | "checks">;
 
 /** Fields every check has besides its kind's options, and the result fields the server adds. */
 const COMMON = new Set(["id", "name", "kind", "interval", "timeout", "status", "output", "durationMs", "checkedAt"]);
@@ -44,7 +36,7 @@ export function compileChecks(entry: CheckInput): Compiled {
     entry.checks?.map((c, index) => {
       const options: Record<string, unknown> = {};
       for (const key in c) if (!COMMON.has(key)) options[key] = (c as unknown as Record<string, unknown>)[key];
-      return { id: c.id ?? String(index + 1), kind: c.kind, options, interval: c.interval ?? entry.healthCheckInterval, timeout: c.timeout, index, path: `checks.${index}.`, fieldNames: {} as Record<string, string> };
+      return { id: c.id, kind: c.kind, options, interval: c.interval ?? entry.healthCheckInterval, timeout: c.timeout, index, path: `checks.${index}.`, fieldNames: {} as Record<string, string> };
     }) ??
     (entry.ttl !== undefined
       ? [one("ttl", { ttl: entry.ttl }, { ttl: "ttl" })]

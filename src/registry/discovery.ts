@@ -112,6 +112,8 @@ export interface ClusterLink {
 export const heartbeatSchema = z.strictObject({
   status: z.enum(["healthy", "degraded", "unhealthy"]).default("healthy"),
   note: z.string().max(1024, "must be at most 1024 characters").optional(),
+  /** Which TTL check, when the instance has several (its id in `checks`). */
+  check: z.string().max(64).optional(),
 });
 export type HeartbeatReport = z.input<typeof heartbeatSchema>;
 
@@ -448,8 +450,8 @@ export class Discovery implements DiscoveryApi {
   }
 
   async heartbeat(id: string, report: HeartbeatReport = {}): Promise<ServiceEntry> {
-    const { status, note } = parseOrThrow(heartbeatSchema, report, "heartbeat");
-    return this.checker.heartbeat(id, status, note);
+    const { status, note, check } = parseOrThrow(heartbeatSchema, report, "heartbeat");
+    return this.checker.heartbeat(id, status, note, check);
   }
 
   async setMaintenance(id: string, request: MaintenanceRequest): Promise<ServiceEntry> {

@@ -18,7 +18,7 @@ describe("compileChecks", () => {
   });
 
   it("reads a list of checks with their own ids, intervals and timeouts", () => {
-    const c = compileChecks({ ...instance, checks: [{ kind: "tcp" }, { id: "api", kind: "http", url: "/api", interval: 2_000, timeout: 500 } as never] });
+    const c = compileChecks({ ...instance, checks: [{ id: "1", kind: "tcp" }, { id: "api", kind: "http", url: "/api", interval: 2_000, timeout: 500 }] });
     expect("specs" in c && c.specs.map((s) => [s.id, s.kind.kind, s.intervalMs, s.timeoutMs])).toEqual([
       ["1", "tcp", 10_000, undefined],
       ["api", "http", 2_000, 500],
@@ -26,10 +26,10 @@ describe("compileChecks", () => {
   });
 
   it("refuses an unknown kind and a bad or unknown option, naming the field", () => {
-    expect(compileChecks({ ...instance, checks: [{ kind: "tcp" }, { kind: "smtp" }] })).toEqual({ refusal: { field: "checks.1.kind", message: expect.stringContaining('unknown check kind "smtp"') } });
-    expect(compileChecks({ ...instance, checks: [{ kind: "http", uri: "/x" } as never] })).toMatchObject({ refusal: { field: "checks.0.url", message: "is required" } });
-    expect(compileChecks({ ...instance, checks: [{ kind: "http", url: "/x", uri: "/x" } as never] })).toMatchObject({ refusal: { field: "checks.0", message: expect.stringContaining("uri") } });
-    expect(compileChecks({ ...instance, checks: [{ kind: "tcp", port: 70000 } as never] })).toMatchObject({ refusal: { field: "checks.0.port", message: "must be 1-65535" } });
+    expect(compileChecks({ ...instance, checks: [{ id: "1", kind: "tcp" }, { id: "2", kind: "smtp" }] })).toEqual({ refusal: { field: "checks.1.kind", message: expect.stringContaining('unknown check kind "smtp"') } });
+    expect(compileChecks({ ...instance, checks: [{ id: "1", kind: "http", uri: "/x" }] })).toMatchObject({ refusal: { field: "checks.0.url", message: "is required" } });
+    expect(compileChecks({ ...instance, checks: [{ id: "1", kind: "http", url: "/x", uri: "/x" }] })).toMatchObject({ refusal: { field: "checks.0", message: expect.stringContaining("uri") } });
+    expect(compileChecks({ ...instance, checks: [{ id: "1", kind: "tcp", port: 70000 }] })).toMatchObject({ refusal: { field: "checks.0.port", message: "must be 1-65535" } });
   });
 
   it("has a strict options schema for every kind", () => {
