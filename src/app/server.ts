@@ -66,6 +66,8 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Ser
       deregisterAfterMs: config.deregisterAfter,
       allowHosts: config.checkAllowHosts ?? [],
       caFile: config.checkCaFile,
+      allowExec: config.checksAllowExec,
+      authenticatedApi: config.adminToken !== undefined,
     },
     logger,
     store,

@@ -34,6 +34,10 @@ export interface CheckerSettings {
   allowHosts: readonly string[];
   /** A PEM file of a CA that HTTPS checks trust besides the system's (--check-ca-file). */
   caFile?: string | undefined;
+  /** exec checks may run (--checks-allow-exec): from services files, and through the API when it is authenticated. */
+  allowExec?: boolean;
+  /** --admin-token is set: API writes are authenticated (exec checks may then come through the API). */
+  authenticatedApi?: boolean;
 }
 
 export const DEFAULT_CHECKER_SETTINGS: CheckerSettings = {
@@ -233,7 +237,7 @@ export class HealthChecker implements HealthChecks {
   }
 
   private specRefusal(spec: CheckSpec, input: CheckInput, origin: CheckOrigin): { field: string; message: string } | undefined {
-    const own = spec.kind.refusal?.(spec.options, { origin, allowExec: false, authenticatedApi: false });
+    const own = spec.kind.refusal?.(spec.options, { origin, allowExec: this.settings.allowExec === true, authenticatedApi: this.settings.authenticatedApi === true });
     if (own !== undefined) return { field: fieldOf(spec, own.field), message: own.message };
     const target = spec.kind.target?.(spec.options, input);
     const message = target && this.targets.refusal(target.host, input.address);
@@ -307,6 +311,9 @@ export class HealthChecker implements HealthChecks {
     for (const cs of state.checks) {
       if (cs.timer) this.clock.clearTimer(cs.timer);
       if (cs.ttlTimer) this.clock.clearTimer(cs.ttlTimer);
+      // A run in progress ends first (on its timeout at most).
+      if (cs.inFlight) void cs.inFlight.finally(() => cs.probe?.close?.());
+      else cs.probe?.close?.();
       cs.timer = undefined;
       cs.ttlTimer = undefined;
     }

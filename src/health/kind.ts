@@ -18,6 +18,8 @@ export interface Probe {
   readonly label: string;
   /** One check; it ends (resolves or throws) once `signal` aborts: the timeout, or the checker stopping. */
   run(signal: AbortSignal): Promise<CheckOutcome>;
+  /** Releases what the probe holds between runs (a gRPC channel) once the check is no longer run. */
+  close?(): void;
 }
 
 /** The instance a check belongs to, and the shared means probes use. */

@@ -7,19 +7,17 @@ import { parseDuration } from "./duration.js";
 import type { CheckStatus } from "./views.js";
 
 /** Fields we read; the value says what they become. */
-const CHECK_FIELDS = ["CheckID", "Name", "Notes", "HTTP", "TCP", "TTL", "Interval", "Timeout", "DeregisterCriticalServiceAfter", "Status", "Method", "Header", "TLSSkipVerify", "DisableRedirects"] as const;
+const CHECK_FIELDS = ["CheckID", "Name", "Notes", "HTTP", "TCP", "TTL", "GRPC", "Args", "Interval", "Timeout", "DeregisterCriticalServiceAfter", "Status", "Method", "Header", "TLSSkipVerify", "DisableRedirects"] as const;
 const SERVICE_FIELDS = ["ID", "Name", "Tags", "Meta", "Address", "Port", "Check", "Checks", "EnableTagOverride", "Weights", "Kind", "Namespace", "Partition"] as const;
 /** Consul fields we know and cannot serve: a registration that uses them is refused with the reason. */
 const UNSERVED_CHECK: Record<string, string> = {
-  GRPC: "gRPC checks are not run here (HTTP, TCP and TTL are)",
-  GRPCUseTLS: "gRPC checks are not run here (HTTP, TCP and TTL are)",
+  GRPCUseTLS: "gRPC checks are plaintext here",
   H2PING: "H2 ping checks are not run here (HTTP, TCP and TTL are)",
   H2PingUseTLS: "H2 ping checks are not run here (HTTP, TCP and TTL are)",
   UDP: "UDP checks are not run here (HTTP, TCP and TTL are)",
-  Args: "script checks are not run here (HTTP, TCP and TTL are)",
-  Script: "script checks are not run here (HTTP, TCP and TTL are)",
-  Shell: "script checks are not run here (HTTP, TCP and TTL are)",
-  DockerContainerID: "script checks are not run here (HTTP, TCP and TTL are)",
+  Script: "script checks take Args here (a program and its arguments, no shell)",
+  Shell: "script checks take Args here (a program and its arguments, no shell)",
+  DockerContainerID: "checks are not run inside containers here",
   OSService: "OS service checks are not run here (HTTP, TCP and TTL are)",
   AliasNode: "alias checks are not run here (HTTP, TCP and TTL are)",
   AliasService: "alias checks are not run here (HTTP, TCP and TTL are)",
@@ -82,6 +80,9 @@ const checkSchema = z.preprocess(
       HTTP: z.string().optional(),
       TCP: z.string().optional(),
       TTL: duration.optional(),
+      /** host:port or host:port/service */
+      GRPC: z.string().optional(),
+      Args: z.array(z.string()).optional(),
       Interval: duration.optional(),
       /** Kept for a check of a list; the one-check form takes the server's --check-timeout. */
       Timeout: duration.optional(),
@@ -95,9 +96,9 @@ const checkSchema = z.preprocess(
     })
     .superRefine(refuseOthers(CHECK_FIELDS, UNSERVED_CHECK))
     .superRefine((c, ctx) => {
-      const kinds = (["HTTP", "TCP", "TTL"] as const).filter((k) => c[k] !== undefined && c[k] !== "");
-      if (kinds.length !== 1) ctx.addIssue({ code: "custom", message: "a check is one of HTTP (with Interval), TCP (with Interval) or TTL" });
-      else if (kinds[0] !== "TTL" && c.Interval === undefined) ctx.addIssue({ code: "custom", path: ["Interval"], message: `is required for a${kinds[0] === "HTTP" ? "n HTTP" : " TCP"} check` });
+      const kinds = (["HTTP", "TCP", "TTL", "GRPC", "Args"] as const).filter((k) => c[k] !== undefined && c[k] !== "");
+      if (kinds.length !== 1) ctx.addIssue({ code: "custom", message: "a check is one of HTTP, TCP, GRPC or Args (each with Interval) or TTL" });
+      else if (kinds[0] !== "TTL" && c.Interval === undefined) ctx.addIssue({ code: "custom", path: ["Interval"], message: `is required for a${kinds[0] === "HTTP" ? "n HTTP" : ` ${kinds[0]}`} check` });
     }),
 );
 
@@ -137,7 +138,7 @@ export interface ConsulRegistration {
 
 /** What only a list of checks can hold: HTTP options beyond a plain GET. (A one-check Timeout is accepted, not kept.) */
 function needsList(c: ConsulCheck): boolean {
-  return (c.Method !== undefined && c.Method !== "" && c.Method !== "GET") || c.Header !== undefined || c.TLSSkipVerify === true || c.DisableRedirects === false;
+  return c.GRPC !== undefined || c.Args !== undefined || (c.Method !== undefined && c.Method !== "" && c.Method !== "GET") || c.Header !== undefined || c.TLSSkipVerify === true || c.DisableRedirects === false;
 }
 
 /**
@@ -199,6 +200,13 @@ export function fromConsulDefinition(body: unknown, nodeAddress: string): Consul
       return { ...common, kind: "ttl", ttl: c.TTL };
     }
     if (c.TCP) return { ...common, kind: "tcp", port: tcpPort(c, path) };
+    if (c.Args) return { ...common, kind: "exec", command: c.Args };
+    if (c.GRPC) {
+      const m = /^(.+):(\d+)(?:\/(.*))?$/.exec(c.GRPC);
+      const host = m?.[1]?.replace(/^\[(.*)\]$/, "$1").toLowerCase();
+      if (!m || host !== address.toLowerCase()) refuse(path, "GRPC", `a gRPC check dials the instance's own Address (${address}) here: ${address}:<port>[/<service>], not ${c.GRPC}`);
+      return { ...common, kind: "grpc", port: Number(m![2]), ...(m![3] ? { service: m![3] } : {}) };
+    }
     return {
       ...common,
       kind: "http",
@@ -210,7 +218,7 @@ export function fromConsulDefinition(body: unknown, nodeAddress: string): Consul
       ...(c.DisableRedirects === false ? { followRedirects: true } : {}),
     };
   });
-  return { input, initial, checkPath: "Checks" };
+  return { input, initial, checkPath: def.Checks ? "Checks" : "Check" };
 }
 
 /** Our fields by Consul's names, for the messages of our own schema. */

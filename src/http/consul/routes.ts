@@ -260,8 +260,8 @@ export function consulRoutes(app: Hono, discovery: Discovery, opts: ConsulOption
 function consulField(field: string, checkPath: string): string {
   const m = /^checks\.(\d+)\.?(.*)$/.exec(field);
   if (m === null) return consulFieldNames(checkPath)[field] ?? field;
-  const inCheck: Record<string, string> = { url: "HTTP", address: "HTTP", port: "TCP", ttl: "TTL", interval: "Interval", timeout: "Timeout", headers: "Header", method: "Method", tlsSkipVerify: "TLSSkipVerify", followRedirects: "DisableRedirects" };
-  return `Checks.${m[1]}${m[2] ? `.${inCheck[m[2]] ?? m[2]}` : ""}`;
+  const inCheck: Record<string, string> = { kind: "Args", command: "Args", service: "GRPC", url: "HTTP", address: "HTTP", port: "TCP", ttl: "TTL", interval: "Interval", timeout: "Timeout", headers: "Header", method: "Method", tlsSkipVerify: "TLSSkipVerify", followRedirects: "DisableRedirects" };
+  return `${checkPath === "Check" ? "Check" : `Checks.${m[1]}`}${m[2] ? `.${inCheck[m[2]] ?? m[2]}` : ""}`;
 }
 
 /** `service:<id>`, and `service:<id>:<check>` (Consul's names for a Checks list: service:<id>:1, ...), to the instance and check. */
