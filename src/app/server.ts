@@ -67,6 +67,7 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Ser
       allowHosts: config.checkAllowHosts ?? [],
       caFile: config.checkCaFile,
       allowExec: config.checksAllowExec,
+      serviceAlarmShare: config.checkServiceAlarmShare,
       authenticatedApi: config.adminToken !== undefined,
     },
     logger,

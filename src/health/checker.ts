@@ -38,6 +38,9 @@ export interface CheckerSettings {
   allowExec?: boolean;
   /** --admin-token is set: API writes are authenticated (exec checks may then come through the API). */
   authenticatedApi?: boolean;
+  /** More than this share of a service's checked instances (2 at least) unhealthy at once raises the service's
+   * alarm (a warning, /v1/stats, /metrics); 1 turns it off. */
+  serviceAlarmShare?: number;
 }
 
 export const DEFAULT_CHECKER_SETTINGS: CheckerSettings = {
@@ -106,6 +109,9 @@ export class HealthChecker implements HealthChecks {
   private readonly delays: number[] = [];
   /** Runs by kind and what they saw. */
   private readonly runs = new Map<string, Record<HealthStatus, number>>();
+  /** Services whose instances fail together: since when, and how many of how many at the last count. */
+  private readonly alarms = new Map<string, { since: number; unhealthy: number; instances: number }>();
+  private alarmsRaised = 0;
   private unsubscribe: (() => void) | undefined;
   private stopped = false;
 
@@ -222,6 +228,8 @@ export class HealthChecker implements HealthChecks {
       startDelayMs: { p50: at(0.5), p99: at(0.99), max: sorted[sorted.length - 1] ?? 0, samples: sorted.length },
       byKind,
       runsByKind: Object.fromEntries([...this.runs].map(([kind, counts]) => [kind, { ...counts }])),
+      alarms: [...this.alarms].sort(([a], [b]) => (a < b ? -1 : 1)).map(([service, a]) => ({ service, unhealthy: a.unhealthy, instances: a.instances, since: new Date(a.since).toISOString() })),
+      alarmsRaised: this.alarmsRaised,
     };
   }
 
@@ -250,6 +258,38 @@ export class HealthChecker implements HealthChecks {
       if (change.cause === "health" || change.cause === "checked" || change.cause === "maintenance" || change.cause === "replica") continue;
       if (change.after === undefined) this.untrack(change.id);
       else this.track(change.after);
+      // An alarmed service that gains or loses instances is counted again.
+      for (const name of new Set([change.before?.name, change.after?.name])) if (name !== undefined && this.alarms.has(name)) this.guard(name);
+    }
+  }
+
+  /**
+   * The service-level guard: when more than serviceAlarmShare of a service's checked instances (2 at least) are
+   * unhealthy at once, the checker says so (a warning, the service in /v1/stats and /metrics) instead of letting
+   * the service empty silently: a shared dependency down, a bad deploy, or the checks themselves wrong (a
+   * network path, an expired token). It changes no answer: DNS still serves only the healthy ones.
+   */
+  private guard(name: string): void {
+    const share = this.settings.serviceAlarmShare ?? 0.5;
+    if (share >= 1) return;
+    let instances = 0;
+    let unhealthy = 0;
+    for (const e of this.registry.instancesOf(name)) {
+      if (checkKind(e) === "none") continue;
+      instances += 1;
+      if (e.healthStatus === "unhealthy") unhealthy += 1;
+    }
+    const raised = this.alarms.get(name);
+    const alarm = instances >= 2 && unhealthy >= 2 && unhealthy > share * instances;
+    if (alarm && raised === undefined) {
+      this.alarms.set(name, { since: this.clock.now(), unhealthy, instances });
+      this.alarmsRaised += 1;
+      this.logger.warn({ name, unhealthy, instances, share }, "most of a service's instances are unhealthy at once: a shared cause (a dependency, a deploy, the checks themselves)?");
+    } else if (alarm) {
+      this.alarms.set(name, { ...raised!, unhealthy, instances });
+    } else if (raised !== undefined) {
+      this.alarms.delete(name);
+      this.logger.info({ name, unhealthy, instances, alarmForMs: this.clock.now() - raised.since }, "a service's instances are back: alarm over");
     }
   }
 
@@ -405,6 +445,7 @@ export class HealthChecker implements HealthChecks {
     if (instanceTo !== instanceFrom) {
       const check = state.checks.length > 1 ? { check: cs.spec.id } : {};
       this.logger.info({ id, name: current.name, from: instanceFrom, to: instanceTo, ...check, reason: run.output.slice(0, 300) }, "health changed");
+      if (instanceTo === "unhealthy" || instanceFrom === "unhealthy") this.guard(current.name);
     }
     if (instanceTo === "unhealthy") {
       state.unhealthySince ??= now;

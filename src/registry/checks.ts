@@ -40,6 +40,10 @@ export interface CheckerStats {
   byKind: Record<string, Record<HealthStatus, number>>;
   /** Runs by kind and what they saw, since the start (heartbeats and expired TTLs count as ttl runs). */
   runsByKind: Record<string, Record<HealthStatus, number>>;
+  /** Services with more than the alarm share of their checked instances unhealthy at once (the service-level guard). */
+  alarms: { service: string; unhealthy: number; instances: number; since: string }[];
+  /** Times a service's alarm was raised, since the start. */
+  alarmsRaised: number;
 }
 
 export interface HealthChecks {
