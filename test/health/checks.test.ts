@@ -2,6 +2,9 @@
 // check with its own kind, interval and timeout; the instance as healthy as its worst check; each check's last
 // status, output, duration and time in the entry, the Consul views and /metrics; secrets kept out of every answer
 // and every log line.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer } from "node:net";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -247,5 +250,33 @@ describe("bad checks are refused with the reason, and register nothing", () => {
     await server.discovery.checker.settled();
     expect("checks" in r.body).toBe(false);
     expect((await entry("old-1")).healthStatus).toBe("healthy");
+  });
+});
+
+describe("stored checks", () => {
+  it("survive a restart from the data dir, beside one-check entries, their results forgotten until checked again", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "hd-checks-store-"));
+    const start = () => startTestServer({ inMemory: false, dataDir, checkTimeout: 1_000 }, { clock: new ManualClock(Date.now()) });
+    let own = await start();
+    await api(own.url, "PUT", "/v1/services/kept-1", { name: "kept", address: "127.0.0.1", port: peer.port, checks: [{ kind: "http", url: "/kept", headers: { "X-Key": "k" } }, { kind: "tcp", port: tcpPort }] });
+    await api(own.url, "PUT", "/v1/services/old-2", { name: "old", address: "127.0.0.1", port: peer.port, healthEndpoint: "/old2" });
+    await own.discovery.checker.settled();
+    await api(own.url, "PUT", "/v1/services/kept-1/maintenance", { enable: true, reason: "written again, with results" });
+    await own.stop();
+    statusOf.set("/kept", 500);
+    own = await start();
+    const kept = own.discovery.registry.get("kept-1")!;
+    expect(kept.checks!.map((c) => [c.id, c.kind])).toEqual([["1", "http"], ["2", "tcp"]]);
+    expect(kept.checks![0]!.headers).toEqual({ "X-Key": "k" });
+    await own.discovery.checker.settled();
+    // One failure makes it unhealthy: from unknown the first result decides. Had the stored "healthy" come back,
+    // the thresholds (2 failures in a row) would have kept it healthy.
+    const after = (await api(own.url, "GET", "/v1/services/kept-1")).body;
+    expect(after.checks.map((c: { status: string }) => c.status)).toEqual(["unhealthy", "healthy"]);
+    expect(after.healthStatus).toBe("unhealthy");
+    expect((await api(own.url, "GET", "/v1/services/old-2")).body).toMatchObject({ healthEndpoint: "/old2", healthStatus: "healthy" });
+    await own.stop();
+    statusOf.delete("/kept");
+    rmSync(dataDir, { recursive: true, force: true });
   });
 });
