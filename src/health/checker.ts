@@ -10,6 +10,7 @@ import { ConflictError, InvalidError, NotFoundError } from "../lib/errors.js";
 import type { CheckerStats, CheckRunReport, HealthCheckResult, HealthChecks, Registry, RegistryChange } from "../registry/index.js";
 import { checkKind, HEALTH_STATUSES, LIMITS, withResults, type HealthStatus, type ServiceEntry } from "../model/index.js";
 import type { CheckOrigin, Probe } from "./kind.js";
+import { readCa } from "./kinds/http.js";
 import { capText, describe, MAX_OUTPUT_BYTES } from "./kinds/output.js";
 import { HttpPools } from "./pools.js";
 import { compileChecks, fieldOf, type CheckInput, type CheckSpec } from "./specs.js";
@@ -125,6 +126,9 @@ export class HealthChecker implements HealthChecks {
   ) {
     this.targets = new CheckTargets(settings.allowHosts);
     this.pools = new HttpPools(this.targets.lookup);
+    // A CA file that cannot be used would fail every HTTPS check: refuse to start instead.
+    const ca = settings.caFile === undefined ? undefined : readCa(settings.caFile);
+    if (ca !== undefined && "problem" in ca) throw new InvalidError(`--check-ca-file: ${ca.problem}`);
   }
 
   /** Follows the registry from now on and checks every instance already in it. */

@@ -10,7 +10,7 @@ import { HttpPools } from "../../src/health/pools.js";
 import { CheckTargets } from "../../src/health/targets.js";
 import type { CheckOutcome } from "../../src/health/kind.js";
 import { describe as describeError } from "../../src/health/kinds/output.js";
-import { startPeer } from "../helpers.js";
+import { api, startPeer, startTestServer } from "../helpers.js";
 
 const CERT = new URL("./fixtures/self-signed.crt", import.meta.url).pathname;
 const KEY = new URL("./fixtures/self-signed.key", import.meta.url).pathname;
@@ -92,6 +92,18 @@ describe("HTTPS with a self-signed certificate", () => {
       field: "caFile",
       message: "/nonexistent/ca.pem cannot be read as a PEM certificate (ENOENT)",
     });
+  });
+});
+
+describe("--check-ca-file", () => {
+  it("is read at start: a server with one it cannot use does not start", async () => {
+    await expect(startTestServer({ checkCaFile: KEY })).rejects.toThrow(`--check-ca-file: ${KEY} cannot be read as a PEM certificate`);
+    const server = await startTestServer({ checkCaFile: CERT });
+    const r = await api(server.url, "PUT", "/v1/services/tls-1", { name: "tls", address: "127.0.0.1", port: httpsPort, checks: [{ kind: "http", url: `https://127.0.0.1:${httpsPort}/` }] });
+    expect(r.status).toBe(201);
+    await server.discovery.checker.settled();
+    expect((await api(server.url, "GET", "/v1/services/tls-1")).body.healthStatus).toBe("healthy");
+    await server.stop();
   });
 });
 

@@ -72,7 +72,7 @@ const MAX_REDIRECTS = 5;
 const MAX_BODY_SEARCH = 65_536;
 
 /** A CA file's PEM, or why it cannot be used (its error code only: the file's content is never shown). */
-function readCa(path: string): { pem: string } | { problem: string } {
+export function readCa(path: string): { pem: string } | { problem: string } {
   try {
     const pem = readFileSync(path, "utf8");
     new X509Certificate(pem);
