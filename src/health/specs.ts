@@ -1,7 +1,7 @@
 // An entry's checks as the scheduler runs them: the one check of healthEndpoint / tcpCheck / ttl, or each of
 // `checks`, with its kind, its parsed options, its interval and its timeout. Parsing the options with the kind's
 // schema is also how a registration with a bad check is refused (with the path of the field at fault).
-import { toIssues, type ServiceEntry } from "../model/index.js";
+import { CHECK_DECLARED_FIELDS, CHECK_MANAGED_FIELDS, toIssues, type ServiceEntry } from "../model/index.js";
 import type { CheckKind } from "./kind.js";
 import { KINDS } from "./kinds/index.js";
 
@@ -24,7 +24,7 @@ export interface CheckSpec {
 export type CheckInput = Pick<ServiceEntry, "address" | "port" | "healthEndpoint" | "tcpCheck" | "ttl" | "healthCheckInterval" | "checks">;
 
 /** Fields every check has besides its kind's options, and the result fields the server adds. */
-const COMMON = new Set(["id", "name", "kind", "interval", "timeout", "status", "output", "durationMs", "checkedAt"]);
+const COMMON: ReadonlySet<string> = new Set([...CHECK_DECLARED_FIELDS, ...CHECK_MANAGED_FIELDS]);
 
 export type Compiled = { specs: CheckSpec[] } | { refusal: { field: string; message: string } };
 

@@ -2,6 +2,7 @@
 // their limits and the zod helpers that turn bad input into one InvalidError; entry.ts is the one module that
 // knows an entry's fields. Imports only leaves: every part may import it.
 export {
+  CHECK_DECLARED_FIELDS,
   CHECK_MANAGED_FIELDS,
   DECLARED_FIELDS,
   REDACTED,

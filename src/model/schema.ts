@@ -162,6 +162,8 @@ const CHECK_MANAGED = {
   checkedAt: z.iso.datetime(),
 };
 export const CHECK_MANAGED_FIELDS = Object.keys(CHECK_MANAGED) as (keyof typeof CHECK_MANAGED)[];
+/** The fields every check has (the rest of a check are its kind's options). */
+export const CHECK_DECLARED_FIELDS = Object.keys(CHECK_DECLARED) as (keyof typeof CHECK_DECLARED)[];
 /** Check options whose values are secrets: sent by the check, never shown by the API (publicEntry). */
 export const SECRET_CHECK_OPTIONS = ["headers"] as const;
 export const REDACTED = "<redacted>";

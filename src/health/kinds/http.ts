@@ -66,6 +66,9 @@ function expected(spec: Options["expectStatus"]): ((code: number) => boolean) | 
   return (code) => ranges.some(([lo, hi]) => code >= lo! && code <= hi!);
 }
 
+/** A URL's host as an address or name: an IPv6 one without its brackets. */
+const hostOf = (url: URL): string => url.hostname.replace(/^\[|\]$/g, "");
+
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const MAX_REDIRECTS = 5;
 /** With `expectBody`, this much of the body is searched; the output keeps 4 KB. */
@@ -99,7 +102,7 @@ async function poolFor(o: Options, ctx: ProbeContext, globalCa: string | undefin
 export const httpKind = defineKind({
   kind: "http",
   options,
-  target: (o, instance) => (o.url.startsWith("/") ? { host: instance.address, field: "address" } : { host: new URL(o.url).hostname.replace(/^\[|\]$/g, ""), field: "url" }),
+  target: (o, instance) => (o.url.startsWith("/") ? { host: instance.address, field: "address" } : { host: hostOf(new URL(o.url)), field: "url" }),
   refusal: (o) => {
     if (o.caFile === undefined) return undefined;
     const ca = readCa(o.caFile);
@@ -130,8 +133,7 @@ export const httpKind = defineKind({
             const next = new URL(location, target);
             if (hop >= MAX_REDIRECTS) return { status: "unhealthy", output: `HTTP ${res.statusCode}: more than ${MAX_REDIRECTS} redirects (last to ${next.href})` };
             if (!/^https?:$/.test(next.protocol)) return { status: "unhealthy", output: `HTTP ${res.statusCode}: a redirect to ${next.protocol} is not followed` };
-            const host = next.hostname.replace(/^\[|\]$/g, "");
-            if (!ctx.reachable(host)) return { status: "unhealthy", output: `HTTP ${res.statusCode}: the redirect to ${next.origin} is not followed: checks go to the instance's own address or --check-allow-hosts` };
+            if (!ctx.reachable(hostOf(next))) return { status: "unhealthy", output: `HTTP ${res.statusCode}: the redirect to ${next.origin} is not followed: checks go to the instance's own address or --check-allow-hosts` };
             if (res.statusCode === 303) method = "GET";
             target = next.href;
             continue;

@@ -164,8 +164,10 @@ export function fromConsulDefinition(body: unknown, nodeAddress: string): Consul
   const refuse = (path: string, field: string, message: string): never => {
     throw new InvalidError(`invalid Consul service definition: ${path}.${field}: ${message}`, [{ path: [...path.split("."), field], message }]);
   };
+  /** A TCP check's target as host:port, lowercase, an IPv6 host without its brackets. */
+  const tcpTarget = (c: ConsulCheck): string => c.TCP!.toLowerCase().replace(/^\[(.*)\](:\d+)$/, "$1$2");
   const tcpPort = (c: ConsulCheck, path: string): number => {
-    const target = c.TCP!.toLowerCase().replace(/^\[(.*)\](:\d+)$/, "$1$2");
+    const target = tcpTarget(c);
     const at = target.lastIndexOf(":");
     if (target.slice(0, at) !== address.toLowerCase()) refuse(path, "TCP", `a TCP check dials the instance's own Address (${address}) here, not ${c.TCP}`);
     return Number(target.slice(at + 1));
@@ -180,8 +182,7 @@ export function fromConsulDefinition(body: unknown, nodeAddress: string): Consul
     }
     if (check!.HTTP) input.healthEndpoint = check!.HTTP;
     if (check!.TCP) {
-      const target = check!.TCP.toLowerCase().replace(/^\[(.*)\](:\d+)$/, "$1$2");
-      if (target !== `${address.toLowerCase()}:${def.Port}`) refuse(checkPath, "TCP", `a TCP check dials the instance's own Address:Port (${address}:${def.Port}) here, not ${check!.TCP}`);
+      if (tcpTarget(check!) !== `${address.toLowerCase()}:${def.Port}`) refuse(checkPath, "TCP", `a TCP check dials the instance's own Address:Port (${address}:${def.Port}) here, not ${check!.TCP}`);
       input.tcpCheck = true;
     }
     if (check!.TTL !== undefined) input.ttl = check!.TTL;
