@@ -5,8 +5,12 @@
 // (GET /v1/stats checks.startDelayMs, which covers the last 4096 scheduled checks, polled every 3 s); and how long
 // a status flip takes to reach DNS (a health endpoint turned to 500 and back, the service's name polled over UDP
 // every 20 ms).
+// --mix: instead of HTTP checks only, a mix of kinds by slot k (0-9) of each service: k 0-3 the one-check HTTP form
+// (healthEndpoint), 4-5 `checks: [http]` with a header and expectBody, 6-7 `checks: [tcp]`, 8 `checks: [dns]` (the
+// peer answers DNS over UDP on each address and port), 9 `checks: [grpc]` (a grpc-js health server in the peer);
+// flips go to HTTP instances. The bare undici loop sends HTTP GETs for all of them still: a control for HTTP.
 // Usage: node dist/bench/health.js [--instances 10000] [--interval 10000] [--idle 15] [--bare 20] [--warmup 20]
-//   [--window 60] [--flips 3] [--ports 4] [--no-pin] [--profile]
+//   [--window 60] [--flips 3] [--ports 4] [--mix] [--no-pin] [--profile]
 // --profile: a CPU profile of the server over the checked window (inspector, 100 us sampling); it slows the
 // server, so that run's CPU and lateness numbers are not results.
 import { spawn, type ChildProcess } from "node:child_process";
@@ -31,6 +35,7 @@ const { values: opts } = parseArgs({
     window: { type: "string", default: "60" },
     flips: { type: "string", default: "3" },
     ports: { type: "string", default: "4" },
+    mix: { type: "boolean", default: false },
     "no-pin": { type: "boolean", default: false },
     profile: { type: "boolean", default: false },
   },
@@ -102,7 +107,18 @@ async function stats(base: string): Promise<Stats> {
   return (await res.json()) as Stats;
 }
 
-function inputs(withChecks: boolean, ports: readonly number[]): object[] {
+const MIX = opts.mix;
+
+/** The check of instance `id` in slot k: HTTP only, or with --mix the kind of its slot (see the header). */
+function checkOf(id: string, k: number, grpcPort: number | undefined): object {
+  if (!MIX || k <= 3) return { healthEndpoint: `/health/${id}` };
+  if (k <= 5) return { checks: [{ kind: "http", url: `/health/${id}`, headers: { authorization: "Bearer bench-token" }, expectBody: "ok" }] };
+  if (k <= 7) return { checks: [{ kind: "tcp" }] };
+  if (k === 8) return { checks: [{ kind: "dns", query: `${id}.bench.test`, expect: `127.0.0.${k + 1}` }] };
+  return { checks: [{ kind: "grpc", port: grpcPort }] };
+}
+
+function inputs(withChecks: boolean, ports: readonly number[], grpcPort?: number): object[] {
   const out: object[] = [];
   for (let i = 0; i < INSTANCES; i++) {
     const s = Math.floor(i / PER_SERVICE);
@@ -116,7 +132,7 @@ function inputs(withChecks: boolean, ports: readonly number[]): object[] {
       port: ports[s % ports.length]!,
       tags: [k < 7 ? "prod" : "staging"],
       metadata: { slot: String(k) },
-      ...(withChecks ? { healthEndpoint: `/health/${id}`, healthCheckInterval: INTERVAL } : {}),
+      ...(withChecks ? { ...checkOf(id, k, grpcPort), healthCheckInterval: INTERVAL } : {}),
     });
   }
   return out;
@@ -224,8 +240,8 @@ async function main(): Promise<void> {
   const loadBefore = loadavg();
   t(`load average before: ${loadBefore.map((l) => l.toFixed(2)).join(" ")}`);
 
-  const peer = forkChild("./health-peer.js", ["--addresses", String(PER_SERVICE), "--ports", String(PORTS)], 0, join(work, "peer.log"));
-  const peerReady = await ask<{ ports: number[]; listeners: number }>(peer, {}, "ready", 30_000);
+  const peer = forkChild("./health-peer.js", ["--addresses", String(PER_SERVICE), "--ports", String(PORTS), ...(MIX ? ["--mix"] : [])], 0, join(work, "peer.log"));
+  const peerReady = await ask<{ ports: number[]; listeners: number; grpcPort?: number }>(peer, {}, "ready", 30_000);
   t(`health servers: ${peerReady.listeners} listeners (127.0.0.1-${PER_SERVICE} x ports ${peerReady.ports.join(",")}), pid ${peer.pid}${pin ? ", CPU 0" : ""}`);
   const ports = peerReady.ports;
 
@@ -247,7 +263,7 @@ async function main(): Promise<void> {
   // 2. The control: the same GETs at the same rate from a bare undici loop, evenly spread.
   const bare = forkChild("./health-bare.js", [], 1, join(work, "bare.log"));
   await ask(bare, {}, "ready", 30_000);
-  const urls = (inputs(true, ports) as { address: string; port: number; healthEndpoint: string }[]).map((i) => `http://${i.address}:${i.port}${i.healthEndpoint}`);
+  const urls = (inputs(false, ports) as { id: string; address: string; port: number }[]).map((i) => `http://${i.address}:${i.port}/health/${i.id}`);
   await ask(bare, { start: { interval: INTERVAL, urls } }, "started");
   await sleep(Math.min(INTERVAL + 2000, Number(opts.bare) * 500));
   const bareMon = monitor(bare, undefined);
@@ -264,7 +280,7 @@ async function main(): Promise<void> {
   // 3. The same instances with HTTP checks every INTERVAL.
   const srv = await startServer("checked");
   const peerBefore = (await ask<{ requests: number }>(peer, { count: true }, "requests")).requests;
-  const regMs = await registerBulk(srv.base, inputs(true, ports));
+  const regMs = await registerBulk(srv.base, inputs(true, ports, peerReady.grpcPort));
   let allHealthyMs = NaN;
   for (const started = now(); now() - started < 60_000; await sleep(50)) {
     const s = await stats(srv.base);
@@ -287,13 +303,10 @@ async function main(): Promise<void> {
   const mon = monitor(srv.child, srv.base);
   const windowEnd = now() + Number(opts.window) * 1000;
   const flips: Flip[] = [];
-  const targets = [
-    [17, 3],
-    [523, 7],
-    [901, 0],
-    [250, 5],
-    [666, 9],
-  ] as const;
+  // With --mix only slots 0-5 are HTTP checks, which a flip (the endpoint answering 500) reaches.
+  const targets = MIX
+    ? ([[17, 3], [523, 5], [901, 0], [250, 4], [666, 2]] as const)
+    : ([[17, 3], [523, 7], [901, 0], [250, 5], [666, 9]] as const);
   for (let i = 0; i < Number(opts.flips); i++) {
     const [s0, k] = targets[i % targets.length]!;
     const s = s0 % SERVICES;
@@ -353,10 +366,11 @@ async function main(): Promise<void> {
 
   const pct = (n: number) => `${fmt(n, 1)}%`;
   console.log(`\nload average at the end: ${loadavg().map((l) => l.toFixed(2)).join(" ")}`);
+  const checksLabel = MIX ? "checks of mixed kinds (4k HTTP, 2k HTTP with header and expectBody, 2k TCP, 1k DNS, 1k gRPC per 10k)" : "HTTP checks";
   console.log(`\n| measure | value | target | met? |\n|---|---|---|---|`);
   console.log(`| server CPU, ${INSTANCES} instances, no checks (${fmt((idleSamples[idleSamples.length - 1]!.at - idleSamples[0]!.at) / 1000, 0)} s) | ${fmt(idleCpu, 2)}% of one core | baseline | |`);
   console.log(
-    `| server CPU, ${INSTANCES} HTTP checks every ${INTERVAL / 1000} s (${fmt(windowS, 0)} s) | **${fmt(checkedCpu, 1)}% of one core** (10 s slices ${slice10.map((x) => fmt(x, 1)).join(", ")}); event loop busy ${pct(100 * elu)} | | |`,
+    `| server CPU, ${INSTANCES} ${checksLabel} every ${INTERVAL / 1000} s (${fmt(windowS, 0)} s) | **${fmt(checkedCpu, 1)}% of one core** (10 s slices ${slice10.map((x) => fmt(x, 1)).join(", ")}); event loop busy ${pct(100 * elu)} | | |`,
   );
   if (pin) console.log(`| other processes on the server's CPU 1 (noise) | ${fmt(othersOnCore, 1)}% during the checked window, ${fmt(othersOnCoreIdle, 1)}% during the idle one | ~0 | |`);
   console.log(`| checks done in the window | ${checksDone} in ${fmt(snapWindowS, 1)} s = ${fmt(checksDone / snapWindowS, 0)}/s (health servers saw ${fmt((peerAtEnd - peerAtStart) / windowS, 0)} req/s) | ${fmt(INSTANCES / (INTERVAL / 1000), 0)}/s | |`);
@@ -393,7 +407,7 @@ async function main(): Promise<void> {
         loadavg: loadavg(),
         pin,
         profiled: profFile !== undefined,
-        settings: { instances: INSTANCES, interval: INTERVAL, services: SERVICES, ports, addresses: PER_SERVICE, idleS: Number(opts.idle), warmupS: Number(opts.warmup), windowS: Number(opts.window) },
+        settings: { mix: MIX, instances: INSTANCES, interval: INTERVAL, services: SERVICES, ports, addresses: PER_SERVICE, idleS: Number(opts.idle), warmupS: Number(opts.warmup), windowS: Number(opts.window) },
         bare: { cpuPct: bareCpu, getsPerS: bareRate, failed: bareLast.failed, samples: bs },
         idle: { othersOnCorePct: othersOnCoreIdle, cpuPct: idleCpu, registerMs: idleRegMs, samples: idleSamples, snapshots: idleMon.snapshots },
         checked: {

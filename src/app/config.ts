@@ -147,6 +147,20 @@ export const SETTINGS = {
     defaultText: "none: each instance's own address only",
     schema: commaList(allowedHost, (bad) => `"${bad}" is not a host name, an address or a CIDR block (e.g. nas.lan, 192.168.1.20, 192.168.1.0/24)`),
   },
+  checkCaFile: { flag: "check-ca-file", description: "PEM file of a CA that HTTPS checks trust besides the system's (a homelab's own CA)", default: undefined, defaultText: "none: the system CAs", schema: z.string().min(1) },
+  checkServiceAlarmShare: {
+    flag: "check-service-alarm-share",
+    description: "when more than this share (0-1) of a service's checked instances, 2 at least, are unhealthy at once, warn and show the service in /v1/stats and /metrics; 1 turns it off",
+    default: 0.5,
+    schema: num().min(0, "must be 0-1").max(1, "must be 0-1"),
+  },
+  checksAllowExec: {
+    flag: "checks-allow-exec",
+    description: "run exec checks (commands on this machine): from --services-dir files, and through the API only with --admin-token; never from container labels",
+    default: false,
+    schema: bool,
+    boolean: true,
+  },
   deregisterAfter: { flag: "deregister-after", description: "deregister instances unhealthy this long, ms (0: never; an instance's deregisterAfter wins)", default: 0, schema: ms(0) },
   store: { flag: "store", description: "embedded (this node alone) or etcd (a cluster sharing one registry through etcd)", default: "embedded", schema: z.enum(["embedded", "etcd"]) },
   etcdEndpoints: {

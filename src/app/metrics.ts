@@ -65,6 +65,8 @@ function asMetric(f: Family): Metric {
 const gauge = (name: string, help: string, samples: readonly Sample[]): Family => ({ name, help, type: "gauge", samples });
 const counter = (name: string, help: string, samples: readonly Sample[]): Family => ({ name, help, type: "counter", samples });
 const byLabel = (label: string, counts: Record<string, number>): Sample[] => Object.entries(counts).map(([value, n]) => [n, { [label]: value }]);
+const byKinds = (label: string, counts: Record<string, Record<string, number>>): Sample[] =>
+  Object.entries(counts).flatMap(([kind, byStatus]) => Object.entries(byStatus).map(([value, n]): Sample => [n, { kind, [label]: value }]));
 
 function dockerFamilies(d: DockerSourceStatus | undefined): Family[] {
   if (d === undefined) return [];
@@ -88,9 +90,14 @@ function families(s: MetricSources, r: RegistryStats, d: DnsStats, c: ClusterSta
     counter("query_cache_misses_total", "API queries the query cache did not hold.", [[r.cache.misses]]),
     counter("query_cache_invalidations_total", "Query cache entries dropped because what they answered changed.", [[r.cache.invalidations]]),
     gauge("query_cache_entries", "Entries in the query cache.", [[r.cache.entries]]),
-    counter("health_checks_total", "Health checks run (HTTP and TCP; TTL heartbeats are not checks).", [[r.checks.checks]]),
+    counter("health_checks_total", "Health checks run (heartbeats are not runs of ours).", [[r.checks.checks]]),
     gauge("health_checks_running", "Health checks in flight.", [[r.checks.running]]),
-    gauge("health_checks_scheduled", "Instances with a next check scheduled.", [[r.checks.scheduled]]),
+    gauge("health_checks_scheduled", "Checks with a next run scheduled.", [[r.checks.scheduled]]),
+    gauge("health_check_status", "Checks by kind and their status now (after the thresholds); an instance has one check or a list of them.", byKinds("status", r.checks.byKind)),
+    gauge("health_service_alarm", "1 for each service with more than --check-service-alarm-share of its checked instances unhealthy at once.", r.checks.alarms.map((a) => [1, { service: a.service }])),
+    gauge("health_service_alarm_unhealthy_ratio", "The unhealthy share of each alarmed service's checked instances.", r.checks.alarms.map((a) => [a.unhealthy / a.instances, { service: a.service }])),
+    counter("health_service_alarms_total", "Times a service's alarm was raised.", [[r.checks.alarmsRaised]]),
+    counter("health_check_runs_total", "Check runs by kind and what they saw (heartbeats and expired TTLs are ttl runs).", byKinds("result", r.checks.runsByKind)),
     counter("dns_requests_total", "DNS messages received, by transport.", [[d.udp, { proto: "udp" }], [d.tcp, { proto: "tcp" }]]),
     counter("dns_request_types_total", "DNS questions by type (types without a name here count as TYPE<n> up to 255, then other).", byLabel("type", d.byType)),
     counter("dns_responses_total", "DNS responses by rcode (forwarded answers by the upstream's rcode).", byLabel("rcode", d.byRcode)),

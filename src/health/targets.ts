@@ -4,7 +4,7 @@
 import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from "node:dns";
 import { BlockList, isIP } from "node:net";
 import { blockListOf } from "../lib/ip.js";
-import { checkKind, normaliseAddress, type ServiceEntry } from "../model/index.js";
+import { normaliseAddress } from "../model/index.js";
 
 /** 169.254/16 and fe80::/10 reach the machine's own link (cloud metadata, a router's admin page), plus the
  * metadata addresses outside them (AWS's IPv6 one, Alibaba's). */
@@ -31,25 +31,24 @@ export class CheckTargets {
     return this.blocks.check(host, family === 6 ? "ipv6" : "ipv4");
   }
 
-  /** Why an instance's check may not run, or undefined when it may: the field at fault and the reason. */
-  refusal(entry: Pick<ServiceEntry, "address" | "healthEndpoint" | "tcpCheck" | "ttl">): { field: string; message: string } | undefined {
-    const kind = checkKind(entry);
-    if (kind === "none" || kind === "ttl") return undefined;
-    const own = entry.address;
-    let host = own;
-    let field = kind === "tcp" ? "tcpCheck" : "address";
-    if (kind === "http" && !entry.healthEndpoint!.startsWith("/")) {
-      const url = new URL(entry.healthEndpoint!);
-      host = normaliseAddress(url.hostname.replace(/^\[|\]$/g, "")) ?? url.hostname;
-      field = "healthEndpoint";
-      if (host !== own && !this.listed(host)) {
-        return { field, message: `a check goes to the instance's own address (${own}), not ${host}: add ${host} to --check-allow-hosts to check another host` };
-      }
+  /**
+   * Why a check connecting to `host` may not run for an instance at `own`, or undefined when it may: another host
+   * than the instance's own needs --check-allow-hosts, and a link-local or metadata address needs naming there.
+   */
+  refusal(host: string, own: string): string | undefined {
+    const target = normaliseAddress(host) ?? host.toLowerCase();
+    if (target !== own && !this.listed(target)) {
+      return `a check goes to the instance's own address (${own}), not ${target}: add ${target} to --check-allow-hosts to check another host`;
     }
-    if (isIP(host) !== 0 && this.forbidden(host)) {
-      return { field, message: `${host} is a link-local or cloud metadata address: checks go there only when --check-allow-hosts names it` };
+    if (isIP(target) !== 0 && this.forbidden(target)) {
+      return `${target} is a link-local or cloud metadata address: checks go there only when --check-allow-hosts names it`;
     }
     return undefined;
+  }
+
+  /** Whether a check of an instance at `own` may connect to `host` (a redirect's, say). */
+  reachable(host: string, own: string): boolean {
+    return this.refusal(host, own) === undefined;
   }
 
   /** A link-local or metadata address the list does not name. */

@@ -5,6 +5,7 @@ import { bodyLimit } from "hono/body-limit";
 import type { Logger } from "pino";
 import { forwardToOwner } from "./forward.js";
 import type { Discovery } from "../registry/index.js";
+import { publicEntry, type ServiceEntry } from "../model/index.js";
 import { InvalidError, UnauthorizedError } from "../lib/errors.js";
 import { errorBody, HttpError, renderError } from "./errors.js";
 import { consulRoutes, consulToken, CONSUL_PATH } from "./consul/index.js";
@@ -43,6 +44,8 @@ export function createHttpApp(discovery: Discovery, opts: HttpOptions): Hono {
   const app = new Hono();
   const maxBodyBytes = opts.maxBodyBytes ?? 1024 * 1024;
   const send = (c: Context, value: unknown, status: 200 | 201 = 200) => c.body(JSON.stringify(value), status, JSON_HEADERS);
+  /** An entry as the API shows it: check header values (secrets) redacted. */
+  const sendEntry = (c: Context, entry: ServiceEntry, status: 200 | 201 = 200) => send(c, publicEntry(entry), status);
 
   app.onError((err, c) => renderError(err, c, opts.logger));
   app.notFound((c) => {
@@ -118,7 +121,7 @@ export function createHttpApp(discovery: Discovery, opts: HttpOptions): Hono {
     const body = discovery.cachedRender(`h${search}`, () => {
       const query = compileServiceQuery(search);
       const services = discovery.discoverCompiled(query);
-      return { body: JSON.stringify({ count: services.length, services }), name: query.name ?? null };
+      return { body: JSON.stringify({ count: services.length, services: services.map(publicEntry) }), name: query.name ?? null };
     });
     // A Response with plain headers: @hono/node-server writes those as they are, where c.body() with two headers
     // builds a Headers object (measured: a fifth of the selective query's throughput).
@@ -139,7 +142,10 @@ export function createHttpApp(discovery: Discovery, opts: HttpOptions): Hono {
     return discovery.changes.wait(name, blocking.index, jittered(blocking.waitMs), c.req.raw.signal).then(() => answer(rest));
   });
 
-  app.post("/v1/services/bulk", async (c) => send(c, await discovery.bulk((await jsonBody(c)) as never, { force: forceParam(c) })));
+  app.post("/v1/services/bulk", async (c) => {
+    const result = await discovery.bulk((await jsonBody(c)) as never, { force: forceParam(c) });
+    return send(c, { ...result, registered: result.registered.map(publicEntry) });
+  });
 
   // One instance, with X-Index; with `index` (and `wait`) a blocking query that answers once the instance may
   // have changed: a watch can also wait for an id to appear, so the 404 carries the index too.
@@ -152,7 +158,7 @@ export function createHttpApp(discovery: Discovery, opts: HttpOptions): Hono {
     const { index, service } = await discovery.watchService(id, watch);
     const headers = { ...JSON_HEADERS, "x-index": String(index) };
     if (service === null) return c.body(errorBody("not_found", `service ${id} is not registered`), 404, headers);
-    return c.body(JSON.stringify(service), 200, headers);
+    return c.body(JSON.stringify(publicEntry(service)), 200, headers);
   });
 
   app.put("/v1/services/:id", async (c) => {
@@ -167,16 +173,16 @@ export function createHttpApp(discovery: Discovery, opts: HttpOptions): Hono {
     }
     const existed = discovery.registry.get(id) !== undefined;
     const entry = await discovery.registerService({ ...(body as object), id } as never, { force: forceParam(c) });
-    return send(c, entry, existed ? 200 : 201);
+    return sendEntry(c, entry, existed ? 200 : 201);
   });
 
   app.delete("/v1/services/:id", async (c) => {
-    return send(c, await discovery.deregisterService(c.req.param("id"), { force: forceParam(c) }));
+    return sendEntry(c, await discovery.deregisterService(c.req.param("id"), { force: forceParam(c) }));
   });
 
   app.post("/v1/services/:id/check", async (c) => send(c, await discovery.healthCheckService(c.req.param("id"))));
-  app.put("/v1/services/:id/heartbeat", async (c) => send(c, await discovery.heartbeat(c.req.param("id"), (await optionalJsonBody(c)) as never)));
-  app.put("/v1/services/:id/maintenance", async (c) => send(c, await discovery.setMaintenance(c.req.param("id"), (await jsonBody(c)) as never)));
+  app.put("/v1/services/:id/heartbeat", async (c) => sendEntry(c, await discovery.heartbeat(c.req.param("id"), (await optionalJsonBody(c)) as never)));
+  app.put("/v1/services/:id/maintenance", async (c) => sendEntry(c, await discovery.setMaintenance(c.req.param("id"), (await jsonBody(c)) as never)));
   app.post("/v1/checks", async (c) => send(c, await discovery.healthCheckAll()));
 
   app.get("/v1/stats", async (c) => send(c, await discovery.getRegistryStats()));

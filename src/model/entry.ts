@@ -3,10 +3,20 @@
 // the schemas' field lists, so a new field is declared once, in model/schema.ts (plus CHECK_FIELDS if it changes
 // what a check probes).
 import { isDeepStrictEqual } from "node:util";
-import { DECLARED_FIELDS, hasCheck, MANAGED_FIELDS, type ParsedServiceInput, type ServiceEntry } from "./schema.js";
+import { CHECK_MANAGED_FIELDS, DECLARED_FIELDS, hasCheck, MANAGED_FIELDS, REDACTED, SECRET_CHECK_OPTIONS, type ParsedServiceInput, type ServiceEntry } from "./schema.js";
 
-/** The fields that define an instance's check: while they stay the same, its health carries over a re-registration. */
-const CHECK_FIELDS = ["address", "port", "healthEndpoint", "tcpCheck", "ttl"] as const satisfies readonly (keyof ServiceEntry)[];
+/** The fields that define an instance's checks: while they stay the same, its health carries over a re-registration. */
+const CHECK_FIELDS = ["address", "port", "healthEndpoint", "tcpCheck", "ttl", "checks"] as const satisfies readonly (keyof ServiceEntry)[];
+
+type EntryCheck = NonNullable<ServiceEntry["checks"]>[number];
+type CheckResult = Partial<Pick<EntryCheck, (typeof CHECK_MANAGED_FIELDS)[number]>>;
+
+/** A check's definition: its result fields left out. */
+function checkDefinition(check: EntryCheck): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const key in check) if (!(CHECK_MANAGED_FIELDS as string[]).includes(key)) out[key] = (check as Record<string, unknown>)[key];
+  return out;
+}
 
 type Declared = Pick<ServiceEntry, (typeof DECLARED_FIELDS)[number]>;
 
@@ -19,7 +29,7 @@ function declaredOf(source: Partial<Record<keyof Declared, unknown>>, nodeId: st
   for (const key of DECLARED_FIELDS) {
     const value = key === "nodeId" ? (source.nodeId ?? nodeId) : source[key];
     if (value === undefined || value === false) continue;
-    out[key] = key === "metadata" ? { ...(value as object) } : key === "tags" ? [...(value as string[])] : value;
+    out[key] = key === "metadata" ? { ...(value as object) } : key === "tags" ? [...(value as string[])] : key === "checks" ? (value as EntryCheck[]).map(checkDefinition) : value;
   }
   return out;
 }
@@ -48,6 +58,7 @@ export function newEntry(input: ParsedServiceInput, { nodeId, now, before, sourc
   // An operator's maintenance outlives a re-registration (a deploy script must not end it).
   if (before?.maintenance !== undefined) entry.maintenance = before.maintenance;
   if (source !== undefined) entry.source = source;
+  if (entry.checks !== undefined && before?.checks !== undefined) entry.checks = keepSecrets(entry.checks as EntryCheck[], before.checks);
   const made = freezeEntry(entry as unknown as ServiceEntry);
   return before !== undefined && sameCheck(before, made) ? carryHealth(made, before) : made;
 }
@@ -55,19 +66,81 @@ export function newEntry(input: ParsedServiceInput, { nodeId, now, before, sourc
 /** Same check definition: the health status of the old entry still describes the new one. */
 export function sameCheck(a: ServiceEntry, b: ServiceEntry): boolean {
   const flag = (v: unknown) => (v === false ? undefined : v);
-  return hasCheck(a) && hasCheck(b) && CHECK_FIELDS.every((key) => flag(a[key]) === flag(b[key]));
+  const same = (key: (typeof CHECK_FIELDS)[number]) =>
+    key === "checks" ? isDeepStrictEqual(a.checks?.map(checkDefinition), b.checks?.map(checkDefinition)) : flag(a[key]) === flag(b[key]);
+  return hasCheck(a) && hasCheck(b) && CHECK_FIELDS.every(same);
 }
 
-/** `entry` with the health (status and last check time) of `from`. */
+/** `entry` with the health (status, last check time, each check's result) of `from`. */
 export function carryHealth(entry: ServiceEntry, from: ServiceEntry): ServiceEntry {
-  if (entry.healthStatus === from.healthStatus && entry.lastHealthCheck === from.lastHealthCheck) return entry;
-  return freezeEntry({ ...entry, healthStatus: from.healthStatus, lastHealthCheck: from.lastHealthCheck });
+  const carried = entry.checks && from.checks ? withResults(entry, (check) => resultOf(from.checks!.find((c) => c.id === check.id))) : entry.checks;
+  const checks = isDeepStrictEqual(carried, entry.checks) ? entry.checks : carried;
+  if (entry.healthStatus === from.healthStatus && entry.lastHealthCheck === from.lastHealthCheck && checks === entry.checks) return entry;
+  return freezeEntry({ ...entry, healthStatus: from.healthStatus, lastHealthCheck: from.lastHealthCheck, ...(checks ? { checks } : {}) });
 }
 
-/** Freezes an entry and its metadata and tags: entries are shared by the registry, caches and DNS answers. */
+function resultOf(check: EntryCheck | undefined): CheckResult {
+  const out: Record<string, unknown> = {};
+  if (check !== undefined) for (const key of CHECK_MANAGED_FIELDS) if (check[key] !== undefined) out[key] = check[key];
+  return out as CheckResult;
+}
+
+/** The entry's checks, each with the result `result` gives it (its definition unchanged). */
+export function withResults(entry: ServiceEntry, result: (check: EntryCheck, index: number) => CheckResult): ServiceEntry["checks"] {
+  return entry.checks?.map((check, i) => ({ ...checkDefinition(check), ...result(check, i) }) as EntryCheck);
+}
+
+/** A restored entry: its health unknown (and its checks' results gone) until it is checked again. */
+export function uncheckedEntry(entry: ServiceEntry): ServiceEntry {
+  return { ...entry, healthStatus: "unknown", ...(entry.checks ? { checks: withResults(entry, () => ({})) } : {}) };
+}
+
+/**
+ * A header value sent back as REDACTED (a fetched entry PUT back) keeps the value the instance had: the API never
+ * shows it, so a client cannot send it back.
+ */
+function keepSecrets(checks: EntryCheck[], before: NonNullable<ServiceEntry["checks"]>): EntryCheck[] {
+  return checks.map((check) => {
+    let out = check;
+    for (const option of SECRET_CHECK_OPTIONS) {
+      const values = check[option] as Record<string, string> | undefined;
+      if (values === undefined || !Object.values(values).includes(REDACTED)) continue;
+      const old = before.find((c) => c.id === check.id)?.[option] as Record<string, string> | undefined;
+      const kept = Object.fromEntries(Object.entries(values).map(([k, v]) => [k, v === REDACTED && old?.[k] !== undefined ? old[k] : v]));
+      out = { ...out, [option]: kept };
+    }
+    return out;
+  });
+}
+
+const publicCopies = new WeakMap<ServiceEntry, ServiceEntry>();
+/**
+ * The entry as the API shows it: the values of secret check options (headers: a bearer token) replaced by
+ * REDACTED. The same object when there are none, so the query path pays one property read per entry.
+ */
+export function publicEntry(entry: ServiceEntry): ServiceEntry {
+  if (entry.checks === undefined || !entry.checks.some((c) => SECRET_CHECK_OPTIONS.some((o) => c[o] !== undefined))) return entry;
+  let copy = publicCopies.get(entry);
+  if (copy === undefined) {
+    const checks = entry.checks.map((c) => {
+      const out: Record<string, unknown> = { ...c };
+      for (const o of SECRET_CHECK_OPTIONS) if (c[o] !== undefined) out[o] = Object.fromEntries(Object.keys(c[o] as object).map((k) => [k, REDACTED]));
+      return out as EntryCheck;
+    });
+    copy = freezeEntry({ ...entry, checks });
+    publicCopies.set(entry, copy);
+  }
+  return copy;
+}
+
+/** Freezes an entry and its metadata, tags and checks: entries are shared by the registry, caches and DNS answers. */
 export function freezeEntry(entry: ServiceEntry): ServiceEntry {
   Object.freeze(entry.metadata);
   Object.freeze(entry.tags);
+  if (entry.checks !== undefined) {
+    for (const check of entry.checks) Object.freeze(check);
+    Object.freeze(entry.checks);
+  }
   return Object.freeze(entry);
 }
 

@@ -2,7 +2,10 @@
 // their limits and the zod helpers that turn bad input into one InvalidError; entry.ts is the one module that
 // knows an entry's fields. Imports only leaves: every part may import it.
 export {
+  CHECK_DECLARED_FIELDS,
+  CHECK_MANAGED_FIELDS,
   DECLARED_FIELDS,
+  REDACTED,
   HEALTH_STATUSES,
   MANAGED_FIELDS,
   LIMITS,
@@ -27,4 +30,4 @@ export {
   type ServiceEntry,
   type ServiceInput,
 } from "./schema.js";
-export { carryHealth, entryMatches, freezeEntry, newEntry, sameCheck, storedEntry, withoutManaged, type EntrySource, type NewEntryContext } from "./entry.js";
+export { carryHealth, entryMatches, freezeEntry, newEntry, publicEntry, sameCheck, storedEntry, uncheckedEntry, withResults, withoutManaged, type EntrySource, type NewEntryContext } from "./entry.js";

@@ -21,6 +21,9 @@ export const LIMITS = {
   minIntervalMs: 1_000,
   maxIntervalMs: 86_400_000,
   defaultIntervalMs: 30_000,
+  checksPerInstance: 8,
+  /** A check's output as the entry keeps it (POST .../check shows up to 4 KB). */
+  entryOutputBytes: 1024,
 } as const;
 
 /** "is required" instead of zod's "expected string, received undefined" for a missing field. */
@@ -141,6 +144,56 @@ export function isDnsTag(tag: string): boolean {
 const tagsSchema = z.array(tagSchema).max(LIMITS.tags, `at most ${LIMITS.tags} tags`);
 const deregisterAfterSchema = z.number().int().min(10_000, "must be at least 10000 ms").max(30 * 86_400_000, "must be at most 30 days");
 
+/** What every check of `checks` has; the rest of a check is its kind's options, which src/health checks (each kind
+ * has a strict schema there, so the model need not change for a new kind). */
+const CHECK_DECLARED = {
+  id: z.string().min(1, "must not be empty").max(64, "must be at most 64 characters").regex(/^[A-Za-z0-9._-]+$/, "may contain only letters, digits, '.', '_' and '-'"),
+  name: z.string().max(128, "must be at most 128 characters").optional(),
+  kind: z.string(required).regex(/^[a-z][a-z0-9-]{0,31}$/, "must be a check kind such as http, tcp, ttl, grpc, dns or exec"),
+  interval: intervalSchema.optional(),
+  /** ms; the server's --check-timeout otherwise (kept under 90% of the interval either way). */
+  timeout: z.number().int("must be a whole number of milliseconds").min(100, "must be at least 100 ms").max(300_000, "must be at most 300000 ms").optional(),
+};
+/** What the server adds to each check: its status (after the thresholds), and its last run's output, duration and time. */
+const CHECK_MANAGED = {
+  status: healthStatusSchema,
+  output: z.string(),
+  durationMs: z.number().nonnegative(),
+  checkedAt: z.iso.datetime(),
+};
+export const CHECK_MANAGED_FIELDS = Object.keys(CHECK_MANAGED) as (keyof typeof CHECK_MANAGED)[];
+/** The fields every check has (the rest of a check are its kind's options). */
+export const CHECK_DECLARED_FIELDS = Object.keys(CHECK_DECLARED) as (keyof typeof CHECK_DECLARED)[];
+/** Check options whose values are secrets: sent by the check, never shown by the API (publicEntry). */
+export const SECRET_CHECK_OPTIONS = ["headers"] as const;
+export const REDACTED = "<redacted>";
+
+/** A check as the entry holds it: its definition and, once it ran, its result. */
+const entryCheckSchema = z.looseObject({ ...CHECK_DECLARED, ...z.object(CHECK_MANAGED).partial().shape });
+const checksLimit = (n: number) => n <= LIMITS.checksPerInstance;
+const entryChecksSchema = z.array(entryCheckSchema).min(1).refine((c) => checksLimit(c.length), `at most ${LIMITS.checksPerInstance} checks`);
+/** A check as a client sends it: its result fields (a fetched entry sent back) are dropped; the id defaults to its position. */
+const inputChecksSchema = z
+  .array(
+    z
+      .looseObject({ ...CHECK_DECLARED, id: CHECK_DECLARED.id.optional() })
+      .transform((c) => {
+        const out: Record<string, unknown> = {};
+        for (const key in c) if (!(CHECK_MANAGED_FIELDS as string[]).includes(key)) out[key] = c[key];
+        return out as typeof c;
+      }),
+  )
+  .min(1, "declare at least one check, or leave checks out")
+  .refine((c) => checksLimit(c.length), `at most ${LIMITS.checksPerInstance} checks per instance`)
+  .transform((checks) => checks.map((c, i) => ({ ...c, id: c.id ?? String(i + 1) })))
+  .superRefine((checks, ctx) => {
+    const seen = new Set<string>();
+    checks.forEach((c, i) => {
+      if (seen.has(c.id)) ctx.addIssue({ code: "custom", message: `check id ${c.id} is used twice (ids default to the check's position, 1-based)`, path: [i, "id"] });
+      seen.add(c.id);
+    });
+  });
+
 /** The fields a client declares: the same in what it sends and in what the registry holds. */
 const DECLARED = {
   id: serviceIdSchema,
@@ -157,6 +210,8 @@ const DECLARED = {
   ttl: intervalSchema.optional(),
   /** Check by connecting to address:port. */
   tcpCheck: z.boolean().optional(),
+  /** Several checks, each of its own kind, interval and timeout (Consul's Checks): instead of the one-check fields. */
+  checks: entryChecksSchema.optional(),
   /** Deregister after this long unhealthy (ms), like Consul's deregister_critical_service_after. */
   deregisterAfter: deregisterAfterSchema.optional(),
   /** Seconds; the DNS TTL of this instance's records instead of the server's default. */
@@ -195,11 +250,16 @@ export const serviceInputSchema = z
     metadata: metadataSchema.default({}),
     tags: tagsSchema.default([]).transform((tags) => [...new Set(tags)]),
     healthCheckInterval: intervalSchema.default(LIMITS.defaultIntervalMs),
+    checks: inputChecksSchema.optional(),
     ...acceptedAndIgnored,
   })
   .superRefine((s, ctx) => {
     // The issue sits at the second check declared, a field the input really has.
     const declared = (["healthEndpoint", "tcpCheck", "ttl"] as const).filter((k) => (k === "tcpCheck" ? s.tcpCheck === true : s[k] !== undefined));
+    if (s.checks !== undefined && declared.length > 0) {
+      ctx.addIssue({ code: "custom", message: `declare checks, or one of healthEndpoint, tcpCheck and ttl, not both (${declared[0]} is set too)`, path: ["checks"] });
+      return;
+    }
     if (declared.length <= 1) return;
     ctx.addIssue({ code: "custom", message: "declare at most one check: healthEndpoint (HTTP), tcpCheck (TCP) or ttl (heartbeats)", path: [declared[1]!] });
   });
@@ -212,10 +272,11 @@ type Immutable<T> = T extends readonly (infer U)[] ? readonly Immutable<U>[] : T
 /** An instance as the registry holds it and the API returns it. */
 export type ServiceEntry = Immutable<z.output<typeof serviceEntrySchema>>;
 
-export type CheckKind = "http" | "tcp" | "ttl" | "none";
+/** The one check an instance declares, "checks" for a list of them, "none" without. */
+export type CheckKind = "http" | "tcp" | "ttl" | "checks" | "none";
 
-/** The one check an instance declares. */
-export function checkKind(entry: Pick<ServiceEntry, "healthEndpoint" | "ttl" | "tcpCheck">): CheckKind {
+export function checkKind(entry: Pick<ServiceEntry, "healthEndpoint" | "ttl" | "tcpCheck" | "checks">): CheckKind {
+  if (entry.checks !== undefined) return "checks";
   if (entry.ttl !== undefined) return "ttl";
   if (entry.healthEndpoint !== undefined) return "http";
   if (entry.tcpCheck === true) return "tcp";
@@ -223,7 +284,7 @@ export function checkKind(entry: Pick<ServiceEntry, "healthEndpoint" | "ttl" | "
 }
 
 /** True when the instance declares a check (HTTP, TCP or TTL heartbeats). */
-export function hasCheck(entry: Pick<ServiceEntry, "healthEndpoint" | "ttl" | "tcpCheck">): boolean {
+export function hasCheck(entry: Pick<ServiceEntry, "healthEndpoint" | "ttl" | "tcpCheck" | "checks">): boolean {
   return checkKind(entry) !== "none";
 }
 

@@ -16,6 +16,18 @@ export interface HealthCheckResult {
   output: string;
   checkedAt: string;
   durationMs: number;
+  /** An instance with a list of checks: each one's run. */
+  checks?: CheckRunReport[];
+}
+
+export interface CheckRunReport {
+  id: string;
+  kind: string;
+  /** What this run saw (the check's status after the thresholds is in the entry). */
+  status: HealthStatus;
+  output: string;
+  checkedAt: string;
+  durationMs: number;
 }
 
 export interface CheckerStats {
@@ -24,6 +36,14 @@ export interface CheckerStats {
   checks: number;
   /** How late scheduled checks started, ms (waiting for a concurrency slot included). */
   startDelayMs: { p50: number; p99: number; max: number; samples: number };
+  /** Checks by kind and their status now (after the thresholds). */
+  byKind: Record<string, Record<HealthStatus, number>>;
+  /** Runs by kind and what they saw, since the start (heartbeats and expired TTLs count as ttl runs). */
+  runsByKind: Record<string, Record<HealthStatus, number>>;
+  /** Services with more than the alarm share of their checked instances unhealthy at once (the service-level guard). */
+  alarms: { service: string; unhealthy: number; instances: number; since: string }[];
+  /** Times a service's alarm was raised, since the start. */
+  alarmsRaised: number;
 }
 
 export interface HealthChecks {
@@ -36,13 +56,17 @@ export interface HealthChecks {
   checkNow(id: string): Promise<HealthCheckResult>;
   /** Runs every check now; results sorted by id. */
   checkAll(): Promise<HealthCheckResult[]>;
-  /** A TTL heartbeat: sets the status (healthy unless said otherwise) and restarts the TTL. */
-  heartbeat(id: string, status?: HealthStatus, note?: string): ServiceEntry;
+  /** A TTL heartbeat: sets the status (healthy unless said otherwise) and restarts the TTL; `check` names which
+   * TTL check when the instance has several. */
+  heartbeat(id: string, status?: HealthStatus, note?: string, check?: string): ServiceEntry;
   stats(): CheckerStats;
   /** Why an instance's check may not run here (a host the operator did not allow), or undefined: such a
    * registration is refused. */
-  refusal(input: Pick<ServiceEntry, "address" | "healthEndpoint" | "tcpCheck" | "ttl">): { field: string; message: string } | undefined;
+  refusal(input: Pick<ServiceEntry, "address" | "port" | "healthEndpoint" | "tcpCheck" | "ttl" | "healthCheckInterval" | "checks">, origin?: CheckOrigin): { field: string; message: string } | undefined;
 }
+
+/** Where a registration comes from: the API, a services file, a container's labels (some checks are refused from some). */
+export type CheckOrigin = "api" | "file" | "docker";
 
 /** Builds the checker for a registry: it reads the clock and logs through the logger it is given. */
 export type HealthChecksFactory = (registry: Registry, clock: Clock, logger: Logger) => HealthChecks;

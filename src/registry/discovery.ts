@@ -112,6 +112,8 @@ export interface ClusterLink {
 export const heartbeatSchema = z.strictObject({
   status: z.enum(["healthy", "degraded", "unhealthy"]).default("healthy"),
   note: z.string().max(1024, "must be at most 1024 characters").optional(),
+  /** Which TTL check, when the instance has several (its id in `checks`). */
+  check: z.string().max(64).optional(),
 });
 export type HeartbeatReport = z.input<typeof heartbeatSchema>;
 
@@ -261,7 +263,7 @@ export class Discovery implements DiscoveryApi {
    */
   async syncServiceFiles(set: DeclaredServices): Promise<{ registered: string[]; deregistered: string[]; unchanged: number }> {
     const refused = set.services.flatMap((input) => {
-      const why = this.checker.refusal(input);
+      const why = this.checker.refusal(input, "file");
       return why === undefined ? [] : [`${set.sources.get(input.id)?.file ?? "?"}: ${input.id}: ${why.field}: ${why.message}`];
     });
     // The whole set or nothing, as for a file with a bad field: a reload then keeps what was loaded before.
@@ -282,7 +284,7 @@ export class Discovery implements DiscoveryApi {
    * Instances another source or the API holds under the same id are left alone and reported.
    */
   async syncContainers(services: readonly ParsedServiceInput[]): Promise<{ registered: string[]; deregistered: string[]; unchanged: number; conflicts: string[] }> {
-    const { skipped, ...result } = await this.applyDeclared("docker", services, (input, entry) => (entry === undefined || entry.source === "docker") && this.checker.refusal(input) === undefined);
+    const { skipped, ...result } = await this.applyDeclared("docker", services, (input, entry) => (entry === undefined || entry.source === "docker") && this.checker.refusal(input, "docker") === undefined);
     return { ...result, conflicts: skipped };
   }
 
@@ -448,8 +450,8 @@ export class Discovery implements DiscoveryApi {
   }
 
   async heartbeat(id: string, report: HeartbeatReport = {}): Promise<ServiceEntry> {
-    const { status, note } = parseOrThrow(heartbeatSchema, report, "heartbeat");
-    return this.checker.heartbeat(id, status, note);
+    const { status, note, check } = parseOrThrow(heartbeatSchema, report, "heartbeat");
+    return this.checker.heartbeat(id, status, note, check);
   }
 
   async setMaintenance(id: string, request: MaintenanceRequest): Promise<ServiceEntry> {

@@ -24,7 +24,7 @@ export {
   type WatchResult,
   type WatchServiceResult,
 } from "./discovery.js";
-export type { CheckerStats, HealthCheckResult, HealthChecks, HealthChecksFactory } from "./checks.js";
+export type { CheckerStats, CheckOrigin, CheckRunReport, HealthCheckResult, HealthChecks, HealthChecksFactory } from "./checks.js";
 export { Registry, BatchError, type ChangeCause, type RegistryChange, type RemoteUpdate, type WriteItemError } from "./registry.js";
 export { compileQuery, newServiceQuery, serviceQuerySchema, toPlainQuery, ServiceQueryBuilder, type CompiledQuery, type ServiceQuery } from "./query.js";
 export { DEFAULT_WAIT_MS, MAX_WAIT_MS } from "./watch.js";

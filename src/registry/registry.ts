@@ -7,7 +7,7 @@ import type { Clock } from "../lib/clock.js";
 import { ConflictError, InvalidError, NotFoundError } from "../lib/errors.js";
 import type { Store, StoreMutation } from "../store/index.js";
 import { compareEntries, matches, type CompiledQuery } from "./query.js";
-import { carryHealth, freezeEntry, hasCheck, HEALTH_STATUSES, newEntry, sameCheck, type EntrySource, type HealthStatus, type ParsedServiceInput, type ServiceEntry } from "../model/index.js";
+import { carryHealth, freezeEntry, hasCheck, HEALTH_STATUSES, newEntry, sameCheck, uncheckedEntry, type EntrySource, type HealthStatus, type ParsedServiceInput, type ServiceEntry } from "../model/index.js";
 
 /**
  * "checked": a check ran and its status did not change (only lastHealthCheck moved).
@@ -284,7 +284,7 @@ export class Registry {
     const stored = await this.opts.store.load();
     const changes: RegistryChange[] = [];
     for (const raw of stored) {
-      const entry = freezeEntry(hasCheck(raw) ? { ...raw, healthStatus: "unknown" } : raw);
+      const entry = freezeEntry(hasCheck(raw) ? uncheckedEntry(raw) : raw);
       const before = this.byId.get(entry.id);
       this.put(entry, before);
       changes.push({ id: entry.id, cause: "load", before, after: entry });
@@ -498,13 +498,13 @@ export class Registry {
   }
 
   /**
-   * Records a health result. Not written to the store: health is re-established by checks after a restart.
-   * Returns the new entry, or undefined if the instance is gone.
+   * Records a health result, and with `checks` each check's (an entry with a list of checks). Not written to the
+   * store: health is re-established by checks after a restart. Returns the new entry, or undefined if the instance is gone.
    */
-  setHealth(id: string, status: HealthStatus, at: number = this.opts.clock.now()): ServiceEntry | undefined {
+  setHealth(id: string, status: HealthStatus, at: number = this.opts.clock.now(), checks?: ServiceEntry["checks"]): ServiceEntry | undefined {
     const before = this.byId.get(id);
     if (before === undefined) return undefined;
-    const after = freezeEntry({ ...before, healthStatus: status, lastHealthCheck: new Date(at).toISOString() });
+    const after = freezeEntry({ ...before, healthStatus: status, lastHealthCheck: new Date(at).toISOString(), ...(checks && before.checks ? { checks } : {}) });
     // Only the health index can change: leave the others alone (checks run about a thousand times a second at 10k).
     this.byId.set(id, after);
     if (before.healthStatus !== status) {

@@ -210,16 +210,16 @@ export function consulRoutes(app: Hono, discovery: Discovery, opts: ConsulOption
 
   app.put("/v1/agent/service/register", async (c) => {
     readParams(c, ["replace-existing-checks"]);
-    const { input, initialStatus, checkPath } = fromConsulDefinition(await consulJson(c), site.nodeAddress);
+    const { input, initial, checkPath } = fromConsulDefinition(await consulJson(c), site.nodeAddress);
     // Our schema's messages under Consul's field names: "Check.TTL: must be at least 1000 ms".
     const parsed = parseOrThrow(serviceInputSchema, input, "Consul service definition", consulFieldNames(checkPath));
     const refused = discovery.checker.refusal(parsed);
     if (refused !== undefined) {
-      const field = consulFieldNames(checkPath)[refused.field] ?? refused.field;
+      const field = consulField(refused.field, checkPath);
       throw new InvalidError(`invalid Consul service definition: ${field}: ${refused.message}`, [{ path: field.split("."), message: refused.message }]);
     }
     await discovery.registerService(input);
-    if (initialStatus !== undefined) await discovery.heartbeat(parsed.id, { status: HEALTH_OF_STATUS[initialStatus], note: "initial status" });
+    for (const { check, status } of initial) await discovery.heartbeat(parsed.id, { status: HEALTH_OF_STATUS[status], note: "initial status", ...(check !== undefined ? { check } : {}) });
     return done(c);
   });
   app.put("/v1/agent/service/deregister/:id", async (c) => {
@@ -237,8 +237,10 @@ export function consulRoutes(app: Hono, discovery: Discovery, opts: ConsulOption
   });
 
   const heartbeat = async (c: Context, status: CheckStatus, note: string | undefined) => {
-    const id = instanceOfCheck(c.req.param("check") ?? "");
-    await discovery.heartbeat(id, { status: HEALTH_OF_STATUS[status], ...(note ? { note: note.slice(0, 1024) } : {}) });
+    const { id, check } = instanceOfCheck(c.req.param("check") ?? "");
+    // service:<id>:1 is also the one-check form's check (Consul's name for the first of a Checks list).
+    const named = check !== undefined && registry.get(id)?.checks !== undefined ? { check } : {};
+    await discovery.heartbeat(id, { status: HEALTH_OF_STATUS[status], ...(note ? { note: note.slice(0, 1024) } : {}), ...named });
     return done(c);
   };
   for (const [verb, status] of [["pass", "passing"], ["warn", "warning"], ["fail", "critical"]] as const) {
@@ -254,14 +256,22 @@ export function consulRoutes(app: Hono, discovery: Discovery, opts: ConsulOption
   });
 }
 
-/** `service:<id>` (and `service:<id>:1`, Consul's name for the first of a Checks list) to the instance's id. */
-function instanceOfCheck(checkId: string): string {
+/** Our field (as a refusal names it: "healthEndpoint", "checks.1.url") by Consul's name: "Check.HTTP", "Checks.1.HTTP". */
+function consulField(field: string, checkPath: string): string {
+  const m = /^checks\.(\d+)\.?(.*)$/.exec(field);
+  if (m === null) return consulFieldNames(checkPath)[field] ?? field;
+  const inCheck: Record<string, string> = { kind: "Args", command: "Args", service: "GRPC", url: "HTTP", address: "HTTP", port: "TCP", ttl: "TTL", interval: "Interval", timeout: "Timeout", headers: "Header", method: "Method", tlsSkipVerify: "TLSSkipVerify", followRedirects: "DisableRedirects" };
+  return `${checkPath === "Check" ? "Check" : `Checks.${m[1]}`}${m[2] ? `.${inCheck[m[2]] ?? m[2]}` : ""}`;
+}
+
+/** `service:<id>`, and `service:<id>:<check>` (Consul's names for a Checks list: service:<id>:1, ...), to the instance and check. */
+function instanceOfCheck(checkId: string): { id: string; check: string | undefined } {
   if (checkId.startsWith("_service_maintenance:")) {
     throw new ConflictError("the maintenance check is set with PUT /v1/agent/service/maintenance/<id>?enable=");
   }
-  const m = /^service:([A-Za-z0-9._-]+?)(?::1)?$/.exec(checkId);
-  if (!m) throw new NotFoundError(`unknown check ID '${checkId}': an instance's check here is service:<id>`);
-  return m[1]!;
+  const m = /^service:([A-Za-z0-9._-]+?)(?::([A-Za-z0-9._-]+))?$/.exec(checkId);
+  if (!m) throw new NotFoundError(`unknown check ID '${checkId}': an instance's check here is service:<id>, or service:<id>:<check> for one of a list`);
+  return { id: m[1]!, check: m[2] };
 }
 
 /** The body as JSON whatever its Content-Type says: Consul reads it so, and `curl --data @file` sends form type. */

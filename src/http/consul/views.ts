@@ -20,8 +20,8 @@ export const HEALTH_OF_STATUS: Record<CheckStatus, "healthy" | "degraded" | "unh
 
 const DEFAULT_WEIGHTS = { Passing: 1, Warning: 1 } as const;
 
-/** Consul's check id for an instance's one check, and for its maintenance mode. */
-export const serviceCheckId = (id: string): string => `service:${id}`;
+/** Consul's check id for an instance's one check (or one of its list), and for its maintenance mode. */
+export const serviceCheckId = (id: string, check?: string): string => (check === undefined ? `service:${id}` : `service:${id}:${check}`);
 export const maintenanceCheckId = (id: string): string => `_service_maintenance:${id}`;
 
 const uuids = new Map<string, string>();
@@ -106,7 +106,23 @@ export function checksOf(e: ServiceEntry, index: number) {
   const kind = checkKind(e);
   const common = { Node: e.nodeId, ServiceID: e.id, ServiceName: e.name, ServiceTags: e.tags, Definition: {}, CreateIndex: index, ModifyIndex: index };
   const checks = [];
-  if (kind !== "none") {
+  if (e.checks !== undefined) {
+    // Each check of the list with its own status and output; Consul names a Checks list's checks service:<id>:<n>.
+    for (const c of e.checks) {
+      const ttl = c.kind === "ttl" ? (c as { ttl?: number }).ttl : undefined;
+      checks.push({
+        ...common,
+        CheckID: serviceCheckId(e.id, c.id),
+        Name: c.name ?? `Service '${e.name}' check ${c.id}`,
+        Status: STATUS_OF_HEALTH[c.status ?? "unknown"],
+        Notes: "",
+        Output: c.output ?? "not checked yet",
+        Type: c.kind,
+        Interval: ttl !== undefined ? "" : formatDuration(c.interval ?? e.healthCheckInterval),
+        ...(ttl !== undefined ? { TTL: formatDuration(ttl) } : {}),
+      });
+    }
+  } else if (kind !== "none") {
     const checked = e.lastHealthCheck === null ? "not checked yet" : `last result at ${e.lastHealthCheck}`;
     checks.push({
       ...common,
