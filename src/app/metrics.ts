@@ -106,6 +106,8 @@ function families(s: MetricSources, r: RegistryStats, d: DnsStats, c: ClusterSta
     counter("dns_rate_limited_total", "UDP responses to untrusted clients held back by --dns-rate-limit: dropped, or sent truncated (slip).", [[d.rateLimited, { action: "drop" }], [d.slipped, { action: "slip" }]]),
     counter("dns_forward_refused_total", "Queries for names outside ours from clients outside --dns-trusted-networks, answered REFUSED (never an open resolver).", [[d.forwardRefused]]),
     counter("dns_tcp_refused_total", "DNS TCP connections closed on arrival because --dns-tcp-max-connections were open.", [[d.tcpRefused]]),
+    counter("dns_routing_fallbacks_total", "DNS answers built while a service's routing policy selected no healthy instance: every healthy instance answered instead.", [[d.routingFallbacks]]),
+    gauge("routing_policies", "Services with a version-aware routing policy (PUT /v1/routing/<name>).", [[r.routingPolicies]]),
     counter("dns_forwarded_total", "DNS queries forwarded to --dns-upstream.", [[d.forwarded]]),
     counter("dns_errors_total", "DNS queries that failed in the handler or upstream (answered SERVFAIL).", [[d.errors]]),
     counter("dns_cache_hits_total", "DNS queries answered from the encoded-answer cache.", [[d.cacheHits]]),

@@ -98,6 +98,7 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Ser
     clients: { trusted: config.dnsTrustedNetworks ?? localNetworks(config.dnsListen.host), rateLimit: config.dnsRateLimit, rateLimitSlip: config.dnsRateLimitSlip },
     tcpMaxConnections: config.dnsTcpMaxConnections,
     tcpIdleMs: config.dnsTcpIdleTimeout,
+    routing: discovery.routing,
     ...(config.dnsUpstream ? { upstreams: config.dnsUpstream } : {}),
   });
   discovery.addStatsSource("dns", () => dns.stats());

@@ -4,7 +4,7 @@
 // sockets, no clock.
 import { isIP } from "node:net";
 import { ipv6ForDns2 } from "../lib/ip.js";
-import type { ServiceEntry } from "../model/index.js";
+import { route, weightedSequence, type RoutedGroup, type RoutingPolicy, type ServiceEntry } from "../model/index.js";
 import { classify, hexOfAddress, instanceLabel, type Lookup, type ZoneNames } from "./names.js";
 import type { Rr, SoaRr, ZoneRr } from "./records.js";
 import { RCODE, TYPE } from "./wire.js";
@@ -54,7 +54,20 @@ export interface Answer {
   readonly soa?: Rr;
   /** At most this many answer records are sent (from the start of the set, which callers rotate). */
   readonly limit?: number;
+  /**
+   * A routed A/AAAA set split between versions: the answer records of each query in turn (cycled through), each
+   * one version's, in proportion to the policy's weights. `answers` is then the first of them.
+   */
+  readonly variants?: readonly (readonly Rr[])[];
 }
+
+/** A service's routing policy, if it has one (the registry's RoutingTable). */
+export interface RoutingLookup {
+  get(name: string): RoutingPolicy | undefined;
+}
+
+/** Variants a routed A/AAAA answer cycles through: each version's share of them is its weight, to the point. */
+export const ROUTED_VARIANTS = 100;
 
 /** SRV weights survive HAProxy's (w+255)/256 mapping: healthy 2560 -> 10, degraded 256 -> 1. */
 export const SRV_WEIGHT = { healthy: 2560, degraded: 256 } as const;
@@ -69,6 +82,10 @@ export class Zone {
   private readonly adminName: string;
   /** Zones from files; the one whose origin is the domain merges with the registry's names. */
   statics: StaticZones | undefined;
+  /** Routing policies by service name (issue 21); undefined: none, every healthy instance answers. */
+  routing: RoutingLookup | undefined;
+  /** Told when a policy selects no healthy instance and the answer falls back to every healthy one. */
+  onRoutingFallback: ((name: string) => void) | undefined;
 
   constructor(
     readonly settings: DnsSettings,
@@ -216,31 +233,73 @@ export class Zone {
     return ttl;
   }
 
-  /** SRV records for the instances, and A/AAAA glue for targets that are addresses (one per target). */
-  private srv(owner: string, selected: readonly ServiceEntry[], ttl: number): Answer {
+  /**
+   * SRV records for the instances, and A/AAAA glue for targets that are addresses (one per target). Routed, each
+   * group's share is divided among its instances: weight 256 x percent / instances (healthy; a tenth of it
+   * degraded), which HAProxy's (w+255)/256 turns back into the percent share. Unrouted, or one group: the usual
+   * weights.
+   */
+  private srv(owner: string, selected: readonly ServiceEntry[], ttl: number, groups?: readonly RoutedGroup<ServiceEntry>[]): Answer {
     const answers: Rr[] = [];
     const glue = new Map<string, Rr>();
-    for (const e of selected) {
+    const add = (e: ServiceEntry, share: number | undefined) => {
       const facts = addressFacts(e.address);
       const hex = facts.hex;
       const target = hex !== undefined ? `${hex}.addr.${this.settings.domain}` : e.address;
-      const weight = e.healthStatus === "healthy" ? SRV_WEIGHT.healthy : SRV_WEIGHT.degraded;
+      const healthy = e.healthStatus === "healthy";
+      const weight = share === undefined ? (healthy ? SRV_WEIGHT.healthy : SRV_WEIGHT.degraded) : Math.max(1, Math.min(65535, Math.round(healthy ? share : share / 10)));
       answers.push({ name: owner, type: TYPE.SRV, class: 1, ttl, priority: 1, weight, port: e.port, target });
       if (hex !== undefined && !glue.has(target)) {
         glue.set(target, { name: target, type: facts.family === 6 ? TYPE.AAAA : TYPE.A, class: 1, ttl, address: facts.encodable });
       }
+    };
+    if (groups !== undefined && groups.length > 1) {
+      for (const g of groups) for (const e of g.instances) add(e, (256 * g.weight) / g.instances.length);
+    } else {
+      for (const e of selected) add(e, undefined);
     }
     return ok(answers, [...glue.values()]);
+  }
+
+  /**
+   * The instances a service's policy routes to, among those selected (all of them without a policy), and the
+   * groups when the policy splits them between versions.
+   */
+  private routed(name: string, selected: ServiceEntry[]): { instances: ServiceEntry[]; groups: readonly RoutedGroup<ServiceEntry>[] | undefined } {
+    const policy = this.routing?.get(name);
+    if (policy === undefined) return { instances: selected, groups: undefined };
+    const r = route(policy, selected);
+    if (r.fellBack) this.onRoutingFallback?.(name);
+    const instances = r.groups.length === 1 ? [...r.groups[0]!.instances] : r.groups.flatMap((g) => g.instances);
+    return { instances, groups: r.groups.length > 1 ? r.groups : undefined };
+  }
+
+  /**
+   * A routed A/AAAA answer over several versions: ROUTED_VARIANTS variants, each one version's addresses (rotated
+   * within the version), in the order weightedSequence spreads them.
+   */
+  private routedAddresses(qname: string, qtype: number, groups: readonly RoutedGroup<ServiceEntry>[], ttl: number): Answer {
+    const sets = groups
+      .map((g) => ({ weight: g.weight, records: addressRecords(qname, qtype, distinct(g.instances.filter((e) => addressFacts(e.address).family !== 0).map((e) => e.address)), ttl) }))
+      .filter((g) => g.records.length > 0);
+    if (sets.length === 0) return NONE;
+    if (sets.length === 1) return ok(sets[0]!.records, [], true);
+    const max = this.settings.maxAnswers ?? DEFAULT_MAX_ANSWERS;
+    const turns = sets.map(() => 0);
+    const rotations = sets.map((g) => g.records.map((_, k) => [...g.records.slice(k), ...g.records.slice(0, k)].slice(0, max)));
+    const variants = weightedSequence(sets.map((g) => g.weight), ROUTED_VARIANTS).map((i) => rotations[i]![turns[i]!++ % rotations[i]!.length]!);
+    return { kind: "success", answers: [...variants[0]!], additionals: [], rotate: false, variants };
   }
 
   private service(name: string, tags: readonly string[], rfc2782: boolean, qname: string, qtype: number, view: DnsView): Answer {
     const all = view.instancesOf(name);
     if (all.length === 0) return NX;
-    const selected = this.select(all, tags);
+    const { instances: selected, groups } = this.routed(name, this.select(all, tags));
     if (selected.length === 0) return NONE;
     const ttl = this.ttlOf(selected);
-    if (qtype === TYPE.SRV || (rfc2782 && qtype === TYPE.ANY)) return this.srv(qname, selected, ttl);
+    if (qtype === TYPE.SRV || (rfc2782 && qtype === TYPE.ANY)) return this.srv(qname, selected, ttl, groups);
     if (rfc2782) return NONE;
+    if (groups !== undefined && (qtype === TYPE.A || qtype === TYPE.AAAA)) return this.routedAddresses(qname, qtype, groups, ttl);
     if (qtype === TYPE.A || qtype === TYPE.AAAA || qtype === TYPE.ANY || qtype === TYPE.CNAME) {
       const ips = distinct(selected.filter((e) => addressFacts(e.address).family !== 0).map((e) => e.address));
       if (ips.length > 0) {
@@ -274,17 +333,17 @@ export class Zone {
   private dnssdType(name: string, proto: "tcp" | "udp", tags: readonly string[], qname: string, qtype: number, view: DnsView): Answer {
     const all = view.instancesOf(name);
     if (all.length === 0) return NX;
-    const selected = this.select(all, proto === "udp" ? [...tags, "udp"] : tags);
+    const { instances: selected, groups } = this.routed(name, this.select(all, proto === "udp" ? [...tags, "udp"] : tags));
     if (selected.length === 0) return NONE;
     const ttl = this.ttlOf(selected);
     const withSrv = tags.length === 0;
-    if (qtype === TYPE.SRV && withSrv) return this.srv(qname, selected, ttl);
+    if (qtype === TYPE.SRV && withSrv) return this.srv(qname, selected, ttl, groups);
     if (qtype !== TYPE.PTR && qtype !== TYPE.ANY) return NONE;
     const typeName = `_${name}._${proto}.${this.settings.domain}`;
     const labels = instanceLabels(all);
     const instances = selected.map((e) => `${labels.get(e)}.${typeName}`).sort();
     const ptrs = ok(instances.map((domain) => ({ name: qname, type: TYPE.PTR, class: 1, ttl, domain })));
-    return qtype === TYPE.ANY && withSrv ? merge(ptrs, this.srv(qname, selected, ttl)) : ptrs;
+    return qtype === TYPE.ANY && withSrv ? merge(ptrs, this.srv(qname, selected, ttl, groups)) : ptrs;
   }
 
   /** `<instance>._<name>._tcp.<domain>`: the instance's SRV (with glue) and its metadata as TXT (RFC 6763 6); ANY both. */

@@ -6,7 +6,7 @@ import { createSocket, type Socket as UdpSocket } from "node:dgram";
 import { createServer, isIP, type Server as TcpServer, type Socket } from "node:net";
 import type { Logger } from "pino";
 import type { Listen } from "../lib/hostport.js";
-import { Zone, type DnsSettings, type DnsView } from "./answer.js";
+import { Zone, type DnsSettings, type DnsView, type RoutingLookup } from "./answer.js";
 import { encodeAnswer, encodeRotations } from "./encode.js";
 import { Forwarder } from "./forward.js";
 import { TYPE_NAMES, type SoaRr } from "./records.js";
@@ -42,6 +42,8 @@ export interface DnsStats {
   forwardRefused: number;
   /** TCP connections closed on arrival: --dns-tcp-max-connections were open. */
   tcpRefused: number;
+  /** Answers built while a service's routing policy selected no healthy instance (all of them answered instead). */
+  routingFallbacks: number;
   forwarded: number;
   cacheHits: number;
   cacheMisses: number;
@@ -86,6 +88,8 @@ export interface DnsServerOptions {
   tcpMaxConnections?: number;
   /** A TCP connection must complete a query within this, ms (default 10 s). */
   tcpIdleMs?: number;
+  /** Version-aware routing policies (issue 21): answers of a service follow its policy; a change drops them. */
+  routing?: RoutingLookup & { onChange(listener: (name: string) => void): () => void };
 }
 
 /** respond()'s answer for "ask the upstream resolvers". */
@@ -126,6 +130,7 @@ export class DnsServer {
     slipped: 0,
     forwardRefused: 0,
     tcpRefused: 0,
+    routingFallbacks: 0,
     forwarded: 0,
     cacheHits: 0,
     cacheMisses: 0,
@@ -138,7 +143,21 @@ export class DnsServer {
 
   constructor(private readonly opts: DnsServerOptions) {
     this.zone = new Zone(opts.settings, opts.serialBase ?? Math.floor(Date.now() / 1000));
-    this.unsubscribe = opts.view.onChange((changes) => this.invalidate(changes));
+    const unsubscribeView = opts.view.onChange((changes) => this.invalidate(changes));
+    const unsubscribeRouting = opts.routing?.onChange((name) => {
+      // The service's answers, and those every change may touch (the apex's, the DNS-SD browse list).
+      this.answers.invalidate(`s:${name.toLowerCase()}`);
+      this.answers.invalidate(ANY_CHANGE);
+    });
+    this.unsubscribe = () => {
+      unsubscribeView();
+      unsubscribeRouting?.();
+    };
+    this.zone.routing = opts.routing;
+    this.zone.onRoutingFallback = (name) => {
+      this.counters.routingFallbacks += 1;
+      opts.logger.warn({ service: name }, "routing policy selects no healthy instance: answering with every healthy instance of the service");
+    };
     this.forwarder = opts.upstreams && opts.upstreams.length > 0 ? new Forwarder(opts.upstreams) : undefined;
     this.queryLog = opts.logQueries ? opts.logger : undefined;
     this.clients = opts.clients ? new ClientPolicy({ trusted: opts.clients.trusted, rate: opts.clients.rateLimit, slip: opts.clients.rateLimitSlip }) : undefined;
@@ -351,6 +370,16 @@ export class DnsServer {
     const soa = answer.soa ?? this.zone.soa(view, this.opts.settings.negativeTtl);
     const options = { qname, qtype: q.qtype, qclass: q.qclass, answer, soa, edns, recursionAvailable: this.ra };
     const outside = answer.kind === "refused";
+    if (answer.variants !== undefined) {
+      // A routed split: the variants repeat a few record lists (one per version and rotation), encoded once each.
+      const encoded = new Map<readonly unknown[], Buffer>();
+      const variants = answer.variants.map((records) => {
+        let b = encoded.get(records);
+        if (b === undefined) encoded.set(records, (b = encodeAnswer({ ...options, answer: { ...answer, answers: records } })));
+        return b;
+      });
+      return { variants, outside };
+    }
     if (!answer.rotate) return { variants: [encodeAnswer(options)], outside };
     // A and AAAA sets rotate between queries: a few precomputed rotations spread clients over the instances.
     // A set over the answer limit gets enough windows of it to cover every instance (up to 255 of them).

@@ -10,6 +10,7 @@ import { InvalidError, UnauthorizedError } from "../lib/errors.js";
 import { errorBody, HttpError, renderError } from "./errors.js";
 import { consulRoutes, consulToken, CONSUL_PATH } from "./consul/index.js";
 import { providerRoutes } from "./providers.js";
+import { routedEntries, routingRoutes } from "./routing.js";
 import { traefikRoutes } from "./traefik/index.js";
 import { compileServiceQuery, jittered, searchOf, takeBlocking } from "./params.js";
 
@@ -36,6 +37,18 @@ export interface MetricsSource {
 const JSON_HEADERS = { "content-type": "application/json" } as const;
 /** Might hold `index` or `wait` (or a metadata key ending so: those go the slow way and are told apart there). */
 const BLOCKING_PARAM = /(?:^|&|\.)(?:index|wait)=/;
+/** Might hold `routed` (or a metadata key ending so: takeRouted tells them apart). */
+const ROUTED_PARAM = /(?:^|&|\.)routed=/;
+
+/** The query string without its `routed` parameter, and whether it asked for routed answers ("true" or "false"). */
+function takeRouted(search: string): { rest: string; routed: boolean } {
+  const params = new URLSearchParams(search);
+  const value = params.get("routed");
+  if (value === null) return { rest: search, routed: false };
+  if (value !== "true" && value !== "false") throw new InvalidError(`invalid query: routed: must be true or false, not ${JSON.stringify(value)}`);
+  params.delete("routed");
+  return { rest: params.toString(), routed: value === "true" };
+}
 /** Middleware runs on these only: any middleware on GET makes Hono compose per request (and bodyLimit reads the
  * body stream, which builds a full Request): that cost 65% of the query route's throughput (BENCHMARKS.md). */
 const MUTATING = ["POST", "PUT", "PATCH", "DELETE"];
@@ -119,9 +132,12 @@ export function createHttpApp(discovery: Discovery, opts: HttpOptions): Hono {
   // `wait`) it is a blocking query: it answers once something that could change its answer has changed.
   const answer = (search: string): Response => {
     const body = discovery.cachedRender(`h${search}`, () => {
-      const query = compileServiceQuery(search);
-      const services = discovery.discoverCompiled(query);
-      return { body: JSON.stringify({ count: services.length, services: services.map(publicEntry) }), name: query.name ?? null };
+      // ?routed=true: each service's instances as its routing policy sends traffic (routing.ts).
+      const { rest, routed } = ROUTED_PARAM.test(search) ? takeRouted(search) : { rest: search, routed: false };
+      const query = compileServiceQuery(rest);
+      const found = discovery.discoverCompiled(query);
+      const services = routed ? routedEntries(found, (name) => discovery.routing.get(name)) : found.map(publicEntry);
+      return { body: JSON.stringify({ count: services.length, services }), name: query.name ?? null };
     });
     // A Response with plain headers: @hono/node-server writes those as they are, where c.body() with two headers
     // builds a Headers object (measured: a fifth of the selective query's throughput).
@@ -141,6 +157,8 @@ export function createHttpApp(discovery: Discovery, opts: HttpOptions): Hono {
     const name = compileServiceQuery(rest).name ?? null;
     return discovery.changes.wait(name, blocking.index, jittered(blocking.waitMs), c.req.raw.signal).then(() => answer(rest));
   });
+
+  routingRoutes(app, discovery, jsonBody);
 
   app.post("/v1/services/bulk", async (c) => {
     const result = await discovery.bulk((await jsonBody(c)) as never, { force: forceParam(c) });

@@ -23,6 +23,7 @@ import {
 } from "../model/index.js";
 import { entryMatches } from "../model/index.js";
 import { FileStore, MemoryStore, type Store } from "../store/index.js";
+import { RoutingTable } from "./routing.js";
 import { VERSION } from "../lib/version.js";
 
 /** Services a source declares, as src/sources/files.ts reads them from a directory. */
@@ -72,6 +73,8 @@ export interface RegistryStats {
   cache: CacheStats;
   store: string;
   checks: CheckerStats;
+  /** Services with a routing policy (issue 21). */
+  routingPolicies: number;
   /** Stats of the other parts of the process (DNS, ...), by name. */
   [part: string]: unknown;
 }
@@ -205,6 +208,8 @@ export class Discovery implements DiscoveryApi {
   private readonly statsSources = new Map<string, () => unknown>();
   private readonly statusSources = new Map<string, () => unknown>();
   private cluster: ClusterLink | undefined;
+  /** Version-aware routing policies by service name (routing.ts), beside the store's data when it has a directory. */
+  readonly routing: RoutingTable;
 
   private constructor(opts: DiscoveryOptions) {
     this.clock = opts.clock ?? systemClock;
@@ -215,11 +220,14 @@ export class Discovery implements DiscoveryApi {
     this.nodeId = opts.nodeId ?? defaultNodeId();
     this.clusterName = opts.clusterName ?? "homelab";
     this.store = opts.store ?? new MemoryStore();
+    this.routing = new RoutingTable(this.store instanceof FileStore ? this.store.dir : undefined);
     this.startedAt = this.clock.now();
     const limits = { ...DEFAULT_LIMITS, ...opts.limits };
     this.registry = new Registry({ store: this.store, clock: this.clock, nodeId: this.nodeId, logger: this.logger, limits });
     this.cache = new QueryCache(this.clock, opts.cacheTtlMs ?? 60_000);
     this.registry.onChange((changes) => this.cache.invalidate(changes));
+    // Routed answers (?routed=true, the providers) follow a policy change at once: the cache holds none of the old.
+    this.routing.onChange(() => this.cache.clear());
     // After the cache's listener, so a woken query renders the new answer.
     this.changes = new ChangeWaiters(this.registry, this.clock, Date.now(), limits.maxWatchers);
     this.checker = opts.checker(this.registry, this.clock, root.child({ component: "health" }));
@@ -229,9 +237,10 @@ export class Discovery implements DiscoveryApi {
   static async start(opts: DiscoveryOptions): Promise<Discovery> {
     const discovery = new Discovery(opts);
     const restored = await discovery.registry.load();
+    const policies = await discovery.routing.load();
     discovery.checker.start();
     const where = discovery.store instanceof FileStore ? { dataDir: discovery.store.dir, ...discovery.store.loadReport } : {};
-    discovery.logger.info({ nodeId: discovery.nodeId, store: discovery.store.kind, restored, ...where }, "registry ready");
+    discovery.logger.info({ nodeId: discovery.nodeId, store: discovery.store.kind, restored, ...(policies > 0 ? { routingPolicies: policies } : {}), ...where }, "registry ready");
     return discovery;
   }
 
@@ -490,6 +499,7 @@ export class Discovery implements DiscoveryApi {
       byHealth: this.registry.countsByHealth(),
       cache: this.cache.stats(),
       store: this.registry.storeKind,
+      routingPolicies: this.routing.size,
       checks: this.checker.stats(),
       ...Object.fromEntries([...this.statsSources].map(([name, read]) => [name, read()])),
     };

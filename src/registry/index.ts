@@ -28,3 +28,4 @@ export type { CheckerStats, CheckOrigin, CheckRunReport, HealthCheckResult, Heal
 export { Registry, BatchError, type ChangeCause, type RegistryChange, type RemoteUpdate, type WriteItemError } from "./registry.js";
 export { compileQuery, newServiceQuery, serviceQuerySchema, toPlainQuery, ServiceQueryBuilder, type CompiledQuery, type ServiceQuery } from "./query.js";
 export { DEFAULT_WAIT_MS, MAX_WAIT_MS } from "./watch.js";
+export { RoutingTable, ROUTING_FILE, type StoredPolicy } from "./routing.js";

@@ -1,8 +1,9 @@
 // Queries over the registry: the schema, a compiled form that matches entries without allocating, the
 // canonical cache key, and the seed's immutable query builder. Pure: no clock, no I/O.
-import semver from "semver";
 import { z } from "zod";
-import { dnsLabelSchema, healthStatusSchema, LIMITS, tagSchema, type HealthStatus, type ServiceEntry } from "../model/index.js";
+import { dnsLabelSchema, healthStatusSchema, LIMITS, tagSchema, versionMatcher, type HealthStatus, type ServiceEntry } from "../model/index.js";
+
+export { versionMatcher };
 
 export const serviceQuerySchema = z.strictObject({
   name: dnsLabelSchema.optional(),
@@ -27,15 +28,6 @@ export interface CompiledQuery {
   readonly version: ((version: string) => boolean) | undefined;
   /** Canonical form: equal queries have equal keys whatever the order of their tags or metadata. */
   readonly key: string;
-}
-
-/** Matches a version spec: the exact string, an equal semver version, or a semver range. */
-export function versionMatcher(spec: string): (version: string) => boolean {
-  const exact = semver.valid(spec);
-  if (exact !== null) return (v) => v === spec || (semver.valid(v) !== null && semver.eq(v, exact));
-  const range = semver.validRange(spec);
-  if (range !== null) return (v) => v === spec || (semver.valid(v) !== null && semver.satisfies(v, range));
-  return (v) => v === spec;
 }
 
 export function compileQuery(q: ParsedServiceQuery): CompiledQuery {

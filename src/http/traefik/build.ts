@@ -16,6 +16,8 @@ export interface BuildOptions {
   statuses: ReadonlySet<CheckStatus>;
   /** The default rule for a router without one, from the instance's name and labels. */
   defaultRule: (model: { Name: string; Labels: Map<string, string> }) => string;
+  /** HTTP server weights by instance id (a routing policy's split, issue 21); a weight label wins. */
+  weights?: ReadonlyMap<string, number>;
 }
 
 export interface Built {
@@ -109,6 +111,8 @@ function instanceConfiguration(e: ServiceEntry, labels: Map<string, string>, can
     const servers = (lb.servers as Obj[] | undefined) ?? [{}];
     const server = servers[0]!;
     lb.servers = servers;
+    const weight = opts.weights?.get(e.id);
+    if (weight !== undefined && server.weight === undefined) server.weight = weight;
     if (server.url) {
       if (server.scheme || server.port) throw new LabelError(`traefik.http.services.${service}: a server with a url cannot also set its scheme or port`);
       continue;

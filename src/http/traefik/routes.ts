@@ -7,7 +7,8 @@ import type { Logger } from "pino";
 import { InvalidError } from "../../lib/errors.js";
 import type { Discovery } from "../../registry/index.js";
 import { jittered, searchOf, takeBlocking } from "../params.js";
-import { buildConfiguration, type CheckStatus } from "./build.js";
+import { buildConfiguration, statusOf, type CheckStatus } from "./build.js";
+import { routedForProxy } from "../routing.js";
 import { compileRule } from "./rule.js";
 
 export interface TraefikOptions {
@@ -42,7 +43,9 @@ export function traefikRoutes(app: Hono, discovery: Discovery, opts: TraefikOpti
         throw new InvalidError(`invalid query: unknown parameter '${param}' (use exposedByDefault, defaultRule, strictChecks, and index and wait to block)`);
       }
     }
-    const result = buildConfiguration(discovery.discover({}), { exposedByDefault, statuses, defaultRule: rule });
+    // Routed (issue 21): over the instances Traefik would serve, those the policies send traffic to, weighted.
+    const routed = routedForProxy(discovery.discover({}).filter((e) => statuses.has(statusOf(e))), (name) => discovery.routing.get(name));
+    const result = buildConfiguration(routed.entries, { exposedByDefault, statuses, defaultRule: rule, weights: routed.weights });
     for (const id of result.built) warned.delete(id);
     for (const { id, reason } of result.skipped) {
       if (warned.get(id) === reason) continue;

@@ -1,0 +1,120 @@
+// The routing policies (issue 21): one per service name at most, set through the API, read by every answer that
+// routes (model/routing.ts says how). Durable beside the store's journal when the registry is on disk
+// (routing.json, replaced atomically: written to a temporary file, synced, renamed, the directory synced), in
+// memory otherwise. A change is acknowledged once durable, and told to listeners (the DNS drops the answers of
+// that name) before set() resolves: after the call returns, no answer routes by the old policy.
+import { open, readFile, rename } from "node:fs/promises";
+import { join } from "node:path";
+import { UnavailableError } from "../lib/errors.js";
+import { parseOrThrow, routingPolicySchema, type RoutingPolicy } from "../model/index.js";
+
+export const ROUTING_FILE = "routing.json";
+const FORMAT = 1;
+
+export interface StoredPolicy extends RoutingPolicy {
+  /** When it was set, ISO 8601. */
+  readonly updatedAt: string;
+}
+
+export class RoutingTable {
+  private readonly policies = new Map<string, StoredPolicy>();
+  private readonly listeners = new Set<(name: string) => void>();
+  /** Writes one at a time, in order: each file holds every policy as of its write. */
+  private writing: Promise<void> = Promise.resolve();
+
+  /** `dir`: where routing.json lives (the store's data directory); undefined keeps policies in memory only. */
+  constructor(private readonly dir: string | undefined) {}
+
+  get file(): string | undefined {
+    return this.dir === undefined ? undefined : join(this.dir, ROUTING_FILE);
+  }
+
+  /** Reads routing.json, if there is one: a file that cannot be read stops the start, as the store's would. */
+  async load(): Promise<number> {
+    if (this.file === undefined) return 0;
+    let text: string;
+    try {
+      text = await readFile(this.file, "utf8");
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return 0;
+      throw err;
+    }
+    let doc: { format?: unknown; policies?: Record<string, StoredPolicy> };
+    try {
+      doc = JSON.parse(text) as typeof doc;
+    } catch (err) {
+      throw new Error(`${this.file}: not JSON (${(err as Error).message})`, { cause: err });
+    }
+    if (doc.format !== FORMAT || typeof doc.policies !== "object" || doc.policies === null) throw new Error(`${this.file}: not a routing file of format ${FORMAT}`);
+    for (const [name, stored] of Object.entries(doc.policies)) {
+      const policy = parseOrThrow(routingPolicySchema, { split: stored.split }, `routing policy of ${name} in ${this.file}`);
+      this.policies.set(name, { ...policy, updatedAt: String(stored.updatedAt) });
+    }
+    return this.policies.size;
+  }
+
+  get(name: string): StoredPolicy | undefined {
+    return this.policies.get(name.toLowerCase());
+  }
+
+  all(): Record<string, StoredPolicy> {
+    return Object.fromEntries([...this.policies].sort(([a], [b]) => (a < b ? -1 : 1)));
+  }
+
+  get size(): number {
+    return this.policies.size;
+  }
+
+  /** Sets (or, with undefined, removes) a name's policy; resolves once durable and told to listeners. */
+  async set(name: string, input: unknown, now: Date = new Date()): Promise<StoredPolicy | undefined> {
+    const key = name.toLowerCase();
+    if (input === undefined) {
+      if (!this.policies.has(key)) return undefined;
+      const next = new Map(this.policies);
+      next.delete(key);
+      await this.persist(next);
+      this.policies.delete(key);
+    } else {
+      const policy = parseOrThrow(routingPolicySchema, input, "routing policy");
+      const stored: StoredPolicy = { split: policy.split.map((s) => ({ version: s.version, weight: s.weight })), updatedAt: now.toISOString() };
+      const next = new Map(this.policies).set(key, stored);
+      await this.persist(next);
+      this.policies.set(key, stored);
+    }
+    for (const listener of this.listeners) listener(key);
+    return this.policies.get(key);
+  }
+
+  onChange(listener: (name: string) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private persist(policies: ReadonlyMap<string, StoredPolicy>): Promise<void> {
+    const file = this.file;
+    if (file === undefined || this.dir === undefined) return Promise.resolve();
+    const dir = this.dir;
+    const text = `${JSON.stringify({ format: FORMAT, policies: Object.fromEntries(policies) }, null, 2)}\n`;
+    const write = this.writing.then(async () => {
+      const tmp = `${file}.tmp`;
+      const handle = await open(tmp, "w", 0o600);
+      try {
+        await handle.writeFile(text);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await rename(tmp, file);
+      const d = await open(dir, "r");
+      try {
+        await d.sync();
+      } finally {
+        await d.close();
+      }
+    });
+    this.writing = write.catch(() => undefined);
+    return write.catch((err: unknown) => {
+      throw new UnavailableError(`routing policy not saved: ${(err as Error).message}`);
+    });
+  }
+}
