@@ -73,14 +73,6 @@ export class Liveness {
     return this.error;
   }
 
-  get state(): ClusterState {
-    return this.current;
-  }
-
-  get watchSilent(): boolean {
-    return this.watchSilentSince !== undefined;
-  }
-
   /**
    * etcd answered. `caughtUp`: nothing is pending, the lease is held and the replica synced; only then, with the
    * loop not backing off and the watch not silent, are the failure and its error forgotten.
