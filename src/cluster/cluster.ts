@@ -360,7 +360,8 @@ export class EtcdCluster {
     this.lease.stop();
     this.timers.stop();
     this.loop.stop();
-    // Bounded: with etcd away, a call can take its retries (~3 s), and SIGTERM must end within 5 s.
+    // Bounded: with etcd away, a call can take its retries (~3 s), and SIGTERM must end within 5 s. The deadline
+    // holds the process: the HTTP and DNS servers are closed by now, and the store is closed after this.
     const leave = async () => {
       await this.loop.current?.catch(() => undefined);
       const leaseId = this.lease.id;
@@ -370,7 +371,7 @@ export class EtcdCluster {
     };
     let timer: Timer | undefined;
     try {
-      await Promise.race([leave(), new Promise((_, reject) => (timer = this.timers.after(2_000, () => reject(new Error("etcd did not answer within 2 s")))))]);
+      await Promise.race([leave(), new Promise((_, reject) => (timer = this.timers.after(2_000, () => reject(new Error("etcd did not answer within 2 s")), { holdsProcess: true })))]);
     } catch (err) {
       this.log.warn({ error: (err as Error).message }, "could not leave the cluster cleanly: this node's instances go when its lease expires");
     } finally {

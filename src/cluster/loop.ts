@@ -95,11 +95,15 @@ export class Timers {
 
   constructor(private readonly clock: Clock) {}
 
-  after(ms: number, fn: () => void): Timer {
-    const timer = this.clock.setTimer(() => {
-      this.set.delete(timer);
-      fn();
-    }, ms);
+  after(ms: number, fn: () => void, opts?: { holdsProcess?: boolean }): Timer {
+    const timer = this.clock.setTimer(
+      () => {
+        this.set.delete(timer);
+        fn();
+      },
+      ms,
+      opts,
+    );
     this.set.add(timer);
     return timer;
   }
