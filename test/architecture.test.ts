@@ -153,6 +153,35 @@ describe("architecture: the layout of src/", () => {
   it("has no cycle between files", () => expect(FOUND.fileCycle).toEqual([]));
 });
 
+/**
+ * Time in src/cluster/ goes through the injected Clock (lib/clock.ts), so its machines are tested on a manual clock.
+ * The one exception is etcd.ts, the client's adapter: a gRPC deadline is a wall-clock time.
+ */
+const RAW_CLOCK = /\bDate\.now\(|\bsetTimeout\(|\bsetInterval\(|\bperformance\.now\(|\bnew Date\(\)/;
+const CLOCK_ADAPTERS = ["cluster/etcd.ts"];
+
+function rawClockReads(file: string, text: string): string[] {
+  return text.split("\n").flatMap((line, i) => {
+    const code = line.trimStart();
+    if (code.startsWith("//") || code.startsWith("*") || !RAW_CLOCK.test(code.replace(/\/\/.*$/, ""))) return [];
+    return [`${file}:${i + 1}: ${code}`];
+  });
+}
+
+describe("architecture: time in src/cluster", () => {
+  it("is read through the Clock: no Date.now, setTimeout, setInterval, performance.now or new Date() outside etcd.ts", () => {
+    const files = sourceFiles(join(SRC, "cluster")).map((f) => relative(SRC, f));
+    expect(files.length).toBeGreaterThan(5);
+    const found = files.filter((f) => !CLOCK_ADAPTERS.includes(f)).flatMap((f) => rawClockReads(f, readFileSync(join(SRC, f), "utf8")));
+    expect(found).toEqual([]);
+    expect(rawClockReads("cluster/etcd.ts", readFileSync(join(SRC, "cluster/etcd.ts"), "utf8"))).toHaveLength(1); // the deadline
+  });
+
+  it("catches a raw read, not one in a comment", () => {
+    expect(rawClockReads("x.ts", "const t = Date.now();\n// Date.now() in a comment\nsetTimeout(f, 1); // later")).toEqual(["x.ts:1: const t = Date.now();", "x.ts:3: setTimeout(f, 1); // later"]);
+  });
+});
+
 describe("architecture: the rules catch what they are for", () => {
   const found = violations(
     [

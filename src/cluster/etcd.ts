@@ -3,7 +3,8 @@
 // deadlines: during an election every member times out), a fast watch backoff, and gRPC keepalive at etcd's 5 s
 // minimum (faster pings get the connection closed with too_many_pings).
 import { ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, noop, retry } from "cockatiel";
-import { Etcd3, GRPCDeadlineExceededError, isRecoverableError, type IOptions } from "etcd3";
+import { Etcd3, GRPCDeadlineExceededError, isRecoverableError, type IKeyValue, type IOptions } from "etcd3";
+import { prefixEnd } from "./keys.js";
 
 export interface EtcdConnection {
   endpoints: string[];
@@ -21,7 +22,7 @@ export function etcdOptions(conn: EtcdConnection): IOptions {
   const { tls } = conn;
   return {
     hosts: conn.endpoints,
-    defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + conn.callTimeoutMs }),
+    defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: deadlineIn(conn.callTimeoutMs) }),
     faultHandling: {
       // A breaker steers calls away from a dead member; with a single endpoint there is nowhere else to go, and an
       // open breaker only kept this node off etcd for 5 s after it came back (measured: 8 s to republish).
@@ -40,6 +41,31 @@ export function etcdOptions(conn: EtcdConnection): IOptions {
   };
 }
 
+/** A gRPC deadline `ms` from now: gRPC reads the wall clock, so this is the one place in cluster/ that does too. */
+export function deadlineIn(ms: number): number {
+  return Date.now() + ms;
+}
+
 export function connectEtcd(conn: EtcdConnection): Etcd3 {
   return new Etcd3(etcdOptions(conn));
+}
+
+const PAGE = 1_000;
+
+/** Every key under a prefix (or up to `end`), in pages, all at the revision of the first page. */
+export async function rangeAll(client: Etcd3, prefix: string, end?: Buffer): Promise<{ kvs: IKeyValue[]; revision: number }> {
+  const key = Buffer.from(prefix);
+  const rangeEnd = end ?? prefixEnd(key);
+  const kvs: IKeyValue[] = [];
+  let revision = 0;
+  let from = key;
+  for (;;) {
+    const res = await client.kv.range({ key: from, range_end: rangeEnd, limit: PAGE, ...(revision ? { revision } : {}) });
+    if (revision === 0) revision = Number(res.header.revision);
+    kvs.push(...res.kvs);
+    const last = res.kvs[res.kvs.length - 1];
+    if (!res.more || last === undefined) break;
+    from = Buffer.concat([last.key, Buffer.from([0])]);
+  }
+  return { kvs, revision };
 }

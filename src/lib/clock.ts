@@ -7,8 +7,11 @@ export interface Timer {
 export interface Clock {
   /** Milliseconds since the epoch. */
   now(): number;
-  /** Runs fn after ms; timers never keep the process alive. */
-  setTimer(fn: () => void, ms: number): Timer;
+  /**
+   * Runs fn after ms. Timers do not keep the process alive, unless `holdsProcess`: a deadline the process must
+   * wait out (a graceful stop's, when nothing else may be left to keep it running).
+   */
+  setTimer(fn: () => void, ms: number, opts?: { holdsProcess?: boolean }): Timer;
   clearTimer(timer: Timer): void;
 }
 
@@ -21,9 +24,9 @@ class SystemTimer implements Timer {
 
 export const systemClock: Clock = {
   now: () => Date.now(),
-  setTimer(fn, ms) {
+  setTimer(fn, ms, opts) {
     const handle = setTimeout(fn, ms);
-    handle.unref();
+    if (!opts?.holdsProcess) handle.unref();
     return new SystemTimer(Date.now() + ms, handle);
   },
   clearTimer(timer) {

@@ -1,4 +1,4 @@
-// Self-preservation's rule, without etcd (a unit test: `npm test` runs it, unlike the rest of test/cluster).
+// Self-preservation's rule, without etcd (a unit test, as the other machines' tests in test/cluster are).
 import { describe, expect, it } from "vitest";
 import { SelfPreservation } from "../../src/cluster/preservation.js";
 import type { RemoteUpdate } from "../../src/registry/registry.js";
