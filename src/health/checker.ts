@@ -255,7 +255,7 @@ export class HealthChecker implements HealthChecks {
     else to = passed ? result : state.failures >= this.settings.failuresBeforeUnhealthy ? "unhealthy" : from;
 
     const now = this.clock.now();
-    const after = this.registry.setHealth(id, to, now);
+    const after = this.registry.setHealth(id, to, now, output);
     if (to !== from) this.logger.info({ id, name: current.name, from, to, reason: output.slice(0, 300) }, "health changed");
     if (to === "unhealthy") {
       state.unhealthySince ??= now;

@@ -9,6 +9,7 @@ import { InvalidError, UnauthorizedError } from "../lib/errors.js";
 import { errorBody, HttpError, renderError } from "./errors.js";
 import { consulRoutes, consulToken, CONSUL_PATH } from "./consul/index.js";
 import { providerRoutes } from "./providers.js";
+import { DEFAULT_EVENT_STREAM, eventRoutes, type EventStreamOptions } from "./events.js";
 import { traefikRoutes } from "./traefik/index.js";
 import { compileServiceQuery, jittered, searchOf, takeBlocking } from "./params.js";
 
@@ -22,6 +23,8 @@ export interface HttpOptions {
   metrics?: MetricsSource;
   /** This node's address as the Consul-compatible routes show it (Consul's agent address); 127.0.0.1 by default. */
   nodeAddress?: string;
+  /** GET /v1/events: the bound on a stream's queue and the heartbeat. */
+  events?: EventStreamOptions;
   /** Our DNS domain, for the default rule of /v1/traefik/config (Host(`<name>.<domain>`)); home.arpa by default. */
   domain?: string;
 }
@@ -103,6 +106,7 @@ export function createHttpApp(discovery: Discovery, opts: HttpOptions): Hono {
   // The routes from here on (the middleware above matches every path): the 405 handler reads their methods.
   const firstRoute = app.routes.length;
   providerRoutes(app, discovery);
+  eventRoutes(app, discovery, opts.events ?? DEFAULT_EVENT_STREAM);
   traefikRoutes(app, discovery, { domain: opts.domain ?? "home.arpa", logger: opts.logger });
   consulRoutes(app, discovery, { nodeAddress: opts.nodeAddress ?? "127.0.0.1" });
   app.get("/v1/status", (c) => {

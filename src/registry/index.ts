@@ -13,6 +13,7 @@ export {
   type DeclaredServices,
   type DiscoveryApi,
   type DiscoveryOptions,
+  type EventsOptions,
   type HealthCheckSummary,
   type HeartbeatReport,
   type Limits,
@@ -28,3 +29,13 @@ export type { CheckerStats, HealthCheckResult, HealthChecks, HealthChecksFactory
 export { Registry, BatchError, type ChangeCause, type RegistryChange, type RemoteUpdate, type WriteItemError } from "./registry.js";
 export { compileQuery, newServiceQuery, serviceQuerySchema, toPlainQuery, ServiceQueryBuilder, type CompiledQuery, type ServiceQuery } from "./query.js";
 export { DEFAULT_WAIT_MS, MAX_WAIT_MS } from "./watch.js";
+export {
+  EventFeed,
+  serviceEventSchema,
+  resetEvent,
+  passes,
+  type FeedEvent,
+  type ServiceEvent,
+  type ServiceEventType,
+  type Subscriber,
+} from "./events.js";
