@@ -11,6 +11,7 @@ import { consulRoutes, consulToken, CONSUL_PATH } from "./consul/index.js";
 import { providerRoutes } from "./providers.js";
 import { DEFAULT_EVENT_STREAM, eventRoutes, type EventStreamOptions } from "./events.js";
 import { traefikRoutes } from "./traefik/index.js";
+import { uiRoutes } from "./ui/index.js";
 import { compileServiceQuery, jittered, searchOf, takeBlocking } from "./params.js";
 
 export interface HttpOptions {
@@ -107,6 +108,7 @@ export function createHttpApp(discovery: Discovery, opts: HttpOptions): Hono {
   const firstRoute = app.routes.length;
   providerRoutes(app, discovery);
   eventRoutes(app, discovery, opts.events ?? DEFAULT_EVENT_STREAM);
+  uiRoutes(app, discovery);
   traefikRoutes(app, discovery, { domain: opts.domain ?? "home.arpa", logger: opts.logger });
   consulRoutes(app, discovery, { nodeAddress: opts.nodeAddress ?? "127.0.0.1" });
   app.get("/v1/status", (c) => {
