@@ -12,6 +12,7 @@ import { providerRoutes } from "./providers.js";
 import { DEFAULT_EVENT_STREAM, eventRoutes, type EventStreamOptions } from "./events.js";
 import { traefikRoutes } from "./traefik/index.js";
 import { uiRoutes } from "./ui/index.js";
+import { openApiRoutes } from "./openapi/index.js";
 import { compileServiceQuery, jittered, searchOf, takeBlocking } from "./params.js";
 
 export interface HttpOptions {
@@ -42,6 +43,14 @@ const BLOCKING_PARAM = /(?:^|&|\.)(?:index|wait)=/;
 /** Middleware runs on these only: any middleware on GET makes Hono compose per request (and bodyLimit reads the
  * body stream, which builds a full Request): that cost 65% of the query route's throughput (BENCHMARKS.md). */
 const MUTATING = ["POST", "PUT", "PATCH", "DELETE"];
+
+/** Where each app's routes start in app.routes (what is before is middleware). */
+const firstRoutes = new WeakMap<Hono, number>();
+
+/** The routes an app from createHttpApp serves (method and Hono path), without its middleware. */
+export function servedRoutes(app: Hono): { method: string; path: string }[] {
+  return app.routes.slice(firstRoutes.get(app) ?? 0).map((r) => ({ method: r.method, path: r.path }));
+}
 
 export function createHttpApp(discovery: Discovery, opts: HttpOptions): Hono {
   const app = new Hono();
@@ -106,9 +115,11 @@ export function createHttpApp(discovery: Discovery, opts: HttpOptions): Hono {
 
   // The routes from here on (the middleware above matches every path): the 405 handler reads their methods.
   const firstRoute = app.routes.length;
+  firstRoutes.set(app, firstRoute);
   providerRoutes(app, discovery);
   eventRoutes(app, discovery, opts.events ?? DEFAULT_EVENT_STREAM);
   uiRoutes(app, discovery);
+  openApiRoutes(app);
   traefikRoutes(app, discovery, { domain: opts.domain ?? "home.arpa", logger: opts.logger });
   consulRoutes(app, discovery, { nodeAddress: opts.nodeAddress ?? "127.0.0.1" });
   app.get("/v1/status", (c) => {

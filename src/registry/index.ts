@@ -5,6 +5,9 @@
 export {
   DEFAULT_LIMITS,
   Discovery,
+  bulkRequestSchema,
+  heartbeatSchema,
+  maintenanceSchema,
   defaultNodeId,
   newServiceEntry,
   type BulkRequest,

@@ -100,7 +100,7 @@ const checkSchema = z.preprocess(
     }),
 );
 
-const serviceSchema = z.preprocess(
+export const consulServiceSchema = z.preprocess(
   (v) => canonicalKeys(v, SERVICE_FIELDS),
   z
     .looseObject({
@@ -139,7 +139,7 @@ export interface ConsulRegistration {
  * Our own schema's messages are renamed to Consul's fields by the caller (see CONSUL_FIELD_NAMES).
  */
 export function fromConsulDefinition(body: unknown, nodeAddress: string): ConsulRegistration & { checkPath: string } {
-  const def = parseOrThrow(serviceSchema, body, "Consul service definition");
+  const def = parseOrThrow(consulServiceSchema, body, "Consul service definition");
   const checks = def.Checks ?? (def.Check ? [def.Check] : []);
   const checkPath = def.Checks ? "Checks.0" : "Check";
   if (checks.length > 1) {
