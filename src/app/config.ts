@@ -184,6 +184,7 @@ export const SETTINGS = {
   eventsReplay: { flag: "events-replay", description: "events kept for a client that reconnects with Last-Event-ID; from further back it gets a reset event", default: 4096, schema: num().int().min(1, "must be at least 1").max(1_000_000) },
   eventsClientBuffer: { flag: "events-client-buffer", description: "bytes of events queued for one stream whose client does not read; past it the stream is cut off", default: 262_144, schema: num().int().min(1024, "must be at least 1024").max(1 << 30) },
   eventsHeartbeat: { flag: "events-heartbeat", description: "an event stream sends a comment after this long without an event (keeps proxies from closing it), ms", default: 15_000, schema: ms(100) },
+  httpCompressMinBytes: { flag: "http-compress-min-bytes", description: "JSON answers at least this long are compressed (zstd where Node has it, br, gzip) for clients that ask; 0: never", default: 1024, schema: num().int().min(0, "must be 0 or more").max(1 << 30) },
   httpMaxConnections: { flag: "http-max-connections", description: "API connections open at once; more are closed as they arrive", default: 1024, schema: num().int().min(1, "must be at least 1").max(1_000_000) },
   httpHeadersTimeout: { flag: "http-headers-timeout", description: "a request's headers must arrive within this, ms", default: 10_000, schema: ms(100) },
   httpRequestTimeout: { flag: "http-request-timeout", description: "a whole request (headers and body) must arrive within this, ms; answers may take longer", default: 30_000, schema: ms(100) },

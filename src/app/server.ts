@@ -112,6 +112,7 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Ser
   });
   const httpLogger = logger.child({ component: "http" });
   const app = createHttpApp(discovery, { adminToken: config.adminToken, maxBodyBytes: config.maxBodyBytes, logger: httpLogger, metrics,
+    compressMinBytes: config.httpCompressMinBytes,
     events: { clientBufferBytes: config.eventsClientBuffer, heartbeatMs: config.eventsHeartbeat },
     nodeAddress: isWildcard(config.httpListen.host) ? "127.0.0.1" : config.httpListen.host, domain: config.domain,
   });
