@@ -22,6 +22,8 @@ export interface EventStreamStats {
   cutOff: number;
   /** Bursts past a stream's bound, turned into a reset event for it. */
   resets: number;
+  /** The most one stream has had queued (this process): at most the bound plus one reset event. */
+  peakQueuedBytes: number;
   eventsSent: number;
 }
 
@@ -66,6 +68,8 @@ class SseStream {
     /** Cut off: the connection is closed (the socket would otherwise wait for a drain that never comes). */
     private readonly onCut: () => void,
     private readonly onReset: () => void,
+    /** The most any stream of the app has had queued: the bound's proof in /v1/stats. */
+    private readonly peak: { bytes: number },
     onCancel: () => void,
   ) {
     this.body = new ReadableStream<Uint8Array>(
@@ -113,6 +117,7 @@ class SseStream {
       this.queue.push(frame);
       this.queued += frame.byteLength;
     }
+    if (this.queued > this.peak.bytes) this.peak.bytes = this.queued;
     this.wake();
   }
 
@@ -158,7 +163,8 @@ function resetFrame(index: number): Uint8Array {
 export function eventRoutes(app: Hono, discovery: Discovery, opts: EventStreamOptions = DEFAULT_EVENT_STREAM): void {
   const streams = new Set<SseStream>();
   const stats = { opened: 0, cutOff: 0, resets: 0, eventsSent: 0 };
-  discovery.addStatsSource("events", (): EventStreamStats => ({ ...stats, open: streams.size }));
+  const peak = { bytes: 0 };
+  discovery.addStatsSource("events", (): EventStreamStats => ({ ...stats, open: streams.size, peakQueuedBytes: peak.bytes }));
   const current = () => discovery.changes.current;
   // One timer for every stream, running while any is open: heartbeats, and the look for stalled clients.
   let heartbeat: NodeJS.Timeout | undefined;
@@ -193,6 +199,7 @@ export function eventRoutes(app: Hono, discovery: Discovery, opts: EventStreamOp
         (c.env as { outgoing?: { destroy(): void } } | undefined)?.outgoing?.destroy();
       },
       () => (stats.resets += 1),
+      peak,
       end,
     );
     const subscription = discovery.eventFeed.subscribe(
