@@ -4,27 +4,14 @@
 // time of the change in metadata.t (what the clients measure delivery from), answering {done, changes, cpuMs};
 // {cmd:"stop"} stops it. Prints {"port":...} once ready.
 import { parseArgs } from "node:util";
-import pino from "pino";
-import { defaultConfig } from "../src/app/config.js";
-import { startServer } from "../src/app/server.js";
+import { startBenchServer } from "./fixtures.js";
 
 const { values } = parseArgs({ options: { names: { type: "string", default: "10" }, "per-name": { type: "string", default: "5" }, clients: { type: "string", default: "2000" } } });
 const names = Number(values.names);
 const perName = Number(values["per-name"]);
 const clients = Number(values.clients);
 
-const server = await startServer(
-  defaultConfig({
-    httpListen: { host: "127.0.0.1", port: 0 },
-    dnsListen: { host: "127.0.0.1", port: 0 },
-    inMemory: true,
-    logLevel: "warn",
-    maxWatchers: clients + 64,
-    maxEventStreams: clients + 64,
-    httpMaxConnections: clients * 2 + 64,
-  }),
-  { logger: pino({ level: "warn" }, pino.destination(2)) },
-);
+const server = await startBenchServer({ maxWatchers: clients + 64, maxEventStreams: clients + 64, httpMaxConnections: clients * 2 + 64 }, "warn");
 const { discovery } = server;
 const input = (name: number, i: number, t: number) => ({ id: `svc${name}-${i}`, name: `svc${name}`, address: `10.1.${name}.${i + 1}`, port: 80, metadata: { t: String(t) } });
 for (let n = 0; n < names; n++) for (let i = 0; i < perName; i++) await discovery.registerService(input(n, i, 0));
