@@ -4,26 +4,14 @@
 // medians are reported. Usage: node dist/bench/consul-watchers.js [--watchers 1000] [--rounds 5]
 import { Agent, request } from "node:http";
 import { parseArgs } from "node:util";
-import pino from "pino";
-import { defaultConfig } from "../src/app/config.js";
-import { startServer } from "../src/app/server.js";
+import { startBenchServer } from "./fixtures.js";
 import { fmt, median } from "./stats.js";
 
 const { values: opts } = parseArgs({ options: { watchers: { type: "string", default: "1000" }, rounds: { type: "string", default: "5" } } });
 const watchers = Number(opts.watchers);
 const rounds = Number(opts.rounds);
 
-const server = await startServer(
-  defaultConfig({
-    httpListen: { host: "127.0.0.1", port: 0 },
-    dnsListen: { host: "127.0.0.1", port: 0 },
-    inMemory: true,
-    logLevel: "silent",
-    maxWatchers: watchers + 16,
-    httpMaxConnections: watchers + 64,
-  }),
-  { logger: pino({ level: "silent" }) },
-);
+const server = await startBenchServer({ maxWatchers: watchers + 16, httpMaxConnections: watchers + 64 });
 const { discovery } = server;
 const base = new URL(server.url);
 const agent = new Agent({ keepAlive: true, maxSockets: watchers + 8 });

@@ -2,6 +2,9 @@
 // no healthEndpoint or ttl, so no check ever runs and nothing contacts a non-loopback address.
 import type { Discovery } from "../src/registry/discovery.js";
 import type { ServiceInput } from "../src/model/schema.js";
+import pino from "pino";
+import { defaultConfig, type Config } from "../src/app/config.js";
+import { startServer, type ServerHandle } from "../src/app/server.js";
 
 /** 100k instances = 10k service names x 10 instances; smaller sets scale the number of names down. */
 export const INSTANCES_PER_SERVICE = 10;
@@ -57,4 +60,10 @@ export async function registerAll(discovery: Discovery, inputs: readonly Service
     await discovery.bulk({ register: inputs.slice(i, i + 10_000) });
   }
   return performance.now() - started;
+}
+
+/** A server as the in-process benchmarks run it: loopback port 0, in memory, silent unless `logLevel`. */
+export async function startBenchServer(overrides: Partial<Config> = {}, logLevel: "silent" | "warn" = "silent"): Promise<ServerHandle> {
+  const logger = logLevel === "silent" ? pino({ level: "silent" }) : pino({ level: logLevel }, pino.destination(2));
+  return startServer(defaultConfig({ httpListen: { host: "127.0.0.1", port: 0 }, dnsListen: { host: "127.0.0.1", port: 0 }, inMemory: true, logLevel, ...overrides }), { logger });
 }

@@ -17,6 +17,9 @@ export {
   type WatchResult,
   type WatchServiceResult,
   type ServiceQuery,
+  type EventsOptions,
+  type ServiceEvent,
+  type ServiceEventType,
 } from "./registry/index.js";
 export { DiscoveryClient, serviceUpdates, type DiscoveryClientOptions, type UpdatesOptions } from "./client/index.js";
 export { HEALTH_STATUSES, type HealthStatus, type ServiceEntry, type ServiceInput } from "./model/index.js";

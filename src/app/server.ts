@@ -55,6 +55,8 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Ser
       maxInstancesPerName: config.maxInstancesPerName,
       maxMetadataBytes: config.maxMetadataBytes,
       maxWatchers: config.maxWatchers,
+      maxEventStreams: config.maxEventStreams,
+      eventsReplay: config.eventsReplay,
     },
     checks: {
       timeoutMs: config.checkTimeout,
@@ -115,6 +117,8 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Ser
   });
   const httpLogger = logger.child({ component: "http" });
   const app = createHttpApp(discovery, { adminToken: config.adminToken, maxBodyBytes: config.maxBodyBytes, logger: httpLogger, metrics,
+    compressMinBytes: config.httpCompressMinBytes,
+    events: { clientBufferBytes: config.eventsClientBuffer, heartbeatMs: config.eventsHeartbeat },
     nodeAddress: isWildcard(config.httpListen.host) ? "127.0.0.1" : config.httpListen.host, domain: config.domain,
   });
   let http: HttpServerHandle;
@@ -231,6 +235,8 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Ser
       (stopping ??= (async () => {
         // Blocking queries answer now (with what they have): the HTTP server waits for requests in flight.
         discovery.changes.close();
+        // Event streams end (clients reconnect elsewhere or later, with Last-Event-ID): they would hold the close.
+        discovery.eventFeed.close();
         await docker?.stop();
         await Promise.all([http.close(), dns.close()]);
         await discovery.stop();

@@ -5,11 +5,13 @@ import type {
   BulkRequest,
   BulkResult,
   DiscoveryApi,
+  EventsOptions,
   HealthCheckResult,
   HealthCheckSummary,
   HeartbeatReport,
   MaintenanceRequest,
   RegistryStats,
+  ServiceEvent,
   SyncResult,
   WatchOptions,
   WatchResult,
@@ -22,6 +24,7 @@ import { paramsFromQuery } from "../http/index.js";
 import { toPlainQuery, type ServiceQuery, type ServiceQueryBuilder } from "../registry/index.js";
 import type { ServiceEntry, ServiceInput } from "../model/index.js";
 import { DEFAULT_WAIT_MS } from "../registry/index.js";
+import { followRemote } from "./events.js";
 
 export interface DiscoveryClientOptions {
   /** Base URL of a server, e.g. http://127.0.0.1:8500 */
@@ -62,6 +65,32 @@ export class DiscoveryClient implements DiscoveryApi {
     const path = `/v1/services/${encodeURIComponent(id)}${search(blockingParams(new URLSearchParams(), opts))}`;
     const { body, headers } = await this.exchange<ServiceEntry>("GET", path, { holdMs: holdMs(opts), signal: opts.signal, absentOk: true });
     return { index: Number(headers["x-index"]), service: body };
+  }
+  /** GET /v1/events, reconnecting with Last-Event-ID when the stream drops (so nothing is missed silently). */
+  serviceEvents(query?: ServiceQuery | ServiceQueryBuilder, opts: EventsOptions & { retryMs?: [number, number] } = {}): AsyncGenerator<ServiceEvent> {
+    const params = paramsFromQuery(toPlainQuery(query)).toString();
+    const open = async (after: number | undefined, signal: AbortSignal | undefined) => {
+      const headers: Record<string, string> = { accept: "text/event-stream" };
+      if (after !== undefined) headers["last-event-id"] = String(after);
+      let res;
+      try {
+        res = await request(`${this.base}/v1/events${params ? `?${params}` : ""}`, {
+          method: "GET",
+          headers,
+          dispatcher: this.dispatcher,
+          ...(signal ? { signal } : {}),
+          headersTimeout: this.opts.timeoutMs ?? 10_000,
+          // Heartbeats come every --events-heartbeat (15 s): silence much longer than that is a dead stream.
+          bodyTimeout: 0,
+        });
+      } catch (err) {
+        signal?.throwIfAborted();
+        throw new UnavailableError(`cannot reach ${this.base}: ${(err as Error).message}`);
+      }
+      if (res.statusCode >= 400) throw errorFromBody(res.statusCode, await res.body.text());
+      return res.body;
+    };
+    return followRemote(open, { ...(opts.after === undefined ? {} : { after: opts.after }), ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.retryMs ? { retryMs: opts.retryMs } : {}) });
   }
   bulk(body: BulkRequest, opts: { force?: boolean } = {}): Promise<BulkResult> {
     return this.call("POST", `/v1/services/bulk${opts.force ? "?force=true" : ""}`, body);

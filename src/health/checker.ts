@@ -457,7 +457,7 @@ export class HealthChecker implements HealthChecks {
     const now = this.clock.now();
     const instanceFrom = current.healthStatus;
     const instanceTo = worstOf(state.checks.map((c) => c.status));
-    const after = this.registry.setHealth(id, instanceTo, now, state.entry.checks === undefined ? undefined : this.results(state));
+    const after = this.registry.setHealth(id, instanceTo, now, state.entry.checks === undefined ? undefined : this.results(state), run.output);
     if (instanceTo !== instanceFrom) {
       const check = state.checks.length > 1 ? { check: cs.spec.id } : {};
       this.logger.info({ id, name: current.name, from: instanceFrom, to: instanceTo, ...check, reason: run.output.slice(0, 300) }, "health changed");

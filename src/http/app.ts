@@ -11,7 +11,11 @@ import { errorBody, HttpError, renderError } from "./errors.js";
 import { consulRoutes, consulToken, CONSUL_PATH } from "./consul/index.js";
 import { providerRoutes } from "./providers.js";
 import { routedEntries, routingRoutes } from "./routing.js";
+import { DEFAULT_EVENT_STREAM, eventRoutes, type EventStreamOptions } from "./events.js";
 import { traefikRoutes } from "./traefik/index.js";
+import { uiRoutes } from "./ui/index.js";
+import { Compressor } from "./compress.js";
+import { openApiRoutes } from "./openapi/index.js";
 import { compileServiceQuery, jittered, searchOf, takeBlocking } from "./params.js";
 
 export interface HttpOptions {
@@ -24,6 +28,10 @@ export interface HttpOptions {
   metrics?: MetricsSource;
   /** This node's address as the Consul-compatible routes show it (Consul's agent address); 127.0.0.1 by default. */
   nodeAddress?: string;
+  /** JSON answers at least this long are compressed for a client that asks (0: never). Default 1024. */
+  compressMinBytes?: number;
+  /** GET /v1/events: the bound on a stream's queue and the heartbeat. */
+  events?: EventStreamOptions;
   /** Our DNS domain, for the default rule of /v1/traefik/config (Host(`<name>.<domain>`)); home.arpa by default. */
   domain?: string;
 }
@@ -52,6 +60,14 @@ function takeRouted(search: string): { rest: string; routed: boolean } {
 /** Middleware runs on these only: any middleware on GET makes Hono compose per request (and bodyLimit reads the
  * body stream, which builds a full Request): that cost 65% of the query route's throughput (BENCHMARKS.md). */
 const MUTATING = ["POST", "PUT", "PATCH", "DELETE"];
+
+/** Where each app's routes start in app.routes (what is before is middleware). */
+const firstRoutes = new WeakMap<Hono, number>();
+
+/** The routes an app from createHttpApp serves (method and Hono path), without its middleware. */
+export function servedRoutes(app: Hono): { method: string; path: string }[] {
+  return app.routes.slice(firstRoutes.get(app) ?? 0).map((r) => ({ method: r.method, path: r.path }));
+}
 
 export function createHttpApp(discovery: Discovery, opts: HttpOptions): Hono {
   const app = new Hono();
@@ -118,9 +134,14 @@ export function createHttpApp(discovery: Discovery, opts: HttpOptions): Hono {
 
   // The routes from here on (the middleware above matches every path): the 405 handler reads their methods.
   const firstRoute = app.routes.length;
-  providerRoutes(app, discovery);
-  traefikRoutes(app, discovery, { domain: opts.domain ?? "home.arpa", logger: opts.logger });
-  consulRoutes(app, discovery, { nodeAddress: opts.nodeAddress ?? "127.0.0.1" });
+  firstRoutes.set(app, firstRoute);
+  const compressor = new Compressor(opts.compressMinBytes ?? 1024);
+  providerRoutes(app, discovery, compressor);
+  eventRoutes(app, discovery, opts.events ?? DEFAULT_EVENT_STREAM);
+  uiRoutes(app, discovery);
+  openApiRoutes(app, compressor);
+  traefikRoutes(app, discovery, { domain: opts.domain ?? "home.arpa", logger: opts.logger, compressor });
+  consulRoutes(app, discovery, { nodeAddress: opts.nodeAddress ?? "127.0.0.1", compressor });
   app.get("/v1/status", (c) => {
     const status = discovery.status();
     return c.body(JSON.stringify(status), status.status === "failed" ? 503 : 200, JSON_HEADERS);
@@ -130,7 +151,7 @@ export function createHttpApp(discovery: Discovery, opts: HttpOptions): Hono {
 
   // The hot route: a repeated query costs one cache lookup keyed by the raw query string. With `index` (and
   // `wait`) it is a blocking query: it answers once something that could change its answer has changed.
-  const answer = (search: string): Response => {
+  const answer = (c: Context, search: string): Response | Promise<Response> => {
     const body = discovery.cachedRender(`h${search}`, () => {
       // ?routed=true: each service's instances as its routing policy sends traffic (routing.ts).
       const { rest, routed } = ROUTED_PARAM.test(search) ? takeRouted(search) : { rest: search, routed: false };
@@ -145,17 +166,18 @@ export function createHttpApp(discovery: Discovery, opts: HttpOptions): Hono {
     // Cluster mode with etcd out of reach: the answer comes from the last replica, and says how old it may be.
     const staleMs = discovery.replicaStaleForMs();
     if (staleMs > 0) headers["x-replica-stale-ms"] = String(staleMs);
-    return new Response(body, { status: 200, headers });
+    // A large answer compressed when asked (the small, hot ones go straight through).
+    return compressor.respond(c, body, 200, headers);
   };
   app.get("/v1/services", (c): Response | Promise<Response> => {
     const search = searchOf(c.req.url);
-    if (!BLOCKING_PARAM.test(search)) return answer(search);
+    if (!BLOCKING_PARAM.test(search)) return answer(c, search);
     const params = new URLSearchParams(search);
     const blocking = takeBlocking(params);
     const rest = params.toString();
-    if (blocking === undefined) return answer(rest);
+    if (blocking === undefined) return answer(c, rest);
     const name = compileServiceQuery(rest).name ?? null;
-    return discovery.changes.wait(name, blocking.index, jittered(blocking.waitMs), c.req.raw.signal).then(() => answer(rest));
+    return discovery.changes.wait(name, blocking.index, jittered(blocking.waitMs), c.req.raw.signal).then(() => answer(c, rest));
   });
 
   routingRoutes(app, discovery, jsonBody);

@@ -2,6 +2,7 @@
 // answers [{"targets": ["host:port"], "labels": {...}}], one group per instance, healthy instances only unless
 // `health` says otherwise, with our query filters (name, version, tag, health, node, meta.<key>).
 import type { Hono } from "hono";
+import type { Compressor } from "./compress.js";
 import { urlHost } from "../lib/hostport.js";
 import type { ServiceEntry } from "../model/index.js";
 import type { Discovery } from "../registry/index.js";
@@ -32,7 +33,7 @@ export function targetGroup(e: ServiceEntry): { targets: string[]; labels: Recor
   return { targets: [`${urlHost(e.address)}:${e.port}`], labels };
 }
 
-export function providerRoutes(app: Hono, discovery: Discovery): void {
+export function providerRoutes(app: Hono, discovery: Discovery, compressor: Compressor): void {
   app.get("/v1/prometheus/targets", (c) => {
     const given = searchOf(c.req.url);
     // Healthy instances unless the query asks for a health: a target that fails its check is not scraped.
@@ -41,6 +42,6 @@ export function providerRoutes(app: Hono, discovery: Discovery): void {
       const query = compileServiceQuery(search);
       return { body: JSON.stringify(discovery.discoverCompiled(query).map(targetGroup)), name: query.name ?? null };
     });
-    return new Response(body, { status: 200, headers: { "content-type": "application/json", "x-index": String(discovery.changes.current) } });
+    return compressor.respond(c, body, 200, { "content-type": "application/json", "x-index": String(discovery.changes.current) });
   });
 }

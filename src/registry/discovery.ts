@@ -8,6 +8,7 @@ import { ConflictError, InvalidError, NotFoundError, UnavailableError } from "..
 import type { CheckerStats, HealthCheckResult, HealthChecks, HealthChecksFactory } from "./checks.js";
 import { QueryCache, type CacheStats } from "./cache.js";
 import { compileQuery, serviceQuerySchema, type CompiledQuery, toPlainQuery, type ServiceQuery, type ServiceQueryBuilder } from "./query.js";
+import { DEFAULT_EVENT_FEED, EventFeed, followEvents, type ServiceEvent } from "./events.js";
 import { ChangeWaiters, DEFAULT_MAX_WAITERS, DEFAULT_WAIT_MS, MAX_WAIT_MS } from "./watch.js";
 import { BatchError, DEFAULT_REGISTRY_LIMITS, Registry, type RegistryLimits, type WriteItemError, type WriteOp } from "./registry.js";
 import {
@@ -38,8 +39,17 @@ export interface DeclaredServices {
 export interface Limits extends RegistryLimits {
   /** Blocking queries waiting at once. */
   maxWatchers: number;
+  /** Event streams (and library event iterators) open at once. */
+  maxEventStreams: number;
+  /** Events kept for a reconnecting client's replay (Last-Event-ID). */
+  eventsReplay: number;
 }
-export const DEFAULT_LIMITS: Limits = { ...DEFAULT_REGISTRY_LIMITS, maxWatchers: DEFAULT_MAX_WAITERS };
+export const DEFAULT_LIMITS: Limits = {
+  ...DEFAULT_REGISTRY_LIMITS,
+  maxWatchers: DEFAULT_MAX_WAITERS,
+  maxEventStreams: DEFAULT_EVENT_FEED.maxSubscribers,
+  eventsReplay: DEFAULT_EVENT_FEED.ringSize,
+};
 
 export interface DiscoveryOptions {
   /** This node's id (a DNS label); defaults to the host name. */
@@ -151,6 +161,13 @@ export interface WatchOptions {
   /** Ends the wait early; the call then rejects with the signal's reason. */
   signal?: AbortSignal;
 }
+export interface EventsOptions {
+  /** The index of the last event seen (an SSE Last-Event-ID): what came after it first, or a reset event. */
+  after?: number;
+  /** Ends the iteration (it returns; nothing throws). */
+  signal?: AbortSignal;
+}
+
 export interface WatchResult {
   /** Pass it back as `index` to wait for the next change. */
   index: number;
@@ -178,6 +195,12 @@ export interface DiscoveryApi {
   watchServices(query: ServiceQuery | ServiceQueryBuilder | undefined, opts?: WatchOptions): Promise<WatchResult>;
   /** One instance, as a blocking query: with `index`, answers once the instance may have changed (or `waitMs`). */
   watchService(id: string, opts?: WatchOptions): Promise<WatchServiceResult>;
+  /**
+   * What happens to the instances a query matches (before or after the change), as it happens: registered,
+   * deregistered, health, maintenance, each with the instance and its index; `reset` when events were lost
+   * (read the list again). With `after`, the events since that index first.
+   */
+  serviceEvents(query?: ServiceQuery | ServiceQueryBuilder, opts?: EventsOptions): AsyncGenerator<ServiceEvent>;
   /** All-or-nothing; an instance declared in a services file is registered or removed only with `force`. */
   bulk(request: BulkRequest, opts?: { force?: boolean }): Promise<BulkResult>;
   healthCheckService(id: string): Promise<HealthCheckResult>;
@@ -197,6 +220,8 @@ export class Discovery implements DiscoveryApi {
   readonly cache: QueryCache;
   /** Blocking queries: waits for a change that could alter a query's answer. */
   readonly changes: ChangeWaiters;
+  /** The change feed as events, with a ring for replay (GET /v1/events, serviceEvents). */
+  readonly eventFeed: EventFeed;
   readonly nodeId: string;
   readonly clusterName: string;
   readonly logger: Logger;
@@ -230,6 +255,7 @@ export class Discovery implements DiscoveryApi {
     this.routing.onChange(() => this.cache.clear());
     // After the cache's listener, so a woken query renders the new answer.
     this.changes = new ChangeWaiters(this.registry, this.clock, Date.now(), limits.maxWatchers);
+    this.eventFeed = new EventFeed(this.registry, (generation) => this.changes.indexOf(generation), { ringSize: limits.eventsReplay, maxSubscribers: limits.maxEventStreams });
     this.checker = opts.checker(this.registry, this.clock, root.child({ component: "health" }));
   }
 
@@ -348,6 +374,12 @@ export class Discovery implements DiscoveryApi {
     // Changes are indexed by name: the instance's own, or any name while it is not registered.
     await this.waitForChange(this.registry.get(key)?.name ?? null, opts);
     return { index: this.changes.current, service: this.registry.get(key) ?? null };
+  }
+
+  async *serviceEvents(query?: ServiceQuery | ServiceQueryBuilder, opts: EventsOptions = {}): AsyncGenerator<ServiceEvent> {
+    const compiled = compileQuery(parseOrThrow(serviceQuerySchema, toPlainQuery(query), "query"));
+    const after = opts.after === undefined ? undefined : parseOrThrow(z.number().int().nonnegative(), opts.after, "after");
+    yield* followEvents(this.eventFeed, compiled, { ...(after === undefined ? {} : { after }), ...(opts.signal ? { signal: opts.signal } : {}) });
   }
 
   /** With `opts.index`, waits until something that could change an answer about `name` changed, or `waitMs`. */
@@ -558,6 +590,7 @@ export class Discovery implements DiscoveryApi {
     if (this.stopped) return;
     this.stopped = true;
     this.changes.close();
+    this.eventFeed.close();
     await this.cluster?.stop();
     await this.checker.stop();
     await this.store.close();

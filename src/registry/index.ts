@@ -5,6 +5,9 @@
 export {
   DEFAULT_LIMITS,
   Discovery,
+  bulkRequestSchema,
+  heartbeatSchema,
+  maintenanceSchema,
   defaultNodeId,
   newServiceEntry,
   type BulkRequest,
@@ -13,6 +16,7 @@ export {
   type DeclaredServices,
   type DiscoveryApi,
   type DiscoveryOptions,
+  type EventsOptions,
   type HealthCheckSummary,
   type HeartbeatReport,
   type Limits,
@@ -29,3 +33,13 @@ export { Registry, BatchError, type ChangeCause, type RegistryChange, type Remot
 export { compileQuery, newServiceQuery, serviceQuerySchema, toPlainQuery, ServiceQueryBuilder, type CompiledQuery, type ServiceQuery } from "./query.js";
 export { DEFAULT_WAIT_MS, MAX_WAIT_MS } from "./watch.js";
 export { RoutingTable, ROUTING_FILE, type StoredPolicy } from "./routing.js";
+export {
+  EventFeed,
+  serviceEventSchema,
+  resetEvent,
+  passes,
+  type FeedEvent,
+  type ServiceEvent,
+  type ServiceEventType,
+  type Subscriber,
+} from "./events.js";

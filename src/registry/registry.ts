@@ -22,6 +22,8 @@ export interface RegistryChange {
   readonly before: ServiceEntry | undefined;
   /** The entry after the change; undefined when it was removed. */
   readonly after: ServiceEntry | undefined;
+  /** A health change: the check output that turned it, when the checker gave one. */
+  readonly reason?: string;
 }
 
 export type ChangeListener = (changes: readonly RegistryChange[], generation: number) => void;
@@ -501,7 +503,7 @@ export class Registry {
    * Records a health result, and with `checks` each check's (an entry with a list of checks). Not written to the
    * store: health is re-established by checks after a restart. Returns the new entry, or undefined if the instance is gone.
    */
-  setHealth(id: string, status: HealthStatus, at: number = this.opts.clock.now(), checks?: ServiceEntry["checks"]): ServiceEntry | undefined {
+  setHealth(id: string, status: HealthStatus, at: number = this.opts.clock.now(), checks?: ServiceEntry["checks"], reason?: string): ServiceEntry | undefined {
     const before = this.byId.get(id);
     if (before === undefined) return undefined;
     const after = freezeEntry({ ...before, healthStatus: status, lastHealthCheck: new Date(at).toISOString(), ...(checks && before.checks ? { checks } : {}) });
@@ -511,7 +513,8 @@ export class Registry {
       this.byHealth.remove(before.healthStatus, id);
       this.byHealth.add(status, id);
     }
-    this.emit([{ id, cause: before.healthStatus === status ? "checked" : "health", before, after }]);
+    const cause = before.healthStatus === status ? "checked" : "health";
+    this.emit([reason === undefined ? { id, cause, before, after } : { id, cause, before, after, reason }]);
     return after;
   }
 

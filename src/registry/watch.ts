@@ -49,6 +49,11 @@ export class ChangeWaiters {
     return this.base + this.registry.generation;
   }
 
+  /** The index of a registry generation. */
+  indexOf(generation: number): number {
+    return this.base + generation;
+  }
+
   /** Index of the last change that could alter the answer to a query on `name` (null: on any name). */
   changedAt(name: string | null): number {
     return name === null ? this.lastAny : (this.changedByName.get(name) ?? this.floor);

@@ -194,6 +194,62 @@ describe("DiscoveryClient failures", () => {
   });
 });
 
+describe.each(implementations)("serviceEvents (%s)", (_kind, make) => {
+  it("yields what happens to the query's instances after `after`, in order, with their indexes", async () => {
+    const { api, close } = await make();
+    const abort = new AbortController();
+    try {
+      const { index } = await api.watchServices(newServiceQuery().withName("evt"));
+      const events = api.serviceEvents(newServiceQuery().withName("evt"), { after: index, signal: abort.signal });
+      await api.registerService({ id: "evt-1", name: "evt", address: "10.0.9.1", port: 1, ttl: 60_000 });
+      await api.registerService({ id: "other-1", name: "other", address: "10.0.9.2", port: 1 });
+      await api.heartbeat("evt-1", { status: "degraded", note: "slow disk" });
+      await api.setMaintenance("evt-1", { enable: true, reason: "patching" });
+      await api.deregisterService("evt-1");
+      const seen = [];
+      for await (const e of events) {
+        seen.push(e);
+        if (seen.length === 4) break;
+      }
+      expect(seen.map((e) => e.type)).toEqual(["registered", "health", "maintenance", "deregistered"]);
+      expect(seen[1]).toMatchObject({ previousStatus: "unknown", healthStatus: "degraded", reason: "heartbeat: slow disk" });
+      const indexes = seen.map((e) => e.index);
+      expect(indexes[0]).toBeGreaterThan(index);
+      expect([...indexes].sort((a, b) => a - b)).toEqual(indexes);
+      // An invalid query is the same typed error embedded and remote.
+      await expect(api.serviceEvents({ healthStatus: "sick" as never }).next()).rejects.toBeInstanceOf(InvalidError);
+    } finally {
+      abort.abort();
+      await close();
+    }
+  });
+});
+
+describe("serviceEvents over HTTP", () => {
+  it("reconnects after the server went away, with Last-Event-ID: a new process answers with a reset, never a gap", async () => {
+    const first = await startTestServer();
+    const port = Number(new URL(first.url).port);
+    const client = new DiscoveryClient({ url: first.url, timeoutMs: 2_000 });
+    const abort = new AbortController();
+    let second: ServerHandle | undefined;
+    try {
+      const events = client.serviceEvents(undefined, { after: first.discovery.changes.current, signal: abort.signal, retryMs: [20, 50] });
+      await first.discovery.registerService({ id: "a-1", name: "a", address: "10.0.9.3", port: 1 });
+      expect((await events.next()).value).toMatchObject({ type: "registered", instance: { id: "a-1" } });
+      await first.stop();
+      second = await startTestServer({ httpListen: { host: "127.0.0.1", port } });
+      const reset = (await events.next()).value;
+      expect(reset).toMatchObject({ type: "reset", index: second.discovery.changes.current });
+      await second.discovery.registerService({ id: "b-1", name: "b", address: "10.0.9.4", port: 1 });
+      expect((await events.next()).value).toMatchObject({ type: "registered", instance: { id: "b-1" } });
+    } finally {
+      abort.abort();
+      await client.stop();
+      await second?.stop();
+    }
+  });
+});
+
 describe("serviceUpdates over HTTP", () => {
   it("asks again while the server cannot be reached, and goes on once it answers", async () => {
     const port = await closedPort();

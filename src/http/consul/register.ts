@@ -102,7 +102,7 @@ const checkSchema = z.preprocess(
     }),
 );
 
-const serviceSchema = z.preprocess(
+export const consulServiceSchema = z.preprocess(
   (v) => canonicalKeys(v, SERVICE_FIELDS),
   z
     .looseObject({
@@ -148,7 +148,7 @@ function needsList(c: ConsulCheck): boolean {
  * Consul's fields by the caller (see consulFieldNames).
  */
 export function fromConsulDefinition(body: unknown, nodeAddress: string): ConsulRegistration & { checkPath: string } {
-  const def = parseOrThrow(serviceSchema, body, "Consul service definition");
+  const def = parseOrThrow(consulServiceSchema, body, "Consul service definition");
   const checks = def.Checks ?? (def.Check ? [def.Check] : []);
   const checkPath = def.Checks ? "Checks.0" : "Check";
   const id = def.ID || def.Name;

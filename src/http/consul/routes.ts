@@ -1,6 +1,7 @@
 // The Consul-compatible routes beside our own /v1 API: the catalog, health and agent reads as blocking queries
 // (X-Consul-Index, ?index=&wait=) on the registry's own change waiters, and the agent writes.
 import type { Context, Hono } from "hono";
+import type { Compressor } from "../compress.js";
 import { ConflictError, InvalidError, NotFoundError } from "../../lib/errors.js";
 import { VERSION } from "../../lib/version.js";
 import { dnsLabelSchema, parseOrThrow, serviceInputSchema, type ServiceEntry } from "../../model/index.js";
@@ -42,6 +43,8 @@ interface ReadParams {
 export interface ConsulOptions {
   /** This node's address as Consul's agent address (default Address of a registration, Member.Addr). */
   nodeAddress: string;
+  /** Large answers compressed when asked (src/http/compress.ts). */
+  compressor: Compressor;
 }
 
 export function consulRoutes(app: Hono, discovery: Discovery, opts: ConsulOptions): void {
@@ -86,7 +89,7 @@ export function consulRoutes(app: Hono, discovery: Discovery, opts: ConsulOption
     if (blocking !== undefined) await changes.wait(name, blocking.index, jittered(blocking.waitMs), c.req.raw.signal);
     const index = changes.changedAt(name);
     const body = discovery.cachedRender(`c${key}`, () => ({ body: JSON.stringify(render(index)), name }));
-    return new Response(body, { status: 200, headers: headers(index) });
+    return opts.compressor.respond(c, body, 200, headers(index));
   };
   const headers = (index: number): Record<string, string> => {
     // Cluster mode with etcd out of reach: the replica is as old as the last contact, as Consul's stale reads say.

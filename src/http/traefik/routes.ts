@@ -2,8 +2,9 @@
 // every pollInterval and reloads when the body's hash changes, so the body is deterministic and cached until the
 // registry changes; ETag and X-Index let other pollers ask cheaply, and `index`/`wait` block as on /v1/services.
 import { createHash } from "node:crypto";
-import type { Hono } from "hono";
+import type { Context, Hono } from "hono";
 import type { Logger } from "pino";
+import type { Compressor } from "../compress.js";
 import { InvalidError } from "../../lib/errors.js";
 import type { Discovery } from "../../registry/index.js";
 import { jittered, searchOf, takeBlocking } from "../params.js";
@@ -15,6 +16,8 @@ export interface TraefikOptions {
   /** Our DNS domain: the default rule is Host(`<name>.<domain>`). */
   domain: string;
   logger: Logger;
+  /** Large answers compressed when asked (src/http/compress.ts). */
+  compressor: Compressor;
 }
 
 const STATUSES = new Set(["passing", "warning", "critical", "maintenance"]);
@@ -68,7 +71,7 @@ export function traefikRoutes(app: Hono, discovery: Discovery, opts: TraefikOpti
     };
   };
 
-  const answer = (search: string, ifNoneMatch: string | undefined): Response => {
+  const answer = (c: Context, search: string, ifNoneMatch: string | undefined): Response | Promise<Response> => {
     const body = discovery.cachedRender(`t${search}`, () => {
       const meta = render(search);
       if (metas.size >= MAX_META) metas.clear();
@@ -80,11 +83,15 @@ export function traefikRoutes(app: Hono, discovery: Discovery, opts: TraefikOpti
       meta = render(search);
       metas.set(search, meta);
     }
-    const headers: Record<string, string> = { "content-type": "application/json", "x-index": String(discovery.changes.current), etag: meta.etag };
+    // A compressed answer is other bytes: its own tag (RFC 9110 8.8.3), so a cache never mixes the two.
+    const encoding = opts.compressor.encodingFor(c, body.length);
+    const etag = encoding === undefined ? meta.etag : `${meta.etag.slice(0, -1)}-${encoding}"`;
+    const headers: Record<string, string> = { "content-type": "application/json", "x-index": String(discovery.changes.current), etag };
+    if (opts.compressor.wants(body.length)) headers.vary = "accept-encoding";
     if (meta.skipped !== "") headers["x-traefik-skipped"] = meta.skipped;
     if (meta.conflicts !== "") headers["x-traefik-conflicts"] = meta.conflicts;
-    if (ifNoneMatch !== undefined && ifNoneMatch.split(",").some((t) => t.trim() === meta.etag)) return new Response(null, { status: 304, headers });
-    return new Response(body, { status: 200, headers });
+    if (ifNoneMatch !== undefined && ifNoneMatch.split(",").some((t) => t.trim() === etag)) return new Response(null, { status: 304, headers });
+    return opts.compressor.respondAs(body, 200, headers, encoding);
   };
 
   app.get("/v1/traefik/config", (c): Response | Promise<Response> => {
@@ -93,8 +100,8 @@ export function traefikRoutes(app: Hono, discovery: Discovery, opts: TraefikOpti
     params.sort();
     const search = params.toString();
     const ifNoneMatch = c.req.header("if-none-match");
-    if (blocking === undefined) return answer(search, ifNoneMatch);
-    return discovery.changes.wait(null, blocking.index, jittered(blocking.waitMs), c.req.raw.signal).then(() => answer(search, ifNoneMatch));
+    if (blocking === undefined) return answer(c, search, ifNoneMatch);
+    return discovery.changes.wait(null, blocking.index, jittered(blocking.waitMs), c.req.raw.signal).then(() => answer(c, search, ifNoneMatch));
   });
 }
 

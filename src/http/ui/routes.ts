@@ -1,0 +1,21 @@
+// GET /ui (the page), /ui/app.js and /ui/app.css (the script and style, from strings compiled into the package).
+import type { Hono } from "hono";
+import type { Discovery } from "../../registry/index.js";
+import { SCRIPT } from "./script.js";
+import { STYLE } from "./style.js";
+import { page } from "./page.js";
+
+const ASSET_HEADERS = { "cache-control": "no-cache" } as const;
+
+export function uiRoutes(app: Hono, discovery: Discovery): void {
+  app.get("/ui", (c) => {
+    const services = discovery.discover({});
+    return c.html(page({ services, index: discovery.changes.current, nodeId: discovery.nodeId }), 200, {
+      // The page loads nothing from elsewhere: say so, so a browser refuses anything injected.
+      "content-security-policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    });
+  });
+  app.get("/ui/", (c) => c.redirect("/ui", 301));
+  app.get("/ui/app.js", (c) => c.body(SCRIPT, 200, { ...ASSET_HEADERS, "content-type": "text/javascript; charset=utf-8" }));
+  app.get("/ui/app.css", (c) => c.body(STYLE, 200, { ...ASSET_HEADERS, "content-type": "text/css; charset=utf-8" }));
+}

@@ -1,0 +1,170 @@
+// The dashboard's script, served as is (no build step): renders the list from the page's JSON, follows
+// GET /v1/events (EventSource reconnects with Last-Event-ID by itself; a reset reads the list again), filters with
+// the /v1/services query syntax, and sends the admin actions with the token typed in (kept in sessionStorage).
+// Every value reaches the page as text (textContent), never as markup.
+export const SCRIPT = String.raw`
+const $ = (id) => document.getElementById(id);
+const initial = JSON.parse($("initial").textContent);
+const state = { entries: new Map(), outputs: new Map(), params: new URLSearchParams(), index: initial.index, source: null };
+for (const e of initial.services) state.entries.set(e.id, e);
+
+function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else if (v !== undefined && v !== null && v !== false) el.setAttribute(k, v === true ? "" : String(v));
+  }
+  for (const c of children.flat()) if (c !== undefined && c !== null && c !== false) el.append(c instanceof Node ? c : String(c));
+  return el;
+}
+
+function ago(iso) {
+  if (!iso) return "never";
+  const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+  return s < 60 ? s + " s ago" : s < 3600 ? Math.round(s / 60) + " min ago" : Math.round(s / 3600) + " h ago";
+}
+
+function render() {
+  const byName = new Map();
+  for (const e of [...state.entries.values()].sort((a, b) => (a.name + "\0" + a.id < b.name + "\0" + b.id ? -1 : 1))) {
+    if (!byName.has(e.name)) byName.set(e.name, []);
+    byName.get(e.name).push(e);
+  }
+  const sections = [...byName].map(([name, list]) =>
+    h("article", { class: "service", "data-service": name },
+      h("h2", {}, name, " ", h("span", { class: "muted" }, list.length + (list.length === 1 ? " instance" : " instances"))),
+      list.map(instance)));
+  $("services").replaceChildren(...(sections.length ? sections : [h("p", { class: "muted" }, "No instances match.")]));
+}
+
+function instance(e) {
+  const out = state.outputs.get(e.id);
+  const meta = Object.entries(e.metadata || {});
+  return h("div", { class: "instance", "data-id": e.id, "data-health": e.healthStatus, "data-maintenance": e.maintenance ? "on" : "off" },
+    h("div", { class: "row" },
+      h("span", { class: "id" }, e.id),
+      h("span", { class: "badge health " + e.healthStatus }, e.healthStatus),
+      e.maintenance ? h("span", { class: "badge maint", title: e.maintenance.reason }, "maintenance" + (e.maintenance.reason ? ": " + e.maintenance.reason : "")) : null,
+      h("code", {}, e.address + ":" + e.port),
+      h("span", { class: "muted" }, "v" + e.version + " on " + e.nodeId)),
+    e.tags.length ? h("div", { class: "row" }, e.tags.map((t) => h("span", { class: "tag" }, t))) : null,
+    meta.length ? h("div", { class: "row muted" }, meta.map(([k, v]) => h("span", {}, k + "=" + v))) : null,
+    h("div", { class: "row muted check" }, "last check: " + ago(e.lastHealthCheck), out ? h("pre", { class: "output" }, out.output) : null),
+    h("div", { class: "row actions" },
+      h("button", { type: "button", "data-action": "maintenance", onclick: () => act(e.id, "maintenance") }, e.maintenance ? "End maintenance" : "Maintenance"),
+      h("button", { type: "button", "data-action": "check", onclick: () => act(e.id, "check") }, "Check now"),
+      h("button", { type: "button", "data-action": "deregister", onclick: () => act(e.id, "deregister") }, "Deregister")));
+}
+
+function say(text) {
+  $("message").textContent = text || "";
+}
+
+function logEvent(ev) {
+  const i = ev.instance;
+  let what = ev.type;
+  if (ev.type === "health") what += ": " + ev.previousStatus + " -> " + ev.healthStatus + (ev.reason ? " (" + ev.reason + ")" : "");
+  if (ev.type === "maintenance") what += ev.enabled ? " on" + (ev.reason ? ": " + ev.reason : "") : " off";
+  if (ev.type === "registered" && ev.replaced) what = "re-registered";
+  const li = h("li", { "data-type": ev.type }, h("span", { class: "muted" }, new Date().toLocaleTimeString() + " "), i ? h("b", {}, i.id) : null, " " + what);
+  const list = $("events");
+  list.prepend(li);
+  while (list.children.length > 100) list.lastChild.remove();
+}
+
+async function api(method, path, body) {
+  const headers = { accept: "application/json" };
+  const token = $("token").value.trim();
+  if (token) headers.authorization = "Bearer " + token;
+  if (body !== undefined) headers["content-type"] = "application/json";
+  const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const data = await res.json().catch(() => ({}));
+  if (!res.ok) throw new Error((data.error && data.error.message) || "HTTP " + res.status);
+  return { data, index: Number(res.headers.get("x-index")) };
+}
+
+async function act(id, action) {
+  const e = state.entries.get(id);
+  try {
+    if (action === "maintenance") await api("PUT", "/v1/services/" + encodeURIComponent(id) + "/maintenance", e && e.maintenance ? { enable: false } : { enable: true, reason: "from the dashboard" });
+    if (action === "check") {
+      const { data } = await api("POST", "/v1/services/" + encodeURIComponent(id) + "/check");
+      state.outputs.set(id, { output: data.output, at: data.checkedAt });
+      render();
+    }
+    if (action === "deregister") {
+      if (!confirm("Deregister " + id + "?")) return;
+      await api("DELETE", "/v1/services/" + encodeURIComponent(id));
+    }
+    say("");
+  } catch (err) {
+    say(action + " " + id + ": " + err.message);
+  }
+}
+
+/** The filter box: the query syntax of /v1/services, pairs split by spaces or '&'. */
+function paramsOf(text) {
+  const params = new URLSearchParams();
+  for (const part of text.split(/[\s&]+/).filter(Boolean)) {
+    const at = part.indexOf("=");
+    params.append(at === -1 ? "name" : part.slice(0, at), at === -1 ? part : part.slice(at + 1));
+  }
+  return params;
+}
+
+async function reload() {
+  try {
+    const query = state.params.toString();
+    const { data, index } = await api("GET", "/v1/services" + (query ? "?" + query : ""));
+    state.entries = new Map(data.services.map((e) => [e.id, e]));
+    state.index = index;
+    say("");
+    render();
+    return true;
+  } catch (err) {
+    say("filter: " + err.message);
+    return false;
+  }
+}
+
+let reconcile = null;
+function follow() {
+  if (state.source) state.source.close();
+  const q = new URLSearchParams(state.params);
+  q.set("after", String(state.index));
+  const source = new EventSource("/v1/events?" + q.toString());
+  state.source = source;
+  source.onopen = () => { $("live").textContent = "live"; $("live").className = "live on"; };
+  source.onerror = () => { $("live").textContent = "reconnecting"; $("live").className = "live off"; };
+  const onEvent = (msg) => {
+    const ev = JSON.parse(msg.data);
+    logEvent(ev);
+    if (ev.type === "reset") return void reload();
+    if (ev.type === "deregistered") state.entries.delete(ev.instance.id);
+    else state.entries.set(ev.instance.id, ev.instance);
+    if (ev.type === "health" && ev.reason) state.outputs.set(ev.instance.id, { output: ev.reason, at: ev.instance.lastHealthCheck });
+    render();
+    // A filtered view: an event may be about an instance leaving the set; the server's answer decides.
+    if (state.params.toString()) {
+      clearTimeout(reconcile);
+      reconcile = setTimeout(reload, 150);
+    }
+  };
+  for (const type of ["registered", "deregistered", "health", "maintenance", "reset"]) source.addEventListener(type, onEvent);
+}
+
+let typing = null;
+$("filter").addEventListener("input", () => {
+  clearTimeout(typing);
+  typing = setTimeout(async () => {
+    state.params = paramsOf($("filter").value);
+    if (await reload()) follow();
+  }, 250);
+});
+$("controls").addEventListener("submit", (e) => e.preventDefault());
+$("token").value = sessionStorage.getItem("hd-token") || "";
+$("token").addEventListener("change", () => sessionStorage.setItem("hd-token", $("token").value));
+setInterval(render, 30000); // "n s ago" stays true
+render();
+follow();
+`;

@@ -1,0 +1,127 @@
+// The dashboard in a real browser: Debian's chromium driven by playwright-core against the built server. It lists
+// what is registered, follows the event stream without a reload, filters with the query syntax, refuses admin
+// actions without the token, and maintenance from the page takes the instance out of real DNS answers. The
+// browser resolves no name (it talks to 127.0.0.1 by address only). Screenshots land in test-results/.
+import { mkdirSync } from "node:fs";
+import { Resolver } from "node:dns/promises";
+import { join } from "node:path";
+import { chromium, type Browser, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { api } from "../helpers.js";
+import { root, startBuiltServer, type BuiltServer } from "./built-server.js";
+
+const TOKEN = "dashboard-secret";
+const auth = { authorization: `Bearer ${TOKEN}` };
+const artifacts = join(root, "test-results");
+
+let server: BuiltServer;
+let browser: Browser;
+let page: Page;
+const resolver = new Resolver();
+
+async function webAddresses(): Promise<string[]> {
+  try {
+    return (await resolver.resolve4("web.service.home.arpa")).sort();
+  } catch (err) {
+    if ((err as { code?: string }).code === "ENOTFOUND") return [];
+    throw err;
+  }
+}
+
+beforeAll(async () => {
+  server = await startBuiltServer({ HD_ADMIN_TOKEN: TOKEN });
+  resolver.setServers([`127.0.0.1:${server.dnsPort}`]);
+  const ttl = { ttl: 600_000 };
+  const register = [
+    { id: "web-1", name: "web", version: "2.1.0", address: "127.0.0.1", port: 8080, tags: ["prod"], metadata: { team: "platform" }, ...ttl },
+    { id: "web-2", name: "web", version: "2.1.0", address: "127.0.0.2", port: 8080, tags: ["prod"], metadata: { team: "platform" }, ...ttl },
+    { id: "web-3", name: "web", version: "2.2.0", address: "127.0.0.3", port: 8080, tags: ["canary"], metadata: { team: "platform" }, ...ttl },
+    { id: "db-1", name: "db", version: "16.1", address: "127.0.0.4", port: 5432, tags: ["primary"], metadata: { team: "data" }, ...ttl },
+  ];
+  expect((await api(server.url, "POST", "/v1/services/bulk", { register }, auth)).status).toBe(200);
+  for (const { id } of register) await api(server.url, "PUT", `/v1/services/${id}/heartbeat`, { note: "ok" }, auth);
+  browser = await chromium.launch({
+    executablePath: "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"],
+  });
+  page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
+  page.on("dialog", (dialog) => void dialog.accept());
+  mkdirSync(artifacts, { recursive: true });
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+const instance = (id: string) => page.locator(`.instance[data-id="${id}"]`);
+
+describe("the dashboard at /ui", () => {
+  it("lists the registered services and their instances, with health, tags, metadata, version and node", async () => {
+    await page.goto(`${server.url}/ui`);
+    await expect.poll(() => page.locator(".instance").count()).toBe(4);
+    expect(await page.locator("article.service h2").allTextContents()).toEqual(["db 1 instance", "web 3 instances"]);
+    const web1 = await instance("web-1").innerText();
+    for (const text of ["web-1", "healthy", "127.0.0.1:8080", "v2.1.0", "prod", "team=platform"]) expect(web1).toContain(text);
+    await expect.poll(() => page.locator("#live").textContent()).toBe("live");
+  });
+
+  it("shows an instance turning unhealthy without a reload, with the check's output, in the list and the event log", async () => {
+    // In the page, where globalThis is its window (this file is compiled without the DOM's types).
+    const marker = await page.evaluate(() => ((globalThis as unknown as { marker: number }).marker = Math.random()));
+    await api(server.url, "PUT", "/v1/services/web-1/heartbeat", { status: "unhealthy", note: "disk full" }, auth);
+    await expect.poll(() => instance("web-1").getAttribute("data-health")).toBe("unhealthy");
+    expect(await instance("web-1").locator(".output").textContent()).toBe("heartbeat: disk full");
+    expect(await page.locator('#events li[data-type="health"]').first().textContent()).toContain("web-1 health: healthy -> unhealthy (heartbeat: disk full)");
+    // The same page: no reload happened.
+    expect(await page.evaluate(() => (globalThis as unknown as { marker: number }).marker)).toBe(marker);
+  });
+
+  it("narrows the list with the filter box's query syntax", async () => {
+    await page.fill("#filter", "name=web tag=prod");
+    await expect.poll(() => page.locator(".instance").evaluateAll((els) => els.map((e) => e.getAttribute("data-id")))).toEqual(["web-1", "web-2"]);
+    await page.fill("#filter", "health=sick");
+    await expect.poll(() => page.locator("#message").textContent()).toMatch(/health/);
+    await page.fill("#filter", "");
+    await expect.poll(() => page.locator(".instance").count()).toBe(4);
+  });
+
+  it("refuses the admin actions without the token, and changes nothing", async () => {
+    await instance("web-2").locator('button[data-action="maintenance"]').click();
+    await expect.poll(() => page.locator("#message").textContent()).toMatch(/maintenance web-2: .*admin token/);
+    await instance("db-1").locator('button[data-action="deregister"]').click();
+    await expect.poll(() => page.locator("#message").textContent()).toMatch(/deregister db-1: .*admin token/);
+    const web2 = await api(server.url, "GET", "/v1/services/web-2");
+    expect(web2.body.maintenance).toBeUndefined();
+    expect((await api(server.url, "GET", "/v1/services/db-1")).status).toBe(200);
+    expect(await webAddresses()).toEqual(["127.0.0.2", "127.0.0.3"]);
+  });
+
+  it("with the token: maintenance from the page takes the instance out of DNS, a check runs, deregister removes", async () => {
+    await page.fill("#token", TOKEN);
+    await instance("web-2").locator('button[data-action="maintenance"]').click();
+    await expect.poll(() => instance("web-2").getAttribute("data-maintenance")).toBe("on");
+    // A real DNS query to the server's DNS port: web-2 is no longer an answer (web-1 is unhealthy).
+    await expect.poll(webAddresses).toEqual(["127.0.0.3"]);
+    await instance("web-3").locator('button[data-action="check"]').click();
+    await expect.poll(() => instance("web-3").locator(".output").count()).toBe(1);
+    expect(await instance("web-3").locator(".output").textContent()).not.toBe("");
+    await instance("db-1").locator('button[data-action="deregister"]').click();
+    await expect.poll(() => instance("db-1").count()).toBe(0);
+    expect((await api(server.url, "GET", "/v1/services/db-1")).status).toBe(404);
+    await page.screenshot({ path: join(artifacts, "dashboard.png"), fullPage: true });
+    // Back out of maintenance from the page: web-2 answers again.
+    await instance("web-2").locator('button[data-action="maintenance"]').click();
+    await expect.poll(webAddresses).toEqual(["127.0.0.2", "127.0.0.3"]);
+  });
+
+  it("is readable on a phone: one column, nothing wider than the screen", async () => {
+    const phone = await browser.newPage({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+    await phone.goto(`${server.url}/ui`);
+    await expect.poll(() => phone.locator(".instance").count()).toBe(3);
+    const widest = await phone.evaluate(() => (globalThis as unknown as { document: { documentElement: { scrollWidth: number } } }).document.documentElement.scrollWidth);
+    expect(widest).toBeLessThanOrEqual(390);
+    await phone.screenshot({ path: join(artifacts, "dashboard-phone.png"), fullPage: true });
+    await phone.close();
+  });
+});

@@ -1,0 +1,38 @@
+// GET /ui and its assets over real HTTP: the page carries the list as inert JSON, loads nothing from elsewhere,
+// and every value stays text. (The page in a real browser: test/e2e/dashboard.test.ts.)
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { ServerHandle } from "../../src/app/server.js";
+import { api, startTestServer } from "../helpers.js";
+
+let server: ServerHandle;
+beforeAll(async () => {
+  server = await startTestServer();
+});
+afterAll(() => server.stop());
+
+describe("GET /ui", () => {
+  it("serves the page with the list inlined as JSON, a value that looks like markup escaped", async () => {
+    await api(server.url, "PUT", "/v1/services/ui-1", { name: "web", address: "10.0.0.1", port: 80, metadata: { note: "</script><b>x</b>" } });
+    const res = await fetch(`${server.url}/ui`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toMatch(/^text\/html/);
+    expect(res.headers.get("content-security-policy")).toMatch(/default-src 'self'/);
+    const page = await res.text();
+    expect(page).not.toContain("</script><b>");
+    const json = /<script id="initial" type="application\/json">(.*?)<\/script>/s.exec(page)?.[1];
+    const data = JSON.parse(json!) as { services: { id: string; metadata: Record<string, string> }[]; index: number };
+    expect(data.services.find((s) => s.id === "ui-1")?.metadata.note).toBe("</script><b>x</b>");
+    expect(data.index).toBe(Number((await api(server.url, "GET", "/v1/services")).headers.get("x-index")));
+    // Nothing from another origin: every src and href is a path of ours.
+    for (const [, url] of page.matchAll(/(?:src|href)="([^"]*)"/g)) expect(url).toMatch(/^\/ui\//);
+  });
+
+  it("serves its script and style, and nothing else under /ui", async () => {
+    const js = await fetch(`${server.url}/ui/app.js`);
+    expect(js.headers.get("content-type")).toMatch(/^text\/javascript/);
+    expect(await js.text()).toContain("new EventSource(");
+    const css = await fetch(`${server.url}/ui/app.css`);
+    expect(css.headers.get("content-type")).toMatch(/^text\/css/);
+    expect((await fetch(`${server.url}/ui/other.js`)).status).toBe(404);
+  });
+});
