@@ -5,13 +5,13 @@
 // with host networking from an image made offline (a static busybox), each serving a loopback port.
 //   npm run build && bench/run.sh docker [--containers 50]
 import { execFile, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { parseArgs } from "node:util";
-import { BUSYBOX_IMAGE, podmanArgs as podmanFlags, podmanImage, RUN_FLAGS } from "../test/e2e/podman.js";
+import { BUSYBOX_IMAGE, podmanArgs as podmanFlags, podmanImage, removePodmanStore, RUN_FLAGS } from "../test/e2e/podman.js";
 import { decode, Packet, query, udp } from "../test/dns/helpers.js";
 import { children, sleep, stopChild } from "./children.js";
 import { fmt, median } from "./stats.js";
@@ -120,5 +120,5 @@ try {
   await main();
 } finally {
   for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
-  rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
+  removePodmanStore(dir);
 }

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { api, closedPort } from "../helpers.js";
 import { startBuiltServer, type BuiltServer } from "./built-server.js";
-import { BUSYBOX_IMAGE, podmanArgs, podmanImage, RUN_FLAGS } from "./podman.js";
+import { BUSYBOX_IMAGE, podmanArgs, podmanImage, removePodmanStore, RUN_FLAGS } from "./podman.js";
 
 let dir: string;
 let socket: string;
@@ -72,7 +72,7 @@ afterAll(async () => {
     service.kill("SIGTERM");
     await exited;
   }
-  rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
+  removePodmanStore(dir);
 }, 60_000);
 
 describe("containers from Podman's Docker API", () => {
