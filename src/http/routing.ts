@@ -31,6 +31,23 @@ export function routingRoutes(app: Hono, discovery: Discovery, body: (c: Context
     const warnings = unmatched.map((v) => `no registered instance of ${name} has a version matching "${v}"`);
     return c.body(JSON.stringify({ name, ...policy, unmatched, ...(warnings.length > 0 ? { warnings } : {}) }), 200, JSON_HEADERS);
   });
+  // Rollouts: a gradual shift, step by step while the canary stays healthy (registry/rollout.ts).
+  app.post("/v1/routing/:name/rollout", async (c) => {
+    const name = nameOf(c.req.param("name"));
+    const rollout = await discovery.rollouts.start(name, await body(c));
+    return c.body(JSON.stringify({ name, ...table.get(name), rollout }), 201, JSON_HEADERS);
+  });
+  app.get("/v1/routing/:name/rollout", (c) => {
+    const name = nameOf(c.req.param("name"));
+    const rollout = table.get(name)?.rollout;
+    if (rollout === undefined) throw new NotFoundError(`service ${name} has had no rollout`);
+    return c.body(JSON.stringify({ name, rollout }), 200, JSON_HEADERS);
+  });
+  app.delete("/v1/routing/:name/rollout", async (c) => {
+    const name = nameOf(c.req.param("name"));
+    const rollout = await discovery.rollouts.cancel(name);
+    return c.body(JSON.stringify({ name, ...table.get(name), rollout }), 200, JSON_HEADERS);
+  });
   app.delete("/v1/routing/:name", async (c) => {
     const name = nameOf(c.req.param("name"));
     if (table.get(name) === undefined) throw new NotFoundError(`service ${name} has no routing policy`);

@@ -25,6 +25,7 @@ import {
 import { entryMatches } from "../model/index.js";
 import { FileStore, MemoryStore, type Store } from "../store/index.js";
 import { RoutingTable } from "./routing.js";
+import { Rollouts, type RolloutCounters } from "./rollout.js";
 import { VERSION } from "../lib/version.js";
 
 /** Services a source declares, as src/sources/files.ts reads them from a directory. */
@@ -85,6 +86,8 @@ export interface RegistryStats {
   checks: CheckerStats;
   /** Services with a routing policy (issue 21). */
   routingPolicies: number;
+  /** Rollouts (issue 21): running now, and what the rollouts did since the start. */
+  rollouts: RolloutCounters & { running: number };
   /** Stats of the other parts of the process (DNS, ...), by name. */
   [part: string]: unknown;
 }
@@ -235,6 +238,8 @@ export class Discovery implements DiscoveryApi {
   private cluster: ClusterLink | undefined;
   /** Version-aware routing policies by service name (routing.ts), beside the store's data when it has a directory. */
   readonly routing: RoutingTable;
+  /** Gradual shifts between versions, each step a routing policy (rollout.ts). */
+  readonly rollouts: Rollouts;
 
   private constructor(opts: DiscoveryOptions) {
     this.clock = opts.clock ?? systemClock;
@@ -253,6 +258,7 @@ export class Discovery implements DiscoveryApi {
     this.registry.onChange((changes) => this.cache.invalidate(changes));
     // Routed answers (?routed=true, the providers) follow a policy change at once: the cache holds none of the old.
     this.routing.onChange(() => this.cache.clear());
+    this.rollouts = new Rollouts(this.routing, this.registry, this.clock, root.child({ component: "rollout" }));
     // After the cache's listener, so a woken query renders the new answer.
     this.changes = new ChangeWaiters(this.registry, this.clock, Date.now(), limits.maxWatchers);
     this.eventFeed = new EventFeed(this.registry, (generation) => this.changes.indexOf(generation), { ringSize: limits.eventsReplay, maxSubscribers: limits.maxEventStreams });
@@ -264,6 +270,7 @@ export class Discovery implements DiscoveryApi {
     const discovery = new Discovery(opts);
     const restored = await discovery.registry.load();
     const policies = await discovery.routing.load();
+    discovery.rollouts.resume();
     discovery.checker.start();
     const where = discovery.store instanceof FileStore ? { dataDir: discovery.store.dir, ...discovery.store.loadReport } : {};
     discovery.logger.info({ nodeId: discovery.nodeId, store: discovery.store.kind, restored, ...(policies > 0 ? { routingPolicies: policies } : {}), ...where }, "registry ready");
@@ -532,6 +539,7 @@ export class Discovery implements DiscoveryApi {
       cache: this.cache.stats(),
       store: this.registry.storeKind,
       routingPolicies: this.routing.size,
+      rollouts: { ...this.rollouts.counters, running: this.runningRollouts().length },
       checks: this.checker.stats(),
       ...Object.fromEntries([...this.statsSources].map(([name, read]) => [name, read()])),
     };
@@ -578,7 +586,8 @@ export class Discovery implements DiscoveryApi {
    * serves: 200), else "ok".
    */
   status(): { status: "ok" | "stale" | "failed"; version: string; nodeId: string; uptimeMs: number; store?: { error: string }; cluster?: unknown; [source: string]: unknown } {
-    const base = { version: VERSION, nodeId: this.nodeId, uptimeMs: this.clock.now() - this.startedAt, ...Object.fromEntries([...this.statusSources].map(([name, read]) => [name, read()])) };
+    const rollouts = this.runningRollouts();
+    const base = { version: VERSION, nodeId: this.nodeId, uptimeMs: this.clock.now() - this.startedAt, ...(rollouts.length > 0 ? { rollouts } : {}), ...Object.fromEntries([...this.statusSources].map(([name, read]) => [name, read()])) };
     const failure = this.store.failure;
     const store = failure === undefined ? {} : { store: { error: failure.message } };
     if (this.cluster === undefined) return { status: failure ? "failed" : "ok", ...base, ...store };
@@ -586,9 +595,17 @@ export class Discovery implements DiscoveryApi {
     return { status: failure ? "failed" : cluster.replica.stale ? "stale" : "ok", ...base, ...store, cluster };
   }
 
+  /** The rollouts running now, as /v1/status shows them. */
+  private runningRollouts(): { service: string; from: string; to: string; percent: number; step: number; of: number; nextAt: string | undefined }[] {
+    return Object.entries(this.routing.all()).flatMap(([service, p]) =>
+      p.rollout?.state === "running" ? [{ service, from: p.rollout.from, to: p.rollout.to, percent: p.rollout.steps[p.rollout.step]!, step: p.rollout.step + 1, of: p.rollout.steps.length, nextAt: p.rollout.nextAt === undefined ? undefined : new Date(p.rollout.nextAt).toISOString() }] : [],
+    );
+  }
+
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.rollouts.stop();
     this.changes.close();
     this.eventFeed.close();
     await this.cluster?.stop();

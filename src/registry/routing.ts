@@ -6,7 +6,7 @@
 import { open, readFile, rename } from "node:fs/promises";
 import { join } from "node:path";
 import { UnavailableError } from "../lib/errors.js";
-import { parseOrThrow, routingPolicySchema, type RoutingPolicy } from "../model/index.js";
+import { parseOrThrow, routingPolicySchema, type RolloutRecord, type RoutingPolicy } from "../model/index.js";
 
 export const ROUTING_FILE = "routing.json";
 const FORMAT = 1;
@@ -14,10 +14,14 @@ const FORMAT = 1;
 export interface StoredPolicy extends RoutingPolicy {
   /** When it was set, ISO 8601. */
   readonly updatedAt: string;
+  /** The rollout that set it, or the last one (completed, rolled back, cancelled): registry/rollout.ts. */
+  readonly rollout?: RolloutRecord;
 }
 
 export class RoutingTable {
   private readonly policies = new Map<string, StoredPolicy>();
+  /** The policies as the writes made so far leave them, durable or not yet: what the next file holds. */
+  private readonly intended = new Map<string, StoredPolicy>();
   private readonly listeners = new Set<(name: string) => void>();
   /** Writes one at a time, in order: each file holds every policy as of its write. */
   private writing: Promise<void> = Promise.resolve();
@@ -48,7 +52,9 @@ export class RoutingTable {
     if (doc.format !== FORMAT || typeof doc.policies !== "object" || doc.policies === null) throw new Error(`${this.file}: not a routing file of format ${FORMAT}`);
     for (const [name, stored] of Object.entries(doc.policies)) {
       const policy = parseOrThrow(routingPolicySchema, { split: stored.split }, `routing policy of ${name} in ${this.file}`);
-      this.policies.set(name, { ...policy, updatedAt: String(stored.updatedAt) });
+      const kept: StoredPolicy = { ...policy, updatedAt: String(stored.updatedAt), ...(stored.rollout !== undefined ? { rollout: stored.rollout } : {}) };
+      this.policies.set(name, kept);
+      this.intended.set(name, kept);
     }
     return this.policies.size;
   }
@@ -65,24 +71,46 @@ export class RoutingTable {
     return this.policies.size;
   }
 
-  /** Sets (or, with undefined, removes) a name's policy; resolves once durable and told to listeners. */
+  /**
+   * Sets (or, with undefined, removes) a name's policy by hand; resolves once durable and told to listeners. A
+   * rollout running for the name ends there (cancelled: the hand wins), and stays on record.
+   */
   async set(name: string, input: unknown, now: Date = new Date()): Promise<StoredPolicy | undefined> {
     const key = name.toLowerCase();
     if (input === undefined) {
       if (!this.policies.has(key)) return undefined;
-      const next = new Map(this.policies);
-      next.delete(key);
-      await this.persist(next);
-      this.policies.delete(key);
-    } else {
-      const policy = parseOrThrow(routingPolicySchema, input, "routing policy");
-      const stored: StoredPolicy = { split: policy.split.map((s) => ({ version: s.version, weight: s.weight })), updatedAt: now.toISOString() };
-      const next = new Map(this.policies).set(key, stored);
-      await this.persist(next);
-      this.policies.set(key, stored);
+      await this.write(key, undefined);
+      return undefined;
     }
+    const policy = parseOrThrow(routingPolicySchema, input, "routing policy");
+    const before = this.policies.get(key)?.rollout;
+    const rollout: RolloutRecord | undefined = before?.state === "running" ? endedByHand(before, now) : before;
+    return this.write(key, { split: policy.split.map((s) => ({ version: s.version, weight: s.weight })), updatedAt: now.toISOString(), ...(rollout !== undefined ? { rollout } : {}) });
+  }
+
+  /** Sets a name's policy and the rollout that put it there (a validated policy: the rollout's own). */
+  setByRollout(name: string, policy: RoutingPolicy, rollout: RolloutRecord, now: Date): Promise<StoredPolicy | undefined> {
+    return this.write(name.toLowerCase(), { split: policy.split.map((s) => ({ version: s.version, weight: s.weight })), updatedAt: now.toISOString(), rollout });
+  }
+
+  private async write(key: string, stored: StoredPolicy | undefined): Promise<StoredPolicy | undefined> {
+    // Each file holds every write made before it, even those not yet durable: two writes at once both stay.
+    const before = this.intended.get(key);
+    if (stored === undefined) this.intended.delete(key);
+    else this.intended.set(key, stored);
+    try {
+      await this.persist(new Map(this.intended));
+    } catch (err) {
+      if (this.intended.get(key) === stored) {
+        if (before === undefined) this.intended.delete(key);
+        else this.intended.set(key, before);
+      }
+      throw err;
+    }
+    if (stored === undefined) this.policies.delete(key);
+    else this.policies.set(key, stored);
     for (const listener of this.listeners) listener(key);
-    return this.policies.get(key);
+    return stored;
   }
 
   onChange(listener: (name: string) => void): () => void {
@@ -117,4 +145,9 @@ export class RoutingTable {
       throw new UnavailableError(`routing policy not saved: ${(err as Error).message}`);
     });
   }
+}
+
+function endedByHand(r: RolloutRecord, now: Date): RolloutRecord {
+  const { nextAt: _nextAt, ...rest } = r;
+  return { ...rest, state: "cancelled", endedAt: now.toISOString(), reason: "the policy was set by hand" };
 }

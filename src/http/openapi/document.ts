@@ -2,7 +2,7 @@
 // z.toJSONSchema, draft 2020-12, which is OpenAPI 3.1's dialect): request bodies and parameters on their input
 // side, answers on their output side, every error as the one error shape. Built once, on first request.
 import { z } from "zod";
-import { routingPolicySchema, serviceInputSchema, serviceIdSchema, serviceEntrySchema } from "../../model/index.js";
+import { rolloutRequestSchema, routingPolicySchema, serviceInputSchema, serviceIdSchema, serviceEntrySchema } from "../../model/index.js";
 import { bulkRequestSchema, heartbeatSchema, maintenanceSchema, serviceEventSchema, serviceQuerySchema } from "../../registry/index.js";
 import { consulServiceSchema } from "../consul/index.js";
 import { VERSION } from "../../lib/version.js";
@@ -51,6 +51,20 @@ const CONSUL_BLOCKING = BLOCKING;
 
 const E = s.errorSchema;
 const ROUTING_OUT = z.object({ split: z.array(z.object({ version: z.string(), weight: z.number().int() })), updatedAt: z.string() });
+const ROLLOUT_OUT = z.object({
+  from: z.string(),
+  to: z.string(),
+  steps: z.array(z.number().int()),
+  pauseMs: z.number().int(),
+  minHealthyPercent: z.number(),
+  state: z.enum(["running", "completed", "rolled-back", "cancelled"]),
+  step: z.number().int().describe("index into steps of the step in force"),
+  startedAt: z.string(),
+  nextAt: z.number().int().optional().describe("when the next step is due (ms since the epoch), while running"),
+  endedAt: z.string().optional(),
+  reason: z.string().optional().describe("why it rolled back, or was cancelled"),
+});
+const ROLLOUT_ONE = ROUTING_OUT.extend({ name: z.string(), rollout: ROLLOUT_OUT });
 const ROUTING_ONE = ROUTING_OUT.extend({ name: z.string(), unmatched: z.array(z.string()), warnings: z.array(z.string()).optional() });
 const OPERATIONS: Operation[] = [
   { method: "get", path: "/v1/services", tag: "services", summary: "Query instances (a blocking query with index and wait)", params: [...QUERY, ...BLOCKING], responses: { 200: s.serviceListSchema, 400: E, 503: E } },
@@ -64,6 +78,9 @@ const OPERATIONS: Operation[] = [
   { method: "get", path: "/v1/routing", tag: "services", summary: "Every version-aware routing policy, by service name", responses: { 200: z.object({ policies: z.record(z.string(), ROUTING_OUT) }) } },
   { method: "get", path: "/v1/routing/{name}", tag: "services", summary: "A service's routing policy", params: [NAME], responses: { 200: ROUTING_ONE, 400: E, 404: E } },
   { method: "put", path: "/v1/routing/{name}", tag: "services", summary: "Set a service's routing policy (weighted version selectors summing to 100)", params: [NAME], body: routingPolicySchema, responses: { 200: ROUTING_ONE, 400: E }, admin: true },
+  { method: "post", path: "/v1/routing/{name}/rollout", tag: "services", summary: "Start a gradual shift from one version to another: steps of percent, a pause between them, rolled back at once when the canary's healthy share falls below minHealthyPercent", params: [NAME], body: rolloutRequestSchema, responses: { 201: ROLLOUT_ONE, 400: E, 409: E }, admin: true },
+  { method: "get", path: "/v1/routing/{name}/rollout", tag: "services", summary: "A service's rollout, running or the last one ended", params: [NAME], responses: { 200: z.object({ name: z.string(), rollout: ROLLOUT_OUT }), 404: E } },
+  { method: "delete", path: "/v1/routing/{name}/rollout", tag: "services", summary: "Cancel a running rollout; the split in force stays", params: [NAME], responses: { 200: ROLLOUT_ONE, 404: E }, admin: true },
   { method: "delete", path: "/v1/routing/{name}", tag: "services", summary: "Remove a service's routing policy", params: [NAME], responses: { 200: z.object({ name: z.string(), removed: z.boolean() }), 404: E }, admin: true },
   { method: "post", path: "/v1/checks", tag: "health", summary: "Run every check now", responses: { 200: s.checkSummarySchema }, admin: true },
   {
