@@ -39,7 +39,9 @@ export type WriteOp =
   | { readonly op: "register"; readonly input: ParsedServiceInput; readonly source?: EntrySource }
   | { readonly op: "deregister"; readonly id: string }
   /** reason undefined turns maintenance off. */
-  | { readonly op: "maintenance"; readonly id: string; readonly reason: string | undefined };
+  | { readonly op: "maintenance"; readonly id: string; readonly reason: string | undefined }
+  /** An entry put back exactly as a snapshot holds it (registeredAt, maintenance kept): PUT /v1/snapshot. */
+  | { readonly op: "restore"; readonly entry: ServiceEntry };
 
 /** One change to another node's instance, from the cluster replica; entry undefined removes it. */
 export interface RemoteUpdate {
@@ -406,7 +408,21 @@ export class Registry {
     const causes = new Map<string, ChangeCause>();
     const limit = this.limitCheck(current);
     ops.forEach((op, index) => {
-      if (op.op === "register") {
+      if (op.op === "restore") {
+        if (foreign(index, op.entry.id)) return;
+        const refused = limit({ ...op.entry, metadata: { ...op.entry.metadata } } as ParsedServiceInput);
+        if (refused !== undefined) {
+          errors.push({ index, id: op.entry.id, ...refused });
+          return;
+        }
+        // Health is the checker's to re-establish, as after a restart (load): kept only where the check is the same.
+        const before = current(op.entry.id);
+        const fresh = freezeEntry(hasCheck(op.entry) ? uncheckedEntry(op.entry) : { ...op.entry });
+        const entry = before !== undefined && sameCheck(before, fresh) ? carryHealth(fresh, before) : fresh;
+        view.set(entry.id, entry);
+        causes.set(entry.id, "register");
+        mutations.push({ op: "put", entry });
+      } else if (op.op === "register") {
         const refused = limit(op.input);
         if (refused !== undefined) {
           errors.push({ index, id: op.input.id, ...refused });

@@ -85,6 +85,24 @@ export class RoutingTable {
     return this.policies.get(key);
   }
 
+  /**
+   * Replaces every policy at once (a snapshot restore): one durable write, then each name whose policy changed
+   * told to listeners. Policies are checked first; a bad one changes nothing.
+   */
+  async replaceAll(input: Readonly<Record<string, { split: unknown; updatedAt?: unknown }>>): Promise<number> {
+    const next = new Map<string, StoredPolicy>();
+    for (const [name, stored] of Object.entries(input)) {
+      const policy = parseOrThrow(routingPolicySchema, { split: stored.split }, `routing policy of ${name}`);
+      next.set(name.toLowerCase(), { split: policy.split.map((s) => ({ version: s.version, weight: s.weight })), updatedAt: String(stored.updatedAt ?? new Date().toISOString()) });
+    }
+    await this.persist(next);
+    const changed = new Set([...this.policies.keys(), ...next.keys()]);
+    this.policies.clear();
+    for (const [name, policy] of next) this.policies.set(name, policy);
+    for (const name of changed) for (const listener of this.listeners) listener(name);
+    return next.size;
+  }
+
   onChange(listener: (name: string) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
