@@ -1,6 +1,6 @@
 // GET/PUT /v1/snapshot against real servers on loopback: a 10k round trip on durable stores, refusals that change
 // nothing, the admin token, and a restore that DNS (c-ares) sees at once.
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -133,5 +133,27 @@ describe("snapshots", () => {
     expect(await resolver.resolve4("api.service.home.arpa")).toEqual(["10.9.9.9"]);
     expect((await fetch(`${b.url}/v1/snapshot`, { method: "PUT", headers: json, body: file })).status).toBe(200);
     expect(await resolver.resolve4("api.service.home.arpa")).toEqual(["10.1.2.3"]);
+  });
+
+  it("leaves instances a services file declares to the file, on both sides", async () => {
+    const files = await mkdtemp(join(tmpdir(), "hd-snap-files-"));
+    dirs.push(files);
+    await writeFile(join(files, "nas.json"), JSON.stringify({ id: "nas-smb", name: "nas", address: "192.168.1.10", port: 445 }));
+    const a = await start({ servicesDir: files });
+    await bulk(a.url, [{ id: "web-1", name: "web", address: "10.0.0.1", port: 80 }]);
+    const file = await (await fetch(`${a.url}/v1/snapshot`)).text();
+    expect(JSON.parse(file)).toMatchObject({ count: 2 });
+
+    const other = await mkdtemp(join(tmpdir(), "hd-snap-files-"));
+    dirs.push(other);
+    await writeFile(join(other, "printer.json"), JSON.stringify({ id: "printer", name: "printer", address: "192.168.1.30", port: 631 }));
+    const b = await start({ servicesDir: other });
+    const res = await fetch(`${b.url}/v1/snapshot`, { method: "PUT", headers: json, body: file });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ restored: 1, removed: 0, skipped: [{ id: "nas-smb", reason: "declared by a services file: its source re-asserts it" }], routingPolicies: 0 });
+    expect(((await all(b.url)) as { id: string; source?: string }[]).map((e) => [e.id, e.source])).toEqual([
+      ["printer", "file"],
+      ["web-1", undefined],
+    ]);
   });
 });
