@@ -42,7 +42,7 @@ export interface MetricsSource {
   render(): Promise<string>;
 }
 
-/** The largest snapshot PUT /v1/snapshot takes (10k instances are ~4 MB, so 100k fit many times over). */
+/** The largest snapshot PUT /v1/snapshot takes (10k small instances are ~2.5 MB, so 100k fit many times over). */
 export const SNAPSHOT_MAX_BYTES = 256 * 1024 * 1024;
 
 const JSON_HEADERS = { "content-type": "application/json" } as const;
