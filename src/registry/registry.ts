@@ -448,6 +448,7 @@ export class Registry {
       } else if (current(op.id) === undefined) {
         errors.push({ index, id: op.id, code: "not_found", message: `service ${op.id} is not registered` });
       } else {
+        limit.removed(current(op.id)!);
         view.set(op.id, undefined);
         mutations.push({ op: "delete", id: op.id });
       }
@@ -460,7 +461,7 @@ export class Registry {
    * The limits, for the registrations of one batch in order: each one that would add an instance past a limit is
    * refused. Counts include writes in flight, so concurrent batches cannot pass a limit together.
    */
-  private limitCheck(current: (id: string) => ServiceEntry | undefined): (input: ParsedServiceInput) => { code: string; message: string } | undefined {
+  private limitCheck(current: (id: string) => ServiceEntry | undefined): ((input: ParsedServiceInput) => { code: string; message: string } | undefined) & { removed(entry: ServiceEntry): void } {
     const { maxInstances, maxInstancesPerName, maxMetadataBytes } = this.limits;
     let total = this.byId.size;
     const perName = new Map<string, number>();
@@ -472,7 +473,7 @@ export class Registry {
       if (now === undefined) total += 1;
       if (now?.name !== entry.name) perName.set(entry.name, named(entry.name) + 1);
     }
-    return (input) => {
+    const check = (input: ParsedServiceInput) => {
       let bytes = 0;
       for (const key in input.metadata) bytes += Buffer.byteLength(key) + Buffer.byteLength(input.metadata[key]!);
       if (bytes > maxMetadataBytes) return { code: "invalid", message: `metadata: ${bytes} bytes of keys and values, more than the ${maxMetadataBytes} --max-metadata-bytes allows` };
@@ -487,6 +488,12 @@ export class Registry {
       if (before?.name !== input.name) perName.set(input.name, named(input.name) + 1);
       return undefined;
     };
+    // An instance the same batch removes frees its place for the registrations after it (a restore removes first).
+    const removed = (entry: ServiceEntry) => {
+      total -= 1;
+      perName.set(entry.name, named(entry.name) - 1);
+    };
+    return Object.assign(check, { removed });
   }
 
   private commit(plan: Plan): RegistryChange[] {

@@ -156,4 +156,18 @@ describe("snapshots", () => {
       ["web-1", undefined],
     ]);
   });
+
+  it("restores onto a full registry: the instances it removes free their places (--max-instances)", async () => {
+    const a = await start();
+    await bulk(a.url, [1, 2, 3].map((i) => ({ id: `new-${i}`, name: "new", address: `10.0.1.${i}`, port: 80 })));
+    const file = await (await fetch(`${a.url}/v1/snapshot`)).text();
+    const b = await start({ maxInstances: 3 });
+    await bulk(b.url, [1, 2, 3].map((i) => ({ id: `old-${i}`, name: "old", address: `10.0.2.${i}`, port: 80 })));
+    const res = await fetch(`${b.url}/v1/snapshot`, { method: "PUT", headers: json, body: file });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ restored: 3, removed: 3 });
+    // Still full: one more is refused.
+    const more = await fetch(`${b.url}/v1/services/x-1`, { method: "PUT", headers: json, body: JSON.stringify({ name: "x", address: "10.0.3.1", port: 1 }) });
+    expect(more.status).toBe(409);
+  });
 });
