@@ -4,8 +4,12 @@ import { ConfigError, helpText, loadConfig } from "./app/index.js";
 import { createLogger } from "./app/index.js";
 import { startServer } from "./app/index.js";
 import { VERSION } from "./lib/version.js";
+import { CLI_COMMANDS, runCli } from "./cli/index.js";
 
 async function main(): Promise<number> {
+  // `homelab-discovery <command>` is the client (src/cli); no command, flags only, or `serve` start the server.
+  const first = process.argv[2];
+  if (first !== undefined && CLI_COMMANDS.has(first)) return runCli(process.argv.slice(2), process.env, { stdout: process.stdout, stderr: process.stderr });
   let command;
   try {
     command = loadConfig(process.argv.slice(2), process.env);
@@ -18,6 +22,7 @@ async function main(): Promise<number> {
   }
   if (command.kind === "help") {
     process.stdout.write(helpText());
+    process.stdout.write("\nClient commands (services, get, register, deregister, maint, check, watch, snapshot, status, completion):\n  homelab-discovery help\n");
     return 0;
   }
   if (command.kind === "version") {

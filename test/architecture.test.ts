@@ -16,6 +16,7 @@ const SRC = resolve(import.meta.dirname, "../src");
 const MAY_IMPORT: Record<string, readonly string[]> = {
   app: ["registry", "model", "store", "health", "dns", "http", "cluster", "sources"],
   client: ["registry", "model", "http"],
+  cli: ["client"],
   http: ["registry", "model"],
   dns: ["registry", "model"],
   health: ["registry", "model"],

@@ -120,6 +120,14 @@ export class DiscoveryClient implements DiscoveryApi {
   status(): Promise<{ status: string; version: string; nodeId: string; uptimeMs: number }> {
     return this.call("GET", "/v1/status");
   }
+  /** GET /v1/snapshot: the snapshot file's text, as the server wrote it (admin token when the server has one). */
+  async saveSnapshot(): Promise<string> {
+    return (await this.exchange<string>("GET", "/v1/snapshot", { raw: true, holdMs: 50_000 })).body!;
+  }
+  /** PUT /v1/snapshot: restores a snapshot file's text, all or nothing. */
+  restoreSnapshot(text: string): Promise<{ restored: number; removed: number; skipped: { id: string; reason: string }[]; routingPolicies: number }> {
+    return this.exchange<{ restored: number; removed: number; skipped: { id: string; reason: string }[]; routingPolicies: number }>("PUT", "/v1/snapshot", { text, holdMs: 50_000 }).then((r) => r.body!);
+  }
   /** Closes the client's connections; the server keeps running. */
   async stop(): Promise<void> {
     await this.dispatcher.close();
@@ -136,10 +144,10 @@ export class DiscoveryClient implements DiscoveryApi {
   private async exchange<T>(
     method: string,
     path: string,
-    { body, holdMs = 0, signal, absentOk = false }: { body?: unknown; holdMs?: number; signal?: AbortSignal | undefined; absentOk?: boolean },
+    { body, text: rawText, raw = false, holdMs = 0, signal, absentOk = false }: { body?: unknown; text?: string; raw?: boolean; holdMs?: number; signal?: AbortSignal | undefined; absentOk?: boolean },
   ): Promise<{ body: T | null; headers: Record<string, string | string[] | undefined> }> {
     const headers: Record<string, string> = { accept: "application/json" };
-    if (body !== undefined) headers["content-type"] = "application/json";
+    if (body !== undefined || rawText !== undefined) headers["content-type"] = "application/json";
     if (this.opts.adminToken) headers.authorization = `Bearer ${this.opts.adminToken}`;
     const timeout = AbortSignal.timeout(holdMs + (this.opts.timeoutMs ?? 10_000));
     let res;
@@ -147,7 +155,7 @@ export class DiscoveryClient implements DiscoveryApi {
       res = await request(`${this.base}${path}`, {
         method: method as "GET",
         headers,
-        body: body === undefined ? null : JSON.stringify(body),
+        body: rawText ?? (body === undefined ? null : JSON.stringify(body)),
         dispatcher: this.dispatcher,
         signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
         // undici's own timeouts (300 s) would end a blocking query that waits longer.
@@ -160,7 +168,7 @@ export class DiscoveryClient implements DiscoveryApi {
     const text = await res.body.text();
     if (res.statusCode === 404 && absentOk) return { body: null, headers: res.headers };
     if (res.statusCode >= 400) throw errorFromBody(res.statusCode, text);
-    return { body: JSON.parse(text) as T, headers: res.headers };
+    return { body: raw ? (text as T) : (JSON.parse(text) as T), headers: res.headers };
   }
 }
 

@@ -42,6 +42,9 @@ export interface MetricsSource {
   render(): Promise<string>;
 }
 
+/** The largest snapshot PUT /v1/snapshot takes (10k small instances are ~2.5 MB, so 100k fit many times over). */
+export const SNAPSHOT_MAX_BYTES = 256 * 1024 * 1024;
+
 const JSON_HEADERS = { "content-type": "application/json" } as const;
 /** Might hold `index` or `wait` (or a metadata key ending so: those go the slow way and are told apart there). */
 const BLOCKING_PARAM = /(?:^|&|\.)(?:index|wait)=/;
@@ -98,7 +101,9 @@ export function createHttpApp(discovery: Discovery, opts: HttpOptions): Hono {
 
   if (opts.adminToken) {
     const expected = digest(opts.adminToken);
-    app.on(MUTATING, "*", async (c, next) => {
+    // GET /v1/snapshot is a full copy (check secrets included): the admin's, like every write.
+    app.on([...MUTATING, "GET"], "*", async (c, next) => {
+      if (c.req.method === "GET" && c.req.path !== "/v1/snapshot") return next();
       const header = c.req.header("authorization") ?? "";
       const match = /^Bearer\s+(.+)$/i.exec(header);
       // Consul's clients send it their way: X-Consul-Token or ?token=, on the Consul-compatible paths.
@@ -118,10 +123,14 @@ export function createHttpApp(discovery: Discovery, opts: HttpOptions): Hono {
     // The rest of the body is left unread, so the connection cannot be reused: say so, or clients reuse it and fail.
     c.body(errorBody("payload_too_large", `request body is larger than ${maxBodyBytes} bytes`), 413, { ...JSON_HEADERS, connection: "close" });
   const countChunks = bodyLimit({ maxSize: maxBodyBytes, onError: tooLarge });
+  const snapshotTooLarge = (c: Context) => c.body(errorBody("payload_too_large", `a snapshot is larger than ${SNAPSHOT_MAX_BYTES} bytes`), 413, { ...JSON_HEADERS, connection: "close" });
+  const countSnapshotChunks = bodyLimit({ maxSize: SNAPSHOT_MAX_BYTES, onError: snapshotTooLarge });
   app.on(MUTATING, "*", async (c: Context, next: Next) => {
-    if (c.req.header("transfer-encoding") !== undefined) return countChunks(c, next);
+    // A snapshot is the whole registry: its own, larger bound.
+    const snapshot = c.req.path === "/v1/snapshot";
+    if (c.req.header("transfer-encoding") !== undefined) return (snapshot ? countSnapshotChunks : countChunks)(c, next);
     const length = c.req.header("content-length");
-    if (length !== undefined && Number(length) > maxBodyBytes) return tooLarge(c);
+    if (length !== undefined && Number(length) > (snapshot ? SNAPSHOT_MAX_BYTES : maxBodyBytes)) return snapshot ? snapshotTooLarge(c) : tooLarge(c);
     await next();
   });
 
@@ -224,6 +233,20 @@ export function createHttpApp(discovery: Discovery, opts: HttpOptions): Hono {
   app.put("/v1/services/:id/heartbeat", async (c) => sendEntry(c, await discovery.heartbeat(c.req.param("id"), (await optionalJsonBody(c)) as never)));
   app.put("/v1/services/:id/maintenance", async (c) => sendEntry(c, await discovery.setMaintenance(c.req.param("id"), (await jsonBody(c)) as never)));
   app.post("/v1/checks", async (c) => send(c, await discovery.healthCheckAll()));
+
+  // Snapshots (registry/snapshot.ts): the admin's backup and restore, all or nothing.
+  app.get("/v1/snapshot", (c) => {
+    const text = discovery.snapshot();
+    const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+    return c.body(text, 200, { "content-type": "application/json", "content-disposition": `attachment; filename="homelab-discovery-${discovery.nodeId}-${stamp}.snap.json"` });
+  });
+  app.put("/v1/snapshot", async (c) => {
+    const type = c.req.header("content-type") ?? "";
+    if (!/^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)|^application\/octet-stream\s*(?:;|$)/i.test(type)) {
+      throw new HttpError(415, "unsupported_media_type", "send the snapshot file as the body with Content-Type: application/json");
+    }
+    return send(c, await discovery.restoreSnapshot(await c.req.text()));
+  });
 
   app.get("/v1/stats", async (c) => send(c, await discovery.getRegistryStats()));
   app.delete("/v1/cache", async (c) => send(c, await discovery.clearCache()));

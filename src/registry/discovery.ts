@@ -27,6 +27,8 @@ import { FileStore, MemoryStore, type Store } from "../store/index.js";
 import { RoutingTable } from "./routing.js";
 import { Rollouts, type RolloutCounters } from "./rollout.js";
 import { VERSION } from "../lib/version.js";
+import { decodeSnapshot, encodeSnapshot, type RestoreResult } from "./snapshot.js";
+import { routingPolicySchema } from "../model/index.js";
 
 /** Services a source declares, as src/sources/files.ts reads them from a directory. */
 export interface DeclaredServices {
@@ -600,6 +602,68 @@ export class Discovery implements DiscoveryApi {
     return Object.entries(this.routing.all()).flatMap(([service, p]) =>
       p.rollout?.state === "running" ? [{ service, from: p.rollout.from, to: p.rollout.to, percent: p.rollout.steps[p.rollout.step]!, step: p.rollout.step + 1, of: p.rollout.steps.length, nextAt: p.rollout.nextAt === undefined ? undefined : new Date(p.rollout.nextAt).toISOString() }] : [],
     );
+  }
+
+  /**
+   * A consistent copy of what this node keeps: its own instances as stored (secrets in checks unredacted: the
+   * routes are the admin's), maintenance included, and the routing policies. Read in one turn of the event loop.
+   * In cluster mode only this node's instances: the others are their owners' to save.
+   */
+  snapshot(): string {
+    return encodeSnapshot({ entries: [...this.registry.localValues()], routing: this.routing.all() }, { nodeId: this.nodeId, createdAt: new Date(this.clock.now()).toISOString() });
+  }
+
+  private restoring = false;
+
+  /**
+   * Restores a snapshot: the file is checked whole first (snapshot.ts), then this node's API-registered instances
+   * become the snapshot's in one all-or-nothing store batch (one journal record), then the routing policies are
+   * replaced (routing.json). Instances a source declares (services files, containers) are left to the source,
+   * which re-asserts them; the replica's are left to their owners.
+   */
+  async restoreSnapshot(text: string): Promise<RestoreResult> {
+    const body = decodeSnapshot(text);
+    for (const [name, stored] of Object.entries(body.routing)) parseOrThrow(routingPolicySchema, { split: stored.split }, `snapshot: routing policy of ${name}`);
+    if (this.restoring) throw new ConflictError("a snapshot restore is already running");
+    this.restoring = true;
+    try {
+      const skipped: RestoreResult["skipped"] = [];
+      const wanted = new Set<string>();
+      const ops: WriteOp[] = [];
+      const remote = this.registry.remoteOwners();
+      for (const entry of body.entries) {
+        const current = this.registry.get(entry.id);
+        if (entry.source !== undefined) skipped.push({ id: entry.id, reason: `declared by ${entry.source === "file" ? "a services file" : "a container"}: its source re-asserts it` });
+        else if (current?.source !== undefined) skipped.push({ id: entry.id, reason: `now declared by ${current.source === "file" ? "a services file" : "a container"}: left to it` });
+        else if (remote.has(entry.id)) skipped.push({ id: entry.id, reason: `registered on node ${remote.get(entry.id)}` });
+        else {
+          wanted.add(entry.id);
+          ops.push({ op: "restore", entry });
+        }
+      }
+      let removed = 0;
+      for (const entry of [...this.registry.localValues()]) {
+        if (entry.source !== undefined || wanted.has(entry.id)) continue;
+        ops.unshift({ op: "deregister", id: entry.id });
+        removed += 1;
+      }
+      if (ops.length > 0) {
+        try {
+          await this.registry.write(ops);
+        } catch (err) {
+          if (err instanceof BatchError) throw new ConflictError(`snapshot not restored (nothing changed): ${err.items.slice(0, 3).map((i) => `${i.id}: ${i.message}`).join("; ")}${err.items.length > 3 ? `; and ${err.items.length - 3} more` : ""}`, { items: err.items });
+          throw err;
+        }
+      }
+      const routingPolicies = await this.routing.replaceAll(body.routing);
+      // The rollouts are the restored table's: a running one in the snapshot goes on from its step.
+      this.rollouts.rearm();
+      const result = { restored: wanted.size, removed, skipped, routingPolicies };
+      this.logger.info({ restored: result.restored, removed, skipped: skipped.length, routingPolicies }, "snapshot restored");
+      return result;
+    } finally {
+      this.restoring = false;
+    }
   }
 
   async stop(): Promise<void> {

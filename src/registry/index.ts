@@ -32,6 +32,7 @@ export type { CheckerStats, CheckOrigin, CheckRunReport, HealthCheckResult, Heal
 export { Registry, BatchError, type ChangeCause, type RegistryChange, type RemoteUpdate, type WriteItemError } from "./registry.js";
 export { compileQuery, newServiceQuery, serviceQuerySchema, toPlainQuery, ServiceQueryBuilder, type CompiledQuery, type ServiceQuery } from "./query.js";
 export { DEFAULT_WAIT_MS, MAX_WAIT_MS } from "./watch.js";
+export { decodeSnapshot, encodeSnapshot, SNAPSHOT_FORMAT, SNAPSHOT_VERSION, type RestoreResult, type SnapshotBody } from "./snapshot.js";
 export { RoutingTable, ROUTING_FILE, type StoredPolicy } from "./routing.js";
 export {
   EventFeed,

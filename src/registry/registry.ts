@@ -39,7 +39,9 @@ export type WriteOp =
   | { readonly op: "register"; readonly input: ParsedServiceInput; readonly source?: EntrySource }
   | { readonly op: "deregister"; readonly id: string }
   /** reason undefined turns maintenance off. */
-  | { readonly op: "maintenance"; readonly id: string; readonly reason: string | undefined };
+  | { readonly op: "maintenance"; readonly id: string; readonly reason: string | undefined }
+  /** An entry put back exactly as a snapshot holds it (registeredAt, maintenance kept): PUT /v1/snapshot. */
+  | { readonly op: "restore"; readonly entry: ServiceEntry };
 
 /** One change to another node's instance, from the cluster replica; entry undefined removes it. */
 export interface RemoteUpdate {
@@ -406,7 +408,21 @@ export class Registry {
     const causes = new Map<string, ChangeCause>();
     const limit = this.limitCheck(current);
     ops.forEach((op, index) => {
-      if (op.op === "register") {
+      if (op.op === "restore") {
+        if (foreign(index, op.entry.id)) return;
+        const refused = limit({ ...op.entry, metadata: { ...op.entry.metadata } } as ParsedServiceInput);
+        if (refused !== undefined) {
+          errors.push({ index, id: op.entry.id, ...refused });
+          return;
+        }
+        // Health is the checker's to re-establish, as after a restart (load): kept only where the check is the same.
+        const before = current(op.entry.id);
+        const fresh = freezeEntry(hasCheck(op.entry) ? uncheckedEntry(op.entry) : { ...op.entry });
+        const entry = before !== undefined && sameCheck(before, fresh) ? carryHealth(fresh, before) : fresh;
+        view.set(entry.id, entry);
+        causes.set(entry.id, "register");
+        mutations.push({ op: "put", entry });
+      } else if (op.op === "register") {
         const refused = limit(op.input);
         if (refused !== undefined) {
           errors.push({ index, id: op.input.id, ...refused });
@@ -432,6 +448,7 @@ export class Registry {
       } else if (current(op.id) === undefined) {
         errors.push({ index, id: op.id, code: "not_found", message: `service ${op.id} is not registered` });
       } else {
+        limit.removed(current(op.id)!);
         view.set(op.id, undefined);
         mutations.push({ op: "delete", id: op.id });
       }
@@ -444,7 +461,7 @@ export class Registry {
    * The limits, for the registrations of one batch in order: each one that would add an instance past a limit is
    * refused. Counts include writes in flight, so concurrent batches cannot pass a limit together.
    */
-  private limitCheck(current: (id: string) => ServiceEntry | undefined): (input: ParsedServiceInput) => { code: string; message: string } | undefined {
+  private limitCheck(current: (id: string) => ServiceEntry | undefined): ((input: ParsedServiceInput) => { code: string; message: string } | undefined) & { removed(entry: ServiceEntry): void } {
     const { maxInstances, maxInstancesPerName, maxMetadataBytes } = this.limits;
     let total = this.byId.size;
     const perName = new Map<string, number>();
@@ -456,7 +473,7 @@ export class Registry {
       if (now === undefined) total += 1;
       if (now?.name !== entry.name) perName.set(entry.name, named(entry.name) + 1);
     }
-    return (input) => {
+    const check = (input: ParsedServiceInput) => {
       let bytes = 0;
       for (const key in input.metadata) bytes += Buffer.byteLength(key) + Buffer.byteLength(input.metadata[key]!);
       if (bytes > maxMetadataBytes) return { code: "invalid", message: `metadata: ${bytes} bytes of keys and values, more than the ${maxMetadataBytes} --max-metadata-bytes allows` };
@@ -471,6 +488,12 @@ export class Registry {
       if (before?.name !== input.name) perName.set(input.name, named(input.name) + 1);
       return undefined;
     };
+    // An instance the same batch removes frees its place for the registrations after it (a restore removes first).
+    const removed = (entry: ServiceEntry) => {
+      total -= 1;
+      perName.set(entry.name, named(entry.name) - 1);
+    };
+    return Object.assign(check, { removed });
   }
 
   private commit(plan: Plan): RegistryChange[] {

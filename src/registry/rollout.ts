@@ -63,6 +63,12 @@ export class Rollouts {
     return n;
   }
 
+  /** After the table was replaced (a snapshot restore): timers for the rollouts it holds as running, and no others. */
+  rearm(): number {
+    for (const name of [...this.timers.keys()]) this.disarm(name);
+    return this.resume();
+  }
+
   /** Starts a rollout: its first step is in force when this resolves. */
   async start(name: string, input: unknown): Promise<RolloutRecord> {
     const key = name.toLowerCase();

@@ -21,7 +21,7 @@ export interface StoredPolicy extends RoutingPolicy {
 export class RoutingTable {
   private readonly policies = new Map<string, StoredPolicy>();
   /** The policies as the writes made so far leave them, durable or not yet: what the next file holds. */
-  private readonly intended = new Map<string, StoredPolicy>();
+  private intended = new Map<string, StoredPolicy>();
   private readonly listeners = new Set<(name: string) => void>();
   /** Writes one at a time, in order: each file holds every policy as of its write. */
   private writing: Promise<void> = Promise.resolve();
@@ -111,6 +111,32 @@ export class RoutingTable {
     else this.policies.set(key, stored);
     for (const listener of this.listeners) listener(key);
     return stored;
+  }
+
+  /**
+   * Replaces every policy at once (a snapshot restore): one durable write, then each name whose policy changed
+   * told to listeners. Policies are checked first; a bad one changes nothing. The splits only: rollouts, running
+   * or ended, are not restored (a running one here ends with its policy; start it again).
+   */
+  async replaceAll(input: Readonly<Record<string, { split: unknown; updatedAt?: unknown }>>): Promise<number> {
+    const next = new Map<string, StoredPolicy>();
+    for (const [name, stored] of Object.entries(input)) {
+      const policy = parseOrThrow(routingPolicySchema, { split: stored.split }, `routing policy of ${name}`);
+      next.set(name.toLowerCase(), { split: policy.split.map((s) => ({ version: s.version, weight: s.weight })), updatedAt: String(stored.updatedAt ?? new Date().toISOString()) });
+    }
+    const before = this.intended;
+    this.intended = new Map(next);
+    try {
+      await this.persist(next);
+    } catch (err) {
+      if (this.intended.size === next.size && [...next].every(([k, v]) => this.intended.get(k) === v)) this.intended = before;
+      throw err;
+    }
+    const changed = new Set([...this.policies.keys(), ...next.keys()]);
+    this.policies.clear();
+    for (const [name, policy] of next) this.policies.set(name, policy);
+    for (const name of changed) for (const listener of this.listeners) listener(name);
+    return next.size;
   }
 
   onChange(listener: (name: string) => void): () => void {

@@ -66,6 +66,16 @@ const ROLLOUT_OUT = z.object({
 });
 const ROLLOUT_ONE = ROUTING_OUT.extend({ name: z.string(), rollout: ROLLOUT_OUT });
 const ROUTING_ONE = ROUTING_OUT.extend({ name: z.string(), unmatched: z.array(z.string()), warnings: z.array(z.string()).optional() });
+const SNAPSHOT = z.object({
+  format: z.literal("homelab-discovery/registry-snapshot"),
+  version: z.literal(1),
+  createdAt: z.string(),
+  nodeId: z.string(),
+  count: z.number().int(),
+  sha256: z.string().describe("hex sha256 of the body as JSON.stringify writes it"),
+  body: z.object({ entries: z.array(serviceEntrySchema), routing: z.record(z.string(), ROUTING_OUT) }),
+});
+const RESTORED = z.object({ restored: z.number().int(), removed: z.number().int(), skipped: z.array(z.object({ id: z.string(), reason: z.string() })), routingPolicies: z.number().int() });
 const OPERATIONS: Operation[] = [
   { method: "get", path: "/v1/services", tag: "services", summary: "Query instances (a blocking query with index and wait)", params: [...QUERY, ...BLOCKING], responses: { 200: s.serviceListSchema, 400: E, 503: E } },
   { method: "post", path: "/v1/services/bulk", tag: "services", summary: "Register and deregister many, all or nothing", params: [FORCE], body: bulkRequestSchema, responses: { 200: s.bulkResultSchema, 400: E, 409: E }, admin: true },
@@ -91,6 +101,8 @@ const OPERATIONS: Operation[] = [
     params: [...QUERY, { name: "after", in: "query", schema: z.string().regex(/^\d{1,16}$/), description: "replay from this index (X-Index of a list read)" }, { name: "Last-Event-ID", in: "header", schema: z.string().regex(/^\d{1,16}$/), description: "the browser's reconnect: replay after it" }],
     responses: { 200: "events", 400: E, 503: E },
   },
+  { method: "get", path: "/v1/snapshot", tag: "server", summary: "A snapshot of this node's registry (instances as stored, maintenance, routing policies), with format, version and sha256; admin token when one is set", responses: { 200: SNAPSHOT, 401: E }, admin: true },
+  { method: "put", path: "/v1/snapshot", tag: "server", summary: "Restore a snapshot, all or nothing (a damaged, truncated or foreign file is a 400 and changes nothing)", body: SNAPSHOT, responses: { 200: RESTORED, 400: E, 409: E, 413: E, 415: E }, admin: true },
   { method: "get", path: "/v1/stats", tag: "server", summary: "Counts, cache, checks and the other parts' figures", responses: { 200: s.statsSchema } },
   { method: "delete", path: "/v1/cache", tag: "server", summary: "Clear the query cache", responses: { 200: s.cacheClearedSchema }, admin: true },
   { method: "post", path: "/v1/sync", tag: "server", summary: "Cluster mode: read the replica again from etcd", params: [FORCE], responses: { 200: s.syncSchema, 503: E }, admin: true },
