@@ -19,6 +19,9 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     logLevel: "silent",
     checkTimeout: 1_000,
     checkConcurrency: 64,
+    // The server's own instances (service discovery) would be in every listing and count; test/app/self.test.ts
+    // turns it back on.
+    selfRegister: false,
     ...overrides,
   });
 }

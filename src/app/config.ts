@@ -85,10 +85,10 @@ export const SETTINGS = {
   },
   nodeId: { flag: "node-id", description: "this node's id, a DNS label", default: undefined, defaultText: "the host name", schema: dnsLabelSchema },
   clusterName: { flag: "cluster-name", description: "name of the cluster this node belongs to", default: "homelab", schema: dnsLabelSchema },
-  dataDir: { flag: "data-dir", description: "directory of the durable store (a journal and a snapshot)", default: "./data", schema: z.string().min(1) },
+  dataDir: { flag: "data-dir", description: "directory of the durable store (a journal and a snapshot)", default: "./data", defaultText: "$STATE_DIRECTORY when set (systemd's StateDirectory=), else ./data", schema: z.string().min(1) },
   inMemory: { flag: "in-memory", description: "keep nothing on disk: no data dir, nothing survives a restart", default: false, schema: bool, boolean: true },
-  servicesDir: { flag: "services-dir", description: "directory of JSON/YAML files declaring static services (reloaded on SIGHUP)", default: undefined, defaultText: "none", schema: z.string().min(1) },
-  zonesDir: { flag: "zones-dir", description: "directory of static zone files", default: "./zones", schema: z.string().min(1) },
+  servicesDir: { flag: "services-dir", description: "directory of JSON/YAML files declaring static services (reloaded on SIGHUP)", default: undefined, defaultText: "$CONFIGURATION_DIRECTORY/services.d when set (systemd's ConfigurationDirectory=), else none", schema: z.string().min(1) },
+  zonesDir: { flag: "zones-dir", description: "directory of static zone files", default: "./zones", defaultText: "$CONFIGURATION_DIRECTORY/zones when set (systemd's ConfigurationDirectory=), else ./zones", schema: z.string().min(1) },
   dnsTtl: { flag: "dns-ttl", description: "TTL of service records, seconds (an instance's dnsTtl overrides it)", default: 5, schema: seconds },
   dnsNodeTtl: { flag: "dns-node-ttl", description: "TTL of node records, seconds", default: 30, schema: seconds },
   dnsSoaTtl: { flag: "dns-soa-ttl", description: "TTL of the SOA and NS records, seconds", default: 60, schema: seconds },
@@ -202,6 +202,20 @@ export const SETTINGS = {
   httpMaxConnections: { flag: "http-max-connections", description: "API connections open at once; more are closed as they arrive", default: 1024, schema: num().int().min(1, "must be at least 1").max(1_000_000) },
   httpHeadersTimeout: { flag: "http-headers-timeout", description: "a request's headers must arrive within this, ms", default: 10_000, schema: ms(100) },
   httpRequestTimeout: { flag: "http-request-timeout", description: "a whole request (headers and body) must arrive within this, ms; answers may take longer", default: 30_000, schema: ms(100) },
+  // Run as a service (issue 23): the server's own registration. Its defaults for the directories are in serviceDefaults.
+  selfRegister: {
+    flag: "self-register",
+    description: "register this server as service discovery (discovery.service.<domain>): an instance for the API (tag api) and one for DNS (tag dns) on this node, checked over loopback; false removes them",
+    default: true,
+    schema: bool,
+  },
+  advertiseAddress: {
+    flag: "advertise-address",
+    description: "the address other machines reach this node at: its own registration's, when --http-listen or --dns-listen is a wildcard address",
+    default: undefined,
+    defaultText: "the first address of this machine that is not loopback or link-local (IPv4 first), else 127.0.0.1",
+    schema: z.string().refine((a) => isIP(a) !== 0, "must be an IPv4 or IPv6 address").transform((a) => normaliseAddress(a) ?? a),
+  },
 } as const satisfies Record<string, Setting>;
 
 export type SettingKey = keyof typeof SETTINGS;
@@ -267,6 +281,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Cli
   const configFile = (values.config as string | undefined) ?? env.HD_CONFIG;
   const fromFile = configFile ? readConfigFile(configFile) : {};
   const raw: Record<string, { value: unknown; source: string }> = {};
+  const fromService = serviceDefaults(env);
   for (const key of KEYS) {
     const s: Setting = SETTINGS[key];
     const flagValue = values[s.flag];
@@ -274,6 +289,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Cli
     if (flagValue !== undefined) raw[key] = { value: flagValue, source: `--${s.flag}` };
     else if (envValue !== undefined && envValue !== "") raw[key] = { value: envValue, source: envName(key) };
     else if (fromFile[key] !== undefined) raw[key] = { value: fromFile[key], source: `${configFile}: ${key}` };
+    else if (fromService[key] !== undefined) raw[key] = fromService[key];
     else if (s.default !== undefined) raw[key] = { value: s.default, source: "default" };
   }
   raw.nodeId ??= { value: defaultNodeId(), source: "host name" };
@@ -296,6 +312,21 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Cli
   }
   if (problems.length > 0) throw new ConfigError(`invalid configuration:\n  ${problems.join("\n  ")}`);
   return { kind: "serve", config: config as unknown as Config, warnings: unknownEnv(env) };
+}
+
+/**
+ * Defaults that follow systemd's directories, so a service does not depend on its working directory:
+ * StateDirectory= sets $STATE_DIRECTORY (the data), ConfigurationDirectory= $CONFIGURATION_DIRECTORY (zones/,
+ * services.d/). Each may list several directories separated by ':' (several names in the unit): the first is ours.
+ */
+function serviceDefaults(env: NodeJS.ProcessEnv): Partial<Record<SettingKey, { value: string; source: string }>> {
+  const first = (name: string) => env[name]?.split(":").find((d) => d !== "");
+  const state = first("STATE_DIRECTORY");
+  const conf = first("CONFIGURATION_DIRECTORY");
+  return {
+    ...(state !== undefined ? { dataDir: { value: state, source: "$STATE_DIRECTORY" } } : {}),
+    ...(conf !== undefined ? { zonesDir: { value: `${conf}/zones`, source: "$CONFIGURATION_DIRECTORY" }, servicesDir: { value: `${conf}/services.d`, source: "$CONFIGURATION_DIRECTORY" } } : {}),
+  };
 }
 
 /** Every setting at its default, as the server runs with no flags, variables or file; then the overrides. */

@@ -21,6 +21,24 @@ import { Metrics } from "./metrics.js";
 import { loadServiceFiles } from "../sources/index.js";
 import { FileStore, MemoryStore, type Store } from "../store/index.js";
 import { VERSION } from "../lib/version.js";
+import { selfInstances } from "./self.js";
+
+/**
+ * The server's own instances (self.ts) registered, or with --self-register=false the ones an earlier run left
+ * removed. Before cluster mode starts: the first publish carries them, on this node's lease.
+ */
+async function registerSelf(discovery: Discovery, config: Config, bound: { http: { host: string; port: number }; dns: { host: string; port: number } }, logger: Logger): Promise<void> {
+  const inputs = config.selfRegister
+    ? selfInstances({ nodeId: discovery.nodeId, clusterName: config.clusterName, domain: config.domain, version: VERSION, ...bound, advertiseAddress: config.advertiseAddress })
+    : [];
+  const result = await discovery.syncSelf(inputs);
+  const log = logger.child({ component: "registry" });
+  if (inputs.length > 0) {
+    log.info({ instances: inputs.map((i) => ({ id: i.id, address: i.address, port: i.port, tags: i.tags })), name: `${inputs[0]!.name}.service.${config.domain}`, ...result }, "registered this server as a service");
+  } else if (result.deregistered.length > 0) {
+    log.info({ deregistered: result.deregistered }, "self-registration is off: this server's own instances removed");
+  }
+}
 
 export interface ServerHandle {
   /** Reloads what can change live (zone files, services files); a broken file keeps what was loaded and is reported. */
@@ -146,6 +164,13 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Ser
   const host = urlHost(http.host);
   const url = `http://${host}:${http.port}`;
   httpLogger.info({ address: `${host}:${http.port}`, url }, "HTTP API listening");
+  try {
+    await registerSelf(discovery, config, { http: { host: http.host, port: http.port }, dns: dnsAddress }, logger);
+  } catch (err) {
+    await Promise.all([http.close(), dns.close()]);
+    await discovery.stop();
+    throw err;
+  }
   if (config.store === "etcd") {
     try {
       // Loaded only in cluster mode: etcd3 and grpc add ~0.3 s to every start (measured), and restarts count.

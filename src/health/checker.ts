@@ -4,8 +4,10 @@
 // instances unhealthy for longer than deregisterAfter. An instance is as healthy as its worst check. Every status
 // change goes through the registry (so DNS and the query cache follow at once) and is logged once. What a check
 // does is its kind's (kind.ts, kinds/): this file only schedules.
+import { isIP } from "node:net";
 import type { Logger } from "pino";
 import type { Clock, Timer } from "../lib/clock.js";
+import { isLoopback } from "../lib/hostport.js";
 import { ConflictError, InvalidError, NotFoundError } from "../lib/errors.js";
 import type { CheckerStats, CheckRunReport, HealthCheckResult, HealthChecks, Registry, RegistryChange } from "../registry/index.js";
 import { checkKind, HEALTH_STATUSES, LIMITS, withResults, type HealthStatus, type ServiceEntry } from "../model/index.js";
@@ -15,6 +17,12 @@ import { capText, describe, MAX_OUTPUT_BYTES } from "./kinds/output.js";
 import { HttpPools } from "./pools.js";
 import { compileChecks, fieldOf, type CheckInput, type CheckSpec } from "./specs.js";
 import { CheckTargets } from "./targets.js";
+
+/** A loopback address written as an address (127.0.0.0/8, ::1), not a name that could resolve elsewhere. */
+const isLoopbackAddress = (host: string): boolean => {
+  const bare = host.replace(/^\[|\]$/g, "");
+  return isIP(bare) !== 0 && isLoopback(bare);
+};
 
 export interface CheckerSettings {
   /** Timeout of one check, ms, unless the check sets its own; also kept below 90% of the check's interval. */
@@ -253,6 +261,8 @@ export class HealthChecker implements HealthChecks {
     const own = spec.kind.refusal?.(spec.options, { origin, allowExec: this.settings.allowExec === true, authenticatedApi: this.settings.authenticatedApi === true });
     if (own !== undefined) return { field: fieldOf(spec, own.field), message: own.message };
     const target = spec.kind.target?.(spec.options, input);
+    // The server's own instances (--self-register) check it over loopback, whatever address they advertise.
+    if (target !== undefined && origin === "self" && isLoopbackAddress(target.host)) return undefined;
     const message = target && this.targets.refusal(target.host, input.address);
     return message ? { field: fieldOf(spec, target!.field), message } : undefined;
   }

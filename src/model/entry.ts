@@ -35,7 +35,7 @@ function declaredOf(source: Partial<Record<keyof Declared, unknown>>, nodeId: st
 }
 
 /** A source of instances besides the API (schema.ts: `source`). */
-export type EntrySource = "file" | "docker";
+export type EntrySource = "file" | "docker" | "self";
 
 export interface NewEntryContext {
   /** The node id given to an input without one. */

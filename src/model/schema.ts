@@ -227,9 +227,10 @@ const MANAGED = {
   lastHealthCheck: z.iso.datetime().nullable(),
   /** Set while an operator has the instance in maintenance: hidden from DNS and from healthy queries. */
   maintenance: z.strictObject({ reason: z.string().max(512), since: z.iso.datetime() }).optional(),
-  /** Who declared it besides the API: "file" (--services-dir) or "docker" (a container's labels, --docker-socket).
-   * API writes to it then need force: the source would bring its own version back. */
-  source: z.enum(["file", "docker"]).optional(),
+  /** Who declared it besides the API: "file" (--services-dir), "docker" (a container's labels, --docker-socket) or
+   * "self" (the server's own instances, --self-register). API writes to it then need force: the source would bring
+   * its own version back. */
+  source: z.enum(["file", "docker", "self"]).optional(),
 };
 
 /** The names of the declared fields, and of the server-managed ones (model/entry.ts works over these). */

@@ -65,8 +65,9 @@ export interface HealthChecks {
   refusal(input: Pick<ServiceEntry, "address" | "port" | "healthEndpoint" | "tcpCheck" | "ttl" | "healthCheckInterval" | "checks">, origin?: CheckOrigin): { field: string; message: string } | undefined;
 }
 
-/** Where a registration comes from: the API, a services file, a container's labels (some checks are refused from some). */
-export type CheckOrigin = "api" | "file" | "docker";
+/** Where a registration comes from: the API, a services file, a container's labels, the server itself (some checks
+ * are refused from some; the server's own may check it over loopback). */
+export type CheckOrigin = "api" | "file" | "docker" | "self";
 
 /** Builds the checker for a registry: it reads the clock and logs through the logger it is given. */
 export type HealthChecksFactory = (registry: Registry, clock: Clock, logger: Logger) => HealthChecks;

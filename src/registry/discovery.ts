@@ -333,6 +333,23 @@ export class Discovery implements DiscoveryApi {
   }
 
   /**
+   * Makes the server's own instances (src/app/self.ts, --self-register) what it declares now: registered, or
+   * re-registered when changed; its earlier ones no longer declared (another node id, the setting turned off)
+   * deregistered. One batch. Their checks may go to loopback (CheckOrigin "self").
+   */
+  async syncSelf(inputs: readonly ParsedServiceInput[]): Promise<{ registered: string[]; deregistered: string[]; unchanged: number }> {
+    for (const input of inputs) {
+      const why = this.checker.refusal(input, "self");
+      if (why !== undefined) throw new InvalidError(`the server's own instance ${input.id}: ${why.field}: ${why.message}`);
+    }
+    const { skipped: _, ...result } = await this.applyDeclared("self", inputs, (input, entry) => {
+      if (entry !== undefined && entry.source !== "self") this.logger.warn({ id: input.id, source: entry.source ?? "api" }, "an instance holds the id of the server's own registration: the server's replaces it");
+      return true;
+    });
+    return result;
+  }
+
+  /**
    * What syncServiceFiles and syncContainers share: a source's declared inputs registered (unless `take` says
    * no: skipped), re-registered when changed, left alone when unchanged; the source's instances it no longer
    * declares deregistered. One batch.
@@ -352,7 +369,9 @@ export class Discovery implements DiscoveryApi {
       else if (!take(input, entry)) skipped.push(input.id);
       else ops.push({ op: "register", input, source });
     }
-    for (const entry of this.registry.values()) if (entry.source === source && !declared.has(entry.id)) ops.push({ op: "deregister", id: entry.id });
+    // This node's only: in cluster mode the replica holds other nodes' instances of the same source, which only
+    // their owners may remove (a deregister of one would fail the whole batch: owned_elsewhere).
+    for (const entry of this.registry.localValues()) if (entry.source === source && !declared.has(entry.id)) ops.push({ op: "deregister", id: entry.id });
     const changes = ops.length > 0 ? await this.registry.write(ops) : [];
     return {
       registered: changes.filter((c) => c.after !== undefined).map((c) => c.id),
@@ -711,6 +730,7 @@ export function newServiceEntry(id: string, name: string, version: string, nodeI
 /** Why an API write to an instance a source declared needs force, as the message says it: where to change it. */
 function sourceConflict(entry: ServiceEntry, what: "change" | "remove"): string {
   if (entry.source === "file") return `is declared in a services file: ${what} it there (and reload)`;
+  if (entry.source === "self") return `is the server's own registration (--self-register): ${what === "change" ? "change its settings" : "start the server with --self-register=false"}`;
   const container = entry.metadata["container.name"];
   return `is registered from the labels of container ${container ?? "?"}: ${what === "change" ? "change the labels" : "stop the container"}`;
 }

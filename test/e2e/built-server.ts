@@ -17,7 +17,8 @@ export interface BuiltServer {
 export async function startBuiltServer(env: Record<string, string> = {}, args: string[] = ["--in-memory"]): Promise<BuiltServer> {
   const child: ChildProcess = spawn("npm", ["start", "--silent", "--", ...args], {
     cwd: root,
-    env: { ...process.env, HD_HTTP_LISTEN: "127.0.0.1:0", HD_DNS_LISTEN: "127.0.0.1:0", ...env },
+    // Self-registration off unless a test asks: the tests count and compare listings.
+    env: { ...process.env, HD_HTTP_LISTEN: "127.0.0.1:0", HD_DNS_LISTEN: "127.0.0.1:0", HD_SELF_REGISTER: "false", ...env },
     stdio: ["ignore", "pipe", "inherit"],
     detached: true, // its own process group: npm, the shell and node stop together
   });

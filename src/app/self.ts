@@ -1,0 +1,98 @@
+// The server's own registration (--self-register): service `discovery`, one instance for its API and one for its
+// DNS server on each node, so a client that knows one of its DNS servers finds the API (and, in cluster mode,
+// every node) by name. Each instance is checked by this server over loopback, whatever address it advertises.
+//
+//   discovery.service.<domain>              A/AAAA: the nodes' addresses
+//   _discovery._api.service.<domain>        SRV: each node's API port (api.discovery.service.<domain> too)
+//   _discovery._dns.service.<domain>        SRV: each node's DNS port (_discovery._udp.service.<domain> too)
+import { isIP } from "node:net";
+import { networkInterfaces, type NetworkInterfaceInfo } from "node:os";
+import { isLoopback, isWildcard, urlHost } from "../lib/hostport.js";
+import { ipHex } from "../lib/ip.js";
+import type { ParsedServiceInput } from "../model/index.js";
+import { serviceInputSchema } from "../model/index.js";
+
+export const SELF_SERVICE = "discovery";
+/** How often the server checks its own instances, ms. */
+export const SELF_CHECK_INTERVAL_MS = 10_000;
+
+export interface SelfRegistration {
+  nodeId: string;
+  clusterName: string;
+  domain: string;
+  version: string;
+  /** Where the API and DNS listen, as bound (port 0 resolved). */
+  http: { host: string; port: number };
+  dns: { host: string; port: number };
+  /** --advertise-address: the address of a wildcard listener. */
+  advertiseAddress?: string | undefined;
+  /** The machine's interfaces (os.networkInterfaces()); tests give their own. */
+  interfaces?: NodeJS.Dict<NetworkInterfaceInfo[]>;
+}
+
+/** The id of a node's instance: discovery-<node>-api, discovery-<node>-dns (node ids are labels: 63 at most, ids 128). */
+export function selfId(nodeId: string, role: "api" | "dns"): string {
+  return `${SELF_SERVICE}-${nodeId}-${role}`;
+}
+
+/**
+ * The address an instance listening on `bound` is advertised at: the bound address itself when it is one (it
+ * answers there only; "localhost" is 127.0.0.1); for a wildcard, --advertise-address, else the machine's first
+ * address that is neither loopback nor link-local (IPv4 first), else 127.0.0.1.
+ */
+export function advertisedAddress(bound: string, advertise: string | undefined, interfaces: NodeJS.Dict<NetworkInterfaceInfo[]> = networkInterfaces()): string {
+  if (!isWildcard(bound)) return bound === "localhost" ? "127.0.0.1" : bound;
+  if (advertise !== undefined) return advertise;
+  const usable = Object.values(interfaces)
+    .flatMap((list) => list ?? [])
+    .filter((i) => !i.internal && !/^169\.254\./.test(i.address) && !/^fe80:/i.test(i.address));
+  return usable.find((i) => i.family === "IPv4")?.address ?? usable.find((i) => i.family === "IPv6")?.address ?? "127.0.0.1";
+}
+
+/** Where this server reaches its own listener: loopback for a wildcard or loopback address, else the address. */
+function checkHost(bound: string): string {
+  if (bound === "::") return "::1";
+  if (bound === "0.0.0.0" || bound === "localhost") return "127.0.0.1";
+  return bound;
+}
+
+/** The server's own instances, parsed as a registration is. */
+export function selfInstances(s: SelfRegistration): ParsedServiceInput[] {
+  const apiAddress = advertisedAddress(s.http.host, s.advertiseAddress, s.interfaces);
+  const dnsAddress = advertisedAddress(s.dns.host, s.advertiseAddress, s.interfaces);
+  const metadata = { node: s.nodeId, cluster: s.clusterName, version: s.version };
+  const apiCheckUrl = `http://${urlHost(checkHost(s.http.host))}:${s.http.port}/v1/status`;
+  const dnsResolver = `${urlHost(checkHost(s.dns.host))}:${s.dns.port}`;
+  // A name this DNS server answers from the registry alone, and to a known address: <hex>.addr.<domain> is the
+  // instance's own address (the SRV target). A host name has no such form: the node's name then.
+  const hex = isIP(dnsAddress) !== 0 ? ipHex(dnsAddress) : undefined;
+  const dnsCheck =
+    hex !== undefined
+      ? { query: `${hex}.addr.${s.domain}`, type: isIP(dnsAddress) === 6 ? "AAAA" : "A", expect: dnsAddress }
+      : { query: `${s.nodeId}.node.${s.domain}` };
+  const inputs = [
+    {
+      id: selfId(s.nodeId, "api"),
+      name: SELF_SERVICE,
+      version: s.version,
+      nodeId: s.nodeId,
+      address: apiAddress,
+      port: s.http.port,
+      tags: ["api", "http"],
+      metadata: { ...metadata, role: "api" },
+      checks: [{ id: "api", name: `GET /v1/status over ${isLoopback(checkHost(s.http.host)) ? "loopback" : "its address"}`, kind: "http", url: apiCheckUrl, interval: SELF_CHECK_INTERVAL_MS }],
+    },
+    {
+      id: selfId(s.nodeId, "dns"),
+      name: SELF_SERVICE,
+      version: s.version,
+      nodeId: s.nodeId,
+      address: dnsAddress,
+      port: s.dns.port,
+      tags: ["dns", "udp"],
+      metadata: { ...metadata, role: "dns" },
+      checks: [{ id: "dns", name: `DNS ${dnsCheck.query}`, kind: "dns", resolver: dnsResolver, ...dnsCheck, interval: SELF_CHECK_INTERVAL_MS }],
+    },
+  ];
+  return inputs.map((input) => serviceInputSchema.parse(input));
+}
