@@ -4,7 +4,7 @@
 // sockets, no clock.
 import { isIP } from "node:net";
 import { ipv6ForDns2 } from "../lib/ip.js";
-import { route, weightedSequence, type RoutedGroup, type RoutingPolicy, type ServiceEntry } from "../model/index.js";
+import { pinMatcher, route, weightedSequence, type RoutedGroup, type RoutingPolicy, type ServiceEntry } from "../model/index.js";
 import { classify, hexOfAddress, instanceLabel, type Lookup, type ZoneNames } from "./names.js";
 import type { Rr, SoaRr, ZoneRr } from "./records.js";
 import { RCODE, TYPE } from "./wire.js";
@@ -182,7 +182,7 @@ export class Zone {
         return records.length > 0 ? ok(records, [], true) : NONE;
       }
       case "service":
-        return this.service(lookup.name, lookup.tags, lookup.rfc2782, qname, qtype, view);
+        return this.service(lookup.name, lookup.tags, lookup.rfc2782, qname, qtype, view, lookup.pin);
       case "node": {
         const instances = view.instancesOnNode(lookup.node);
         if (instances.length === 0) return NX;
@@ -274,6 +274,11 @@ export class Zone {
     return { instances, groups: r.groups.length > 1 ? r.groups : undefined };
   }
 
+  private pinned(selected: ServiceEntry[], pin: string): ServiceEntry[] {
+    const matches = pinMatcher(pin);
+    return selected.filter((e) => matches(e.version));
+  }
+
   /**
    * A routed A/AAAA answer over several versions: ROUTED_VARIANTS variants, each one version's addresses (rotated
    * within the version), in the order weightedSequence spreads them.
@@ -291,10 +296,11 @@ export class Zone {
     return { kind: "success", answers: [...variants[0]!], additionals: [], rotate: false, variants };
   }
 
-  private service(name: string, tags: readonly string[], rfc2782: boolean, qname: string, qtype: number, view: DnsView): Answer {
+  /** A service's instances with every tag; `pin`: of that version only, past any policy (and no fallback). */
+  private service(name: string, tags: readonly string[], rfc2782: boolean, qname: string, qtype: number, view: DnsView, pin?: string): Answer {
     const all = view.instancesOf(name);
     if (all.length === 0) return NX;
-    const { instances: selected, groups } = this.routed(name, this.select(all, tags));
+    const { instances: selected, groups } = pin === undefined ? this.routed(name, this.select(all, tags)) : { instances: this.pinned(this.select(all, tags), pin), groups: undefined };
     if (selected.length === 0) return NONE;
     const ttl = this.ttlOf(selected);
     if (qtype === TYPE.SRV || (rfc2782 && qtype === TYPE.ANY)) return this.srv(qname, selected, ttl, groups);

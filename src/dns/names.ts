@@ -4,6 +4,8 @@
 //   ns.<domain>                               the server itself
 //   [<tag>.]*<name>.service[.<cluster>].<domain>    instances of a service having every tag
 //   _<name>._tcp.service[.<cluster>].<domain>       RFC 2782, every instance; _<name>._<tag>. with a tag (_udp: udp)
+//   [<tag>.]*_v<version>.<name>.service..., _v<version>._<name>._tcp.service...   one version only (a pin:
+//                                             _v2 major 2, _v2-1 2.1.x, _v2-1-3 exactly; model/routing.ts pinMatcher)
 //   <node>.node[.<cluster>].<domain>          a node's addresses
 //   <hex>.addr.<domain>                       an address, the target of SRV records
 //   <reversed>.in-addr.arpa, <nibbles>.ip6.arpa     PTR of a registered address
@@ -18,7 +20,8 @@ import { canonicalIPv6, ipHex, isIPv4Text } from "../lib/ip.js";
 export type Lookup =
   | { readonly kind: "apex" }
   | { readonly kind: "ns" }
-  | { readonly kind: "service"; readonly name: string; readonly tags: readonly string[]; readonly rfc2782: boolean }
+  /** `pin`: the version label's text after `_v` (`2-1`), when the name pins one version. */
+  | { readonly kind: "service"; readonly name: string; readonly tags: readonly string[]; readonly rfc2782: boolean; readonly pin?: string }
   | { readonly kind: "node"; readonly node: string }
   | { readonly kind: "addr"; readonly address: string }
   | { readonly kind: "reverse"; readonly address: string }
@@ -63,18 +66,25 @@ export function classify(labels: readonly string[], zone: ZoneNames): Lookup {
 
   if (kind === "service") {
     if (below.length === 0) return { kind: "empty-nonterminal" };
-    if (below[0]!.startsWith("_")) {
+    if (below[below.length - 1]!.startsWith("_")) {
       // `_tcp.service.<domain>` (or `_<tag>.`) holds no records but RFC 2782 names sit below it: NODATA (RFC 8020).
       if (below.length === 1) return serviceOfLabel(below[0]!) !== undefined ? { kind: "empty-nonterminal" } : { kind: "nxdomain" };
-      if (below.length !== 2 || !below[1]!.startsWith("_")) return { kind: "nxdomain" };
-      const name = below[0]!.slice(1);
-      const proto = below[1]!.slice(1);
+      // `_v2._web._tcp.service`: the RFC 2782 name of one version.
+      const pin = below.length === 3 ? pinOfLabel(below[0]!) : undefined;
+      const rest = pin !== undefined ? below.slice(1) : below;
+      if (rest.length !== 2 || !rest[0]!.startsWith("_") || !rest[1]!.startsWith("_")) return { kind: "nxdomain" };
+      const name = rest[0]!.slice(1);
+      const proto = rest[1]!.slice(1);
       if (!LABEL.test(name) || !LABEL.test(proto)) return { kind: "nxdomain" };
       // As in Consul: `_tcp` is every instance, any other protocol label a tag (`_udp`: the instances tagged udp).
-      return { kind: "service", name, tags: proto === "tcp" ? [] : [proto], rfc2782: true };
+      return { kind: "service", name, tags: proto === "tcp" ? [] : [proto], rfc2782: true, ...(pin !== undefined ? { pin } : {}) };
     }
-    if (!below.every((l) => LABEL.test(l))) return { kind: "nxdomain" };
-    return { kind: "service", name: below[below.length - 1]!, tags: below.slice(0, -1), rfc2782: false };
+    // `[<tag>.]*_v2.web.service`: a version label right before the name (a tag, a DNS label, cannot start with '_').
+    const pin = below.length >= 2 ? pinOfLabel(below[below.length - 2]!) : undefined;
+    const tags = below.slice(0, pin !== undefined ? -2 : -1);
+    const name = below[below.length - 1]!;
+    if (!LABEL.test(name) || !tags.every((l) => LABEL.test(l))) return { kind: "nxdomain" };
+    return { kind: "service", name, tags, rfc2782: false, ...(pin !== undefined ? { pin } : {}) };
   }
   if (kind === "node") {
     if (below.length === 0) return { kind: "empty-nonterminal" };
@@ -108,6 +118,13 @@ function classifyDnsSd(rel: readonly string[]): Lookup {
     return tag === undefined ? { kind: "nxdomain" } : { kind: "dnssd-type", name: service, proto, tags: [tag] };
   }
   return { kind: "nxdomain" };
+}
+
+/** `_v2-1` -> `2-1`: a version label's text, when it is `_v` and a DNS label. */
+function pinOfLabel(label: string): string | undefined {
+  if (!label.startsWith("_v") || label.length < 3) return undefined;
+  const pin = label.slice(2);
+  return LABEL.test(pin) ? pin : undefined;
 }
 
 /** `_web` -> `web`, when what follows the underscore is a DNS label (a service name or tag). */

@@ -31,7 +31,7 @@ export {
   type ServiceInput,
 } from "./schema.js";
 export { carryHealth, entryMatches, freezeEntry, newEntry, publicEntry, sameCheck, storedEntry, uncheckedEntry, withResults, withoutManaged, type EntrySource, type NewEntryContext } from "./entry.js";
-export { MAX_SELECTORS, route, routingPolicySchema, selectorOf, unmatchedSelectors, versionMatcher, weightedSequence, type Routed, type RoutedGroup, type RoutingPolicy, type RoutingSelector } from "./routing.js";
+export { MAX_SELECTORS, pinMatcher, route, routingPolicySchema, selectorOf, unmatchedSelectors, versionMatcher, weightedSequence, type Routed, type RoutedGroup, type RoutingPolicy, type RoutingSelector } from "./routing.js";
 export {
   DEFAULT_ROLLOUT_STEPS,
   canaryHealth,

@@ -27,6 +27,19 @@ export function versionMatcher(spec: string): (version: string) => boolean {
   return (v) => v === spec;
 }
 
+/**
+ * The versions a DNS version label pins (`_v<pin>`, names.ts): digits joined by '-' are a semver prefix (`2` major 2,
+ * `2-1` 2.1.x, `2-1-3` exactly 2.1.3; pre-releases excluded, as in ranges); any other label matches the versions
+ * whose text, lowercased with '.' as '-', is the label (`blue`, `2-1-3-rc-1` for 2.1.3-rc.1).
+ */
+export function pinMatcher(pin: string): (version: string) => boolean {
+  if (/^\d+(-\d+){0,2}$/.test(pin)) {
+    const range = pin.split("-").map((n) => String(Number(n))).join(".");
+    return (v) => semver.valid(v) !== null && semver.satisfies(v, range);
+  }
+  return (v) => v.toLowerCase().replace(/\./g, "-") === pin;
+}
+
 /** Whether some version would match both specs (so which selector it falls under would be ambiguous). */
 function overlap(a: string, b: string): boolean {
   if (a === b) return true;

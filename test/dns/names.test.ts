@@ -16,6 +16,19 @@ describe("query names", () => {
     expect(c("_web._tcp.service.lab.home.arpa")).toMatchObject({ kind: "service", name: "web" });
   });
 
+  it("reads a version pin: a _v label right before the name, or before the RFC 2782 pair", () => {
+    expect(c("_v2.web.service.home.arpa")).toEqual({ kind: "service", name: "web", tags: [], rfc2782: false, pin: "2" });
+    expect(c("prod._v2-1.web.service.lab.home.arpa")).toEqual({ kind: "service", name: "web", tags: ["prod"], rfc2782: false, pin: "2-1" });
+    expect(c("_v2._web._tcp.service.home.arpa")).toEqual({ kind: "service", name: "web", tags: [], rfc2782: true, pin: "2" });
+    expect(c("_vblue._web._udp.service.home.arpa")).toEqual({ kind: "service", name: "web", tags: ["udp"], rfc2782: true, pin: "blue" });
+    // A service named v2 keeps its names; a pin anywhere else, or an empty one, is no name.
+    expect(c("_v2._tcp.service.home.arpa")).toEqual({ kind: "service", name: "v2", tags: [], rfc2782: true });
+    expect(c("v2.web.service.home.arpa")).toEqual({ kind: "service", name: "web", tags: ["v2"], rfc2782: false });
+    for (const name of ["_v2.prod.web.service.home.arpa", "_v.web.service.home.arpa", "_v2_x.web.service.home.arpa", "_v2._v3._web._tcp.service.home.arpa", "_x2._web._tcp.service.home.arpa"]) {
+      expect(c(name), name).toEqual({ kind: "nxdomain" });
+    }
+  });
+
   it("reads nodes, addresses, the apex, ns and reverse names", () => {
     expect(c("nas.node.home.arpa")).toEqual({ kind: "node", node: "nas" });
     expect(c("nas.node.lab.home.arpa")).toEqual({ kind: "node", node: "nas" });

@@ -180,6 +180,32 @@ describe("routing over DNS and the API", () => {
     expect(await servers()).toEqual([{ url: "http://10.0.0.3:8002" }]);
   });
 
+  it("pins a version by name: _v<major>, _v<major>-<minor>, _v<exact>, past the policy and without fallback", async () => {
+    const s = await start();
+    await register(s);
+    await api(s.url, "POST", "/v1/services/bulk", { register: [{ id: "web-d", name: "web", version: "blue", address: "10.0.0.4", port: 8004, tags: ["prod"] }] });
+    // A policy sends everything to ^3: the pinned names still answer their own version.
+    await api(s.url, "PUT", "/v1/routing/web", { split: [{ version: "^3", weight: 100 }] });
+    const a = async (name: string) => (await ask(s, name, Packet.TYPE.A)).answers.map((r: any) => r.address).sort();
+    expect(await a("web.service")).toEqual(["10.0.0.3"]);
+    expect(await a("_v2.web.service")).toEqual(["10.0.0.1", "10.0.0.2"]);
+    expect(await a("_v2-1.web.service")).toEqual(["10.0.0.2"]);
+    expect(await a("_v2-0-0.web.service")).toEqual(["10.0.0.1"]);
+    expect(await a("_vblue.web.service")).toEqual(["10.0.0.4"]);
+    expect(await a("prod._vblue.web.service")).toEqual(["10.0.0.4"]);
+    const pinnedSrv = await ask(s, "_v2._web._tcp.service", Packet.TYPE.SRV);
+    expect(pinnedSrv.answers.map((r: any) => [r.port, r.weight]).sort()).toEqual([[8001, 2560], [8002, 2560]]);
+    expect((await ask(s, "_v2.web.service", Packet.TYPE.SRV)).answers.map((r: any) => r.port).sort()).toEqual([8001, 8002]);
+    // No instance of that version: NODATA with the SOA (the service exists), never another version's.
+    const none = await ask(s, "_v4.web.service", Packet.TYPE.A);
+    expect([none.header.rcode, none.answers.length, none.authorities.length]).toEqual([0, 0, 1]);
+    expect((await ask(s, "_v2.nothing.service", Packet.TYPE.A)).header.rcode).toBe(3);
+    // Fresh at once: the v2.1 instance goes into maintenance, and its pinned name empties.
+    expect((await api(s.url, "PUT", "/v1/services/web-b/maintenance", { enable: true })).status).toBe(200);
+    expect(await a("_v2-1.web.service")).toEqual([]);
+    expect(await a("_v2.web.service")).toEqual(["10.0.0.1"]);
+  });
+
   it("keeps policies across a restart (routing.json beside the store)", async () => {
     const dir = mkdtempSync(join(tmpdir(), "hd-routing-"));
     let s = await start(dir);
