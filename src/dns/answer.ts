@@ -198,7 +198,7 @@ export class Zone {
       case "dnssd-types":
         return this.dnssdTypes(qname, qtype, view);
       case "dnssd-type":
-        return this.dnssdType(lookup.name, lookup.proto, lookup.tags, qname, qtype, view);
+        return this.dnssdType(lookup.name, lookup.proto, lookup.tags, qname, qtype, view, lookup.pin);
       case "dnssd-instance":
         return this.dnssdInstance(lookup.name, lookup.proto, lookup.instance, qname, qtype, view);
       case "reverse": {
@@ -333,16 +333,17 @@ export class Zone {
   }
 
   /**
-   * `_<name>._tcp.<domain>` (and `_<tag>._sub.` subtypes): PTR to instances; SRV as at the RFC 2782 name (ANY: both).
+   * `_<name>._tcp.<domain>` (and `_<tag>._sub.` subtypes, `__v2._sub.` of one version): PTR to instances; SRV as at the RFC 2782 name (ANY: both).
    * `_udp`: the instances tagged udp.
    */
-  private dnssdType(name: string, proto: "tcp" | "udp", tags: readonly string[], qname: string, qtype: number, view: DnsView): Answer {
+  private dnssdType(name: string, proto: "tcp" | "udp", tags: readonly string[], qname: string, qtype: number, view: DnsView, pin?: string): Answer {
     const all = view.instancesOf(name);
     if (all.length === 0) return NX;
-    const { instances: selected, groups } = this.routed(name, this.select(all, proto === "udp" ? [...tags, "udp"] : tags));
+    const tagged = this.select(all, proto === "udp" ? [...tags, "udp"] : tags);
+    const { instances: selected, groups } = pin === undefined ? this.routed(name, tagged) : { instances: this.pinned(tagged, pin), groups: undefined };
     if (selected.length === 0) return NONE;
     const ttl = this.ttlOf(selected);
-    const withSrv = tags.length === 0;
+    const withSrv = tags.length === 0 && pin === undefined;
     if (qtype === TYPE.SRV && withSrv) return this.srv(qname, selected, ttl, groups);
     if (qtype !== TYPE.PTR && qtype !== TYPE.ANY) return NONE;
     const typeName = `_${name}._${proto}.${this.settings.domain}`;

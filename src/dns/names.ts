@@ -13,6 +13,7 @@
 //   _services._dns-sd._udp.<domain>           the service types
 //   _<name>._tcp.<domain>                     a type: PTR to its instances (_udp: those tagged udp)
 //   _<tag>._sub._<name>._tcp.<domain>         a subtype: the instances with a tag
+//   __v<version>._sub._<name>._tcp.<domain>   a subtype of one version (the pin label `_v2` as a subtype)
 //   <instance>._<name>._tcp.<domain>          an instance: SRV and TXT
 
 import { canonicalIPv6, ipHex, isIPv4Text } from "../lib/ip.js";
@@ -27,7 +28,7 @@ export type Lookup =
   | { readonly kind: "reverse"; readonly address: string }
   | { readonly kind: "dnssd-types" }
   /** `proto` "udp": only the instances tagged udp (as at `_<name>._udp.service`). */
-  | { readonly kind: "dnssd-type"; readonly name: string; readonly proto: "tcp" | "udp"; readonly tags: readonly string[] }
+  | { readonly kind: "dnssd-type"; readonly name: string; readonly proto: "tcp" | "udp"; readonly tags: readonly string[]; readonly pin?: string }
   | { readonly kind: "dnssd-instance"; readonly name: string; readonly proto: "tcp" | "udp"; readonly instance: string }
   /** A name inside the zone that holds no records but has names below it (RFC 8020: never NXDOMAIN). */
   | { readonly kind: "empty-nonterminal" }
@@ -114,6 +115,9 @@ function classifyDnsSd(rel: readonly string[]): Lookup {
   if (n === 2) return { kind: "dnssd-type", name: service, proto, tags: [] };
   if (n === 3) return rel[0] === "_sub" ? { kind: "empty-nonterminal" } : { kind: "dnssd-instance", name: service, proto, instance: rel[0]! };
   if (n === 4 && rel[1] === "_sub") {
+    // `__v2._sub._web._tcp`: a subtype of one version (the subtype's '_' and the pin label `_v2`; `_v2._sub` is the tag v2).
+    const pin = rel[0]!.startsWith("__") ? pinOfLabel(rel[0]!.slice(1)) : undefined;
+    if (pin !== undefined) return { kind: "dnssd-type", name: service, proto, tags: [], pin };
     const tag = serviceOfLabel(rel[0]!);
     return tag === undefined ? { kind: "nxdomain" } : { kind: "dnssd-type", name: service, proto, tags: [tag] };
   }

@@ -24,7 +24,9 @@ describe("query names", () => {
     // A service named v2 keeps its names; a pin anywhere else, or an empty one, is no name.
     expect(c("_v2._tcp.service.home.arpa")).toEqual({ kind: "service", name: "v2", tags: [], rfc2782: true });
     expect(c("v2.web.service.home.arpa")).toEqual({ kind: "service", name: "web", tags: ["v2"], rfc2782: false });
-    for (const name of ["_v2.prod.web.service.home.arpa", "_v.web.service.home.arpa", "_v2_x.web.service.home.arpa", "_v2._v3._web._tcp.service.home.arpa", "_x2._web._tcp.service.home.arpa"]) {
+    expect(c("__v2-1._sub._web._tcp.home.arpa")).toEqual({ kind: "dnssd-type", name: "web", proto: "tcp", tags: [], pin: "2-1" });
+    expect(c("_v2._sub._web._tcp.home.arpa")).toEqual({ kind: "dnssd-type", name: "web", proto: "tcp", tags: ["v2"] });
+    for (const name of ["__x2._sub._web._tcp.home.arpa", "___v2._sub._web._tcp.home.arpa", "_v2.prod.web.service.home.arpa", "_v.web.service.home.arpa", "_v2_x.web.service.home.arpa", "_v2._v3._web._tcp.service.home.arpa", "_x2._web._tcp.service.home.arpa"]) {
       expect(c(name), name).toEqual({ kind: "nxdomain" });
     }
   });

@@ -196,6 +196,9 @@ describe("routing over DNS and the API", () => {
     const pinnedSrv = await ask(s, "_v2._web._tcp.service", Packet.TYPE.SRV);
     expect(pinnedSrv.answers.map((r: any) => [r.port, r.weight]).sort()).toEqual([[8001, 2560], [8002, 2560]]);
     expect((await ask(s, "_v2.web.service", Packet.TYPE.SRV)).answers.map((r: any) => r.port).sort()).toEqual([8001, 8002]);
+    // DNS-SD: the subtype of one version (`__v2`: the subtype's underscore and the pin label), PTRs only.
+    const ptrs = await ask(s, "__v2._sub._web._tcp", Packet.TYPE.PTR);
+    expect(ptrs.answers.map((r: any) => r.domain).sort()).toEqual([`web-a._web._tcp.${DOMAIN}`, `web-b._web._tcp.${DOMAIN}`]);
     // No instance of that version: NODATA with the SOA (the service exists), never another version's.
     const none = await ask(s, "_v4.web.service", Packet.TYPE.A);
     expect([none.header.rcode, none.answers.length, none.authorities.length]).toEqual([0, 0, 1]);
