@@ -26,6 +26,7 @@ import { parseArgs } from "node:util";
 import { Agent, request } from "undici";
 import { canPin, children, runMain, sleep, stopChild } from "./children.js";
 import { printHotFunctions } from "./cpuprofile.js";
+import { dnsperf as runDnsperf, requireDnsperf } from "./dnsperf.js";
 import { processCpuMs } from "./procstat.js";
 import { instancesOf, queryFile, questions, serviceName } from "./dns-fixtures.js";
 import { fmt, median, readyLine } from "./stats.js";
@@ -67,24 +68,10 @@ const checkInterval = Number(opts["check-interval"]);
 /** Writes a second, for the phases that write. */
 type Writing = "unrelated" | "asked";
 
-if (spawnSync("sh", ["-c", "command -v dnsperf"]).status !== 0) throw new Error("dnsperf not found: apt-get install -y dnsperf");
+requireDnsperf();
 
 /** dnsperf, asynchronously: this process keeps sending the churn meanwhile. */
-function dnsperf(port: number, file: string, seconds: number): Promise<{ qps: number; lost: number; out: string }> {
-  const args = ["-s", "127.0.0.1", "-p", String(port), "-d", file, "-c", String(clients), "-l", String(seconds)];
-  const child = spawn(pin ? "taskset" : "dnsperf", pin ? ["-c", "0", "dnsperf", ...args] : args, { stdio: ["ignore", "pipe", "inherit"] });
-  children.push(child);
-  let out = "";
-  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
-  return new Promise((resolve, reject) => {
-    child.once("exit", (code) => {
-      if (code !== 0) return reject(new Error(`dnsperf exited with ${code}: ${out.slice(-500)}`));
-      const qps = Number(/Queries per second:\s+([\d.]+)/.exec(out)?.[1]);
-      const lost = Number(/Queries lost:\s+(\d+)/.exec(out)?.[1]);
-      resolve({ qps, lost, out });
-    });
-  });
-}
+const dnsperf = (port: number, file: string, seconds: number) => runDnsperf(port, file, seconds, { clients, pin });
 
 /** Sends `rate` writes a second (paced every 5 ms, at most 32 in flight) until stopped; counts the acknowledged ones. */
 function churn(base: string, phase: Writing, agent: Agent): { stop: () => Promise<{ acked: number; failed: number; seconds: number }> } {

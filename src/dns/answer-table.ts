@@ -14,10 +14,11 @@
 
 import { fold, u16 } from "./wire.js";
 
-// A record: EDNS state, outside-the-zone flag, variant count, next variant (A and AAAA answers rotate), the key's
+// A record: EDNS state, outside-the-zone flag, variant count, next turn (A and AAAA answers rotate), the key's
 // length (2 bytes), the question's hash and the record's size (4 bytes each: removal finds the slot, and counts
-// what it leaves behind), the key (name in wire form, letters folded; type; class), then each variant as a 2-byte
-// length and its bytes.
+// what it leaves behind), the order's length, the key (name in wire form, letters folded; type; class), the order
+// (a variant's index per turn; none: each variant in turn), then each variant as a 2-byte length and its bytes.
+// A routed split (answer.ts) cycles 100 turns over a few distinct answers: stored once each, with their order.
 const STATE = 0;
 const OUTSIDE = 1;
 const VARIANTS = 2;
@@ -25,7 +26,8 @@ const NEXT = 3;
 const KEY_LENGTH = 4;
 const HASH = 6;
 const SIZE = 10;
-const KEY = 14;
+const ORDER_LENGTH = 14;
+const KEY = 15;
 
 const INITIAL_RECORD_BYTES = 64 * 1024;
 /** clear() lets a record buffer larger than this go (a burst of big answers), and starts again small. */
@@ -75,13 +77,16 @@ export class AnswerTable {
 
   /**
    * Adds an entry (the caller found none) and returns it. `key`: what it depends on (dependencies.ts), undefined
-   * for an answer only clear() drops.
+   * for an answer only clear() drops. `order`: which variant each turn sends (indices into variants), when not
+   * each in turn.
    */
-  insert(packet: Buffer, questionEnd: number, hash: number, state: number, variants: readonly Buffer[], outside: boolean, key?: string): number {
+  insert(packet: Buffer, questionEnd: number, hash: number, state: number, variants: readonly Buffer[], outside: boolean, key?: string, order?: readonly number[]): number {
     if (variants.length > 255) throw new RangeError("at most 255 variants");
+    if (order !== undefined && (order.length > 255 || order.some((i) => i >= variants.length))) throw new RangeError("an order is at most 255 turns of the variants given");
     if (this.deadBytes > this.maxDeadBytes && this.deadBytes * 2 > this.recordsUsed) this.compact();
     const length = questionEnd - 12;
-    let size = KEY + length;
+    const turns = order?.length ?? 0;
+    let size = KEY + length + turns;
     for (const v of variants) size += 2 + v.length;
     this.records = ensure(this.records, this.recordsUsed + size);
     const r = this.records;
@@ -93,9 +98,11 @@ export class AnswerTable {
     r.writeUInt16BE(length, at + KEY_LENGTH);
     r.writeInt32BE(hash, at + HASH);
     r.writeUInt32BE(size, at + SIZE);
+    r[at + ORDER_LENGTH] = turns;
     const nameLength = length - 4; // the type and class bytes are never folded
     for (let i = 0; i < length; i++) r[at + KEY + i] = i < nameLength ? fold(packet[12 + i]!) : packet[12 + i]!;
     let p = at + KEY + length;
+    for (let i = 0; i < turns; i++) r[p++] = order![i]!;
     for (const v of variants) {
       r.writeUInt16BE(v.length, p);
       v.copy(r, p + 2);
@@ -153,9 +160,12 @@ export class AnswerTable {
   /** A copy of the entry's next variant, to patch and send; the rotation moves on. */
   next(entry: number): Buffer {
     const r = this.records;
-    const k = r[entry + NEXT]!;
-    r[entry + NEXT] = k + 1 === r[entry + VARIANTS] ? 0 : k + 1;
+    const turn = r[entry + NEXT]!;
+    const turns = r[entry + ORDER_LENGTH]!;
+    r[entry + NEXT] = turn + 1 === (turns === 0 ? r[entry + VARIANTS] : turns) ? 0 : turn + 1;
     let p = entry + KEY + u16(r, entry + KEY_LENGTH);
+    const k = turns === 0 ? turn : r[p + turn]!;
+    p += turns;
     for (let j = 0; j < k; j++) p += 2 + u16(r, p);
     const length = u16(r, p);
     const out = Buffer.allocUnsafe(length);

@@ -59,6 +59,8 @@ export interface DnsStats {
 /** What build() encodes for a question, before the answer table keeps it. */
 interface Built {
   readonly variants: Buffer[];
+  /** The variant each turn sends, when not each in turn (a routed split: 100 turns over a few answers). */
+  readonly order?: readonly number[];
   /** Not a name of ours: forwarded when upstreams are configured and the client asked for recursion. */
   readonly outside: boolean;
   /** What in the registry the answer depends on (dependencies.ts); undefined: nothing. */
@@ -299,7 +301,7 @@ export class DnsServer {
       const labels = nameLabels(q);
       const built = this.buildOrFail(q, labels);
       if (this.answers.size >= MAX_CACHED_ANSWERS) this.answers.clear();
-      entry = this.answers.insert(q.packet, q.questionEnd, q.hash, state, built.variants, built.outside, built.key);
+      entry = this.answers.insert(q.packet, q.questionEnd, q.hash, state, built.variants, built.outside, built.key, built.order);
     } else {
       this.counters.cacheHits += 1;
     }
@@ -352,7 +354,7 @@ export class DnsServer {
     try {
       // The key from the question's form alone: a zone file answering the name instead changes only on a reload.
       const built = this.build(q, labels.join("."), labels, ourEdns(q));
-      return { variants: built.variants, outside: built.outside, key: questionKey(classify(labels, this.zone.names)) };
+      return { ...built, key: questionKey(classify(labels, this.zone.names)) };
     } catch (err) {
       this.counters.errors += 1;
       this.opts.logger.error({ err, name: labels.join("."), type: typeName(q.qtype) }, "DNS answer failed to build; answering SERVFAIL until the registry changes");
@@ -371,14 +373,19 @@ export class DnsServer {
     const options = { qname, qtype: q.qtype, qclass: q.qclass, answer, soa, edns, recursionAvailable: this.ra };
     const outside = answer.kind === "refused";
     if (answer.variants !== undefined) {
-      // A routed split: the variants repeat a few record lists (one per version and rotation), encoded once each.
-      const encoded = new Map<readonly unknown[], Buffer>();
-      const variants = answer.variants.map((records) => {
-        let b = encoded.get(records);
-        if (b === undefined) encoded.set(records, (b = encodeAnswer({ ...options, answer: { ...answer, answers: records } })));
-        return b;
+      // A routed split: the turns repeat a few record lists (one per version and rotation), each encoded and
+      // kept once, with the order of the turns.
+      const index = new Map<readonly unknown[], number>();
+      const variants: Buffer[] = [];
+      const order = answer.variants.map((records) => {
+        let i = index.get(records);
+        if (i === undefined) {
+          index.set(records, (i = variants.length));
+          variants.push(encodeAnswer({ ...options, answer: { ...answer, answers: records } }));
+        }
+        return i;
       });
-      return { variants, outside };
+      return { variants, order, outside };
     }
     if (!answer.rotate) return { variants: [encodeAnswer(options)], outside };
     // A and AAAA sets rotate between queries: a few precomputed rotations spread clients over the instances.

@@ -34,6 +34,20 @@ describe("AnswerTable", () => {
     expect(t.size).toBe(3);
   });
 
+  it("sends the variants in a given order when there is one (a routed split: turns over a few answers, kept once)", () => {
+    const t = new AnswerTable();
+    const q = parsed("web.service.home.arpa");
+    const order = [0, 0, 1, 0, 2, 0, 0, 1];
+    const entry = t.insert(q.packet, q.questionEnd, q.hash, 0, [answer("v1a"), answer("v1b"), answer("v2")], false, "s:web", order);
+    const sent = Array.from({ length: 16 }, () => t.next(entry).toString());
+    expect(sent).toEqual([...order, ...order].map((i) => ["v1a", "v1b", "v2"][i]));
+    // An entry beside it keeps its own turns; an order naming a variant not given is refused.
+    const other = parsed("db.service.home.arpa");
+    t.insert(other.packet, other.questionEnd, other.hash, 0, [answer("db1"), answer("db2")], false, "s:db");
+    expect([t.next(find(t, other)), t.next(find(t, other)), t.next(find(t, q))].map(String)).toEqual(["db1", "db2", "v1a"]);
+    expect(() => t.insert(other.packet, other.questionEnd, other.hash + 1, 0, [answer("x")], false, undefined, [1])).toThrow(RangeError);
+  });
+
   it("tells questions with the same hash apart by their bytes", () => {
     const t = new AnswerTable();
     const one = parsed("one.service.home.arpa");
