@@ -280,3 +280,46 @@ describe("HAProxy with examples/haproxy/haproxy.cfg over the built server's SRV 
     expect(await traffic(3)).toEqual({ "status 503": 3 });
   });
 });
+
+describe("HAProxy following a version-aware routing policy (issue 21)", () => {
+  const registerVersion = (p: Peer, version: string) =>
+    api(server!.url, "PUT", `/v1/services/web-${p.name}`, { name: "web", version, address: "127.0.0.1", port: p.port, healthEndpoint: "/health", healthCheckInterval: 1000 });
+  const weights = async () => Object.fromEntries(inRotation(await servers(socket)).map((r) => [r.srv_port, r.srv_uweight]));
+
+  it("splits traffic 90/10 between two versions by the SRV weights, and switches blue-green at once both ways", async () => {
+    const { a, b, c } = peers as Record<string, Peer>;
+    for (const p of [a!, b!, c!]) p.healthy = true;
+    expect((await registerVersion(a!, "2.0.0")).status).toBe(201);
+    expect((await registerVersion(b!, "2.1.0")).status).toBe(201);
+    expect((await registerVersion(c!, "3.0.0")).status).toBe(201);
+    for (const p of [a!, b!, c!]) await waitHealth(p, "healthy");
+    const put = await api(server!.url, "PUT", "/v1/routing/web", { split: [{ version: "^2", weight: 90 }, { version: "^3", weight: 10 }] });
+    expect(put.status).toBe(200);
+    // SRV weights 11520, 11520 and 2560: HAProxy's (w+255)/256 makes them 45, 45 and 10.
+    const want = { [a!.port]: "45", [b!.port]: "45", [c!.port]: "10" };
+    await until("HAProxy weights 45/45/10", async () => JSON.stringify(await weights()) === JSON.stringify(want), 5_000 + DEADLINE_MS);
+    // HAProxy's weighted round robin is deterministic per cycle of the weights' sum (100): over 500 requests the
+    // canary's share is 10% to within the few requests a reload of the slots mid-run can shift (3 points).
+    const hits = await traffic(500);
+    console.info(`90/10 split through HAProxy: ${JSON.stringify(hits)}`);
+    expect(Object.keys(hits).sort()).toEqual(["a", "b", "c"]);
+    expect(Math.abs(hits.c! / 500 - 0.1)).toBeLessThanOrEqual(0.03);
+    expect(Math.abs((hits.a! + hits.b!) / 500 - 0.9)).toBeLessThanOrEqual(0.03);
+
+    // Blue-green: all of it to v3; dig and the API agree the moment the call returns, HAProxy at its next resolution.
+    const start = Date.now();
+    expect((await api(server!.url, "PUT", "/v1/routing/web", { split: [{ version: "^3", weight: 100 }] })).status).toBe(200);
+    const srv = execFileSync("dig", ["@127.0.0.1", "-p", String(server!.dnsPort), "+short", "_web._tcp.service.home.arpa", "SRV"], { encoding: "utf8" });
+    expect(srv.trim().split("\n").map((l) => Number(l.split(" ")[2]))).toEqual([c!.port]);
+    const routed = await api(server!.url, "GET", "/v1/services?name=web&routed=true");
+    expect(routed.body.services.map((e: { id: string }) => e.id)).toEqual(["web-c"]);
+    await waitRotation("c only", [c!]);
+    console.info(`blue-green to v3: HAProxy after ${Date.now() - start} ms`);
+    expect(await traffic(20)).toEqual({ c: 20 });
+    // And back: the old version stayed registered and checked.
+    expect((await api(server!.url, "PUT", "/v1/routing/web", { split: [{ version: "^2", weight: 100 }] })).status).toBe(200);
+    await waitRotation("a and b", [a!, b!]);
+    const back = await traffic(20);
+    expect(Object.keys(back).sort()).toEqual(["a", "b"]);
+  });
+});
