@@ -10,7 +10,7 @@ import { isLoopback, isWildcard, urlHost } from "../lib/hostport.js";
 import type { ClusterStatus } from "../cluster/index.js";
 import type { SelfPreservationSettings } from "../cluster/index.js";
 import type { Config } from "./config.js";
-import type { Discovery } from "../registry/index.js";
+import { BatchError, type Discovery } from "../registry/index.js";
 import { startDiscovery } from "./discovery.js";
 import { DnsServer, localNetworks } from "../dns/index.js";
 import { DockerSource, type DockerSourceStatus } from "../sources/index.js";
@@ -31,8 +31,17 @@ async function registerSelf(discovery: Discovery, config: Config, bound: { http:
   const inputs = config.selfRegister
     ? selfInstances({ nodeId: discovery.nodeId, clusterName: config.clusterName, domain: config.domain, version: VERSION, ...bound, advertiseAddress: config.advertiseAddress })
     : [];
-  const result = await discovery.syncSelf(inputs);
   const log = logger.child({ component: "registry" });
+  let result: Awaited<ReturnType<Discovery["syncSelf"]>>;
+  try {
+    result = await discovery.syncSelf(inputs);
+  } catch (err) {
+    // The server serves without its own entry (a registry loaded past --max-instances, a full disk): it is not
+    // found by its own name until the next start, which the operator is told.
+    const why = err instanceof BatchError ? err.items.map((i) => `${i.id}: ${i.message}`).join("; ") : (err as Error).message;
+    log.warn({ err: why }, "could not register this server as a service: it serves, but is not found by its own name");
+    return;
+  }
   if (inputs.length > 0) {
     log.info({ instances: inputs.map((i) => ({ id: i.id, address: i.address, port: i.port, tags: i.tags })), name: `${inputs[0]!.name}.service.${config.domain}`, ...result }, "registered this server as a service");
   } else if (result.deregistered.length > 0) {

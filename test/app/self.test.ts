@@ -4,6 +4,7 @@ import { Resolver } from "node:dns/promises";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { advertisedAddress, selfId, selfInstances } from "../../src/app/self.js";
 import { loadConfig } from "../../src/app/config.js";
@@ -122,6 +123,30 @@ describe("self-registration settings", () => {
       const second = await startTestServer({ selfRegister: false, inMemory: false, dataDir });
       expect((await api(second.url, "GET", "/v1/services?name=discovery")).body.count).toBe(0);
       await second.stop();
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it("a registry loaded past --max-instances still starts and serves, without its own entry, and says so", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "hd-self-full-"));
+    try {
+      const first = await startTestServer({ selfRegister: false, inMemory: false, dataDir });
+      for (const i of [1, 2]) {
+        expect((await api(first.url, "PUT", `/v1/services/full-${i}`, { name: "web", address: "10.0.0.1", port: 8000 + i })).status).toBe(201);
+      }
+      await first.stop();
+      const lines: string[] = [];
+      const logger = pino({ level: "warn" }, { write: (line: string) => void lines.push(line) });
+      const second = await startTestServer({ selfRegister: true, inMemory: false, dataDir, maxInstances: 2 }, { logger });
+      try {
+        expect((await api(second.url, "GET", "/v1/services?name=web")).body.count).toBe(2);
+        expect((await api(second.url, "GET", "/v1/services?name=discovery")).body.count).toBe(0);
+        const warned = lines.map((l) => JSON.parse(l)).find((r) => /could not register this server/.test(r.msg));
+        expect(warned?.err).toMatch(/--max-instances/);
+      } finally {
+        await second.stop();
+      }
     } finally {
       rmSync(dataDir, { recursive: true, force: true });
     }
