@@ -226,12 +226,13 @@ const COMMANDS: Record<string, Command> = {
             io.stdout.write(`${JSON.stringify(event)}\n`);
             continue;
           }
-          const e = event as { type: string; index: number; instance?: Instance; reason?: string; previousStatus?: string; healthStatus?: string; enabled?: boolean; replaced?: boolean };
-          const who = e.instance ? `${e.instance.id} (${e.instance.name} ${e.instance.address}:${e.instance.port})` : "";
+          const e = event as { type: string; index: number; instance?: Instance; reason?: string; previousStatus?: string; healthStatus?: string; enabled?: boolean; replaced?: boolean; name?: string; split?: { version: string; weight: number }[] | null; rollout?: { to: string; state: string; reason?: string } };
+          const who = e.instance ? `${e.instance.id} (${e.instance.name} ${e.instance.address}:${e.instance.port})` : (e.name ?? "");
           const what =
             e.type === "health" ? `${e.previousStatus} -> ${e.healthStatus}${e.reason ? `: ${e.reason}` : ""}` :
             e.type === "maintenance" ? (e.enabled ? `on${e.reason ? `: ${e.reason}` : ""}` : "off") :
             e.type === "registered" ? (e.replaced ? "replaced" : "new") :
+            e.type === "routing" ? (e.split ? e.split.map((s) => `${s.version} ${s.weight}%`).join(", ") : "no policy") + (e.rollout ? ` (rollout to ${e.rollout.to} ${e.rollout.state}${e.rollout.reason ? `: ${e.rollout.reason}` : ""})` : "") :
             e.type === "reset" ? `events were lost (${e.reason}): run services for the whole list` : "";
           io.stdout.write(`${new Date().toISOString()} ${e.type.padEnd(12)} ${who} ${what}`.trimEnd() + "\n");
         }

@@ -185,7 +185,7 @@ export function createHttpApp(discovery: Discovery, opts: HttpOptions): Hono {
     const blocking = takeBlocking(params);
     const rest = params.toString();
     if (blocking === undefined) return answer(c, rest);
-    const name = compileServiceQuery(rest).name ?? null;
+    const name = compileServiceQuery(ROUTED_PARAM.test(rest) ? takeRouted(rest).rest : rest).name ?? null;
     return discovery.changes.wait(name, blocking.index, jittered(blocking.waitMs), c.req.raw.signal).then(() => answer(c, rest));
   });
 

@@ -264,7 +264,24 @@ export class Discovery implements DiscoveryApi {
     // After the cache's listener, so a woken query renders the new answer.
     this.changes = new ChangeWaiters(this.registry, this.clock, Date.now(), limits.maxWatchers);
     this.eventFeed = new EventFeed(this.registry, (generation) => this.changes.indexOf(generation), { ringSize: limits.eventsReplay, maxSubscribers: limits.maxEventStreams });
+    this.routing.onChange((name) => this.routingChanged(name));
     this.checker = opts.checker(this.registry, this.clock, root.child({ component: "health" }));
+  }
+
+  /**
+   * A policy changed (by hand, a rollout, a restore): a new index, the blocking queries on the name answered
+   * (their routed answers differ), and a `routing` event on the feed.
+   */
+  private routingChanged(name: string): void {
+    const index = this.changes.indexOf(this.registry.advance());
+    this.changes.touch(name, index);
+    const stored = this.routing.get(name);
+    const split = stored === undefined ? null : stored.split.map((s) => ({ version: s.version, weight: s.weight }));
+    // The rollout that made this change: one running, or one that ended with it (same time); not one ended before.
+    const r = stored?.rollout;
+    const made = r !== undefined && (r.state === "running" || r.endedAt === stored!.updatedAt);
+    const rollout = made ? { from: r.from, to: r.to, state: r.state, percent: split?.find((s) => s.version === r.to)?.weight ?? 0, ...(r.reason !== undefined ? { reason: r.reason } : {}) } : undefined;
+    this.eventFeed.note({ type: "routing", index, name, split, ...(rollout ? { rollout } : {}) });
   }
 
   /** Creates the registry and loads what the store holds. */

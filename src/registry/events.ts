@@ -34,9 +34,30 @@ export const maintenanceEventSchema = z.strictObject({
   reason: z.string().optional(),
   instance: serviceEntrySchema,
 });
+/**
+ * A service's routing policy changed (PUT or DELETE /v1/routing/<name>, a rollout's step, its rollback, a
+ * restore): `split` is the policy now, null when there is none; `rollout` the rollout that made the change.
+ */
+export const routingEventSchema = z.strictObject({
+  type: z.literal("routing"),
+  index,
+  name: z.string().describe("the service name"),
+  split: z.array(z.strictObject({ version: z.string(), weight: z.number().int() })).nullable().describe("the policy in force now; null: none (every healthy instance)"),
+  rollout: z
+    .strictObject({
+      from: z.string(),
+      to: z.string(),
+      state: z.enum(["running", "completed", "rolled-back", "cancelled"]),
+      /** Percent of traffic to `to` now. */
+      percent: z.number(),
+      reason: z.string().optional(),
+    })
+    .optional()
+    .describe("the rollout that set it, when one did"),
+});
 /** What happened before `index` can no longer be replayed: read the whole list again (GET /v1/services). */
 export const resetEventSchema = z.strictObject({ type: z.literal("reset"), index, reason: z.string() });
-export const serviceEventSchema = z.discriminatedUnion("type", [registeredEventSchema, deregisteredEventSchema, healthEventSchema, maintenanceEventSchema, resetEventSchema]);
+export const serviceEventSchema = z.discriminatedUnion("type", [registeredEventSchema, deregisteredEventSchema, healthEventSchema, maintenanceEventSchema, routingEventSchema, resetEventSchema]);
 
 /** An event's shape from its schema, with the registry's (frozen) entry as the instance. */
 type WithEntry<S extends z.ZodType> = Readonly<Omit<z.output<S>, "instance">> & { readonly instance: ServiceEntry };
@@ -45,6 +66,7 @@ export type ServiceEvent =
   | WithEntry<typeof deregisteredEventSchema>
   | WithEntry<typeof healthEventSchema>
   | WithEntry<typeof maintenanceEventSchema>
+  | Readonly<z.output<typeof routingEventSchema>>
   | Readonly<z.output<typeof resetEventSchema>>;
 export type ServiceEventType = ServiceEvent["type"];
 
@@ -142,6 +164,12 @@ export class EventFeed {
     this.subscribers.clear();
   }
 
+  /** An event about something other than the entries (a routing policy), at an index of its own (Registry.advance). */
+  note(event: Extract<ServiceEvent, { type: "routing" }>): void {
+    this.latest = event.index;
+    this.push([{ event, json: JSON.stringify(event), before: undefined, after: undefined, last: true }]);
+  }
+
   private record(changes: readonly RegistryChange[], at: number): void {
     this.latest = at;
     const events: FeedEvent[] = [];
@@ -156,6 +184,11 @@ export class EventFeed {
     }
     if (events.length === 0) return;
     (events[events.length - 1] as { last: boolean }).last = true;
+    this.push(events);
+  }
+
+  /** Into the ring, then to every subscriber. */
+  private push(events: readonly FeedEvent[]): void {
     for (const e of events) {
       // A write larger than the ring evicts events of its own index: a resume from before it then gets a reset.
       const evicted = this.size === this.ring.length ? this.ring[this.head] : undefined;
@@ -173,6 +206,8 @@ export class EventFeed {
 /** Whether an event is news to a query's watcher: the instance matched it before or after. */
 export function passes(e: FeedEvent, filter: CompiledQuery | undefined): boolean {
   if (filter === undefined || e.event.type === "reset") return true;
+  // A policy is a name's: news to every watcher of that name, or of no name in particular.
+  if (e.event.type === "routing") return filter.name === undefined || filter.name.toLowerCase() === e.event.name;
   return (e.before !== undefined && matches(e.before, filter)) || (e.after !== undefined && matches(e.after, filter));
 }
 

@@ -583,6 +583,15 @@ export class Registry {
     for (const k in entry.metadata) this.byMeta.remove(k, entry.metadata[k]!, entry.id);
   }
 
+  /**
+   * A new generation for a change outside the entries (a routing policy): answers and indexes handed out before
+   * it are older than it, though no entry changed, so the change listeners hear nothing. Returns the generation.
+   */
+  advance(): number {
+    this.gen += 1;
+    return this.gen;
+  }
+
   private emit(changes: readonly RegistryChange[]): void {
     if (changes.length === 0) return;
     this.gen += 1;

@@ -98,8 +98,9 @@ export class Rollouts {
     return this.transition(key, async () => {
       const r = this.running(key);
       if (r === undefined) throw new NotFoundError(`no rollout of ${key} is running`);
-      const ended = this.ended(r, "cancelled", "cancelled through the API");
-      await this.table.setByRollout(key, splitAt(r, r.steps[r.step]!), ended, new Date(this.clock.now()));
+      const now = this.clock.now();
+      const ended = this.ended(r, "cancelled", "cancelled through the API", now);
+      await this.table.setByRollout(key, splitAt(r, r.steps[r.step]!), ended, new Date(now));
       this.counters.cancelled++;
       this.logger.info({ service: key, to: r.to, percent: r.steps[r.step] }, "rollout cancelled; its split stays");
       return ended;
@@ -148,15 +149,17 @@ export class Rollouts {
 
   private async rollback(name: string, r: RolloutRecord, reason: string): Promise<void> {
     this.disarm(name);
-    const ended = this.ended(r, "rolled-back", reason);
-    await this.table.setByRollout(name, splitAt(r, 0), ended, new Date(this.clock.now()));
+    const now = this.clock.now();
+    const ended = this.ended(r, "rolled-back", reason, now);
+    await this.table.setByRollout(name, splitAt(r, 0), ended, new Date(now));
     this.counters.rolledBack++;
     this.logger.warn({ service: name, from: r.from, to: r.to, atPercent: r.steps[r.step], reason }, `rollout rolled back: all traffic to ${r.from}`);
   }
 
-  private ended(r: RolloutRecord, state: "rolled-back" | "cancelled", reason: string): RolloutRecord {
+  /** The record of a rollout that ends at `now` (the time of the policy it writes, too: one change). */
+  private ended(r: RolloutRecord, state: "rolled-back" | "cancelled", reason: string, now: number): RolloutRecord {
     const { nextAt: _due, ...rest } = r;
-    return { ...rest, state, endedAt: new Date(this.clock.now()).toISOString(), reason };
+    return { ...rest, state, endedAt: new Date(now).toISOString(), reason };
   }
 
   /**

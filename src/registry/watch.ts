@@ -100,6 +100,18 @@ export class ChangeWaiters {
     return this.count;
   }
 
+  /**
+   * Something outside the entries changed the answers on `name` at `index` (its routing policy: ?routed=true,
+   * the providers): its waiters answer now, and a query passing an older index gets an answer at once.
+   */
+  touch(name: string, index: number): void {
+    this.lastAny = index;
+    if (this.registry.hasName(name)) this.changedByName.set(name, index);
+    else this.floor = index;
+    this.wakeAll(name);
+    this.wakeAll(null);
+  }
+
   private record(changes: readonly RegistryChange[], index: number): void {
     const touched = new Set<string>();
     for (const change of changes) {

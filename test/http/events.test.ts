@@ -266,3 +266,39 @@ describe("GET /v1/events and a client that does not read", () => {
     }
   });
 });
+
+describe("a routing policy's change over HTTP", () => {
+  let server: ServerHandle;
+  beforeAll(async () => {
+    server = await startTestServer();
+  });
+  afterAll(() => server.stop());
+
+  it("is a routing event on the name's stream and answers a blocking ?routed=true query on it at once", async () => {
+    for (const [id, version] of [["rt-2", "2.0.0"], ["rt-3", "3.0.0"]]) {
+      expect((await api(server.url, "PUT", `/v1/services/${id}`, svc("rt", { version }))).status).toBe(201);
+    }
+    const stream = await openStream(server.url, "/v1/events?name=rt");
+    const other = await openStream(server.url, "/v1/events?name=elsewhere");
+    const first = await api(server.url, "GET", "/v1/services?name=rt&routed=true");
+    expect(first.body.count).toBe(2);
+    const index = first.headers.get("x-index");
+    const t0 = performance.now();
+    const blocked = api(server.url, "GET", `/v1/services?name=rt&routed=true&index=${index}&wait=30s`);
+    await new Promise((r) => setTimeout(r, 50));
+    expect((await api(server.url, "PUT", "/v1/routing/rt", { split: [{ version: "^3", weight: 100 }] })).status).toBe(200);
+    const woke = await blocked;
+    expect(performance.now() - t0).toBeLessThan(5_000);
+    expect(woke.body.services.map((s: { id: string }) => s.id)).toEqual(["rt-3"]);
+    expect(Number(woke.headers.get("x-index"))).toBeGreaterThan(Number(index));
+    const [message] = await stream.until(1);
+    expect(message!.event).toBe("routing");
+    expect(data(message!)).toEqual({ type: "routing", index: Number(message!.lastId), name: "rt", split: [{ version: "^3", weight: 100 }] });
+    expect(Number(message!.lastId)).toBe(Number(woke.headers.get("x-index")));
+    await api(server.url, "DELETE", "/v1/routing/rt");
+    expect((await stream.until(2)).map((m) => [m.event, data(m).split])).toEqual([["routing", [{ version: "^3", weight: 100 }]], ["routing", null]]);
+    expect(other.messages.filter((m) => m.event !== undefined)).toEqual([]);
+    stream.close();
+    other.close();
+  });
+});

@@ -9,6 +9,7 @@ import { startDiscovery } from "../../src/app/index.js";
 import { ManualClock } from "../../src/lib/clock.js";
 import { FileStore } from "../../src/store/index.js";
 import { rolloutRequestSchema } from "../../src/model/index.js";
+import { compileQuery, passes, serviceEventSchema } from "../../src/registry/index.js";
 
 const svc = (id: string, version: string) => ({ id, name: "web", version, address: "10.0.0.1", port: 80 });
 const settle = async () => {
@@ -165,5 +166,54 @@ describe("a rollout", () => {
     b.d.registry.setHealth("web-3", "unhealthy");
     await eventually(() => expect(weights(b.d)).toEqual(["^2=100", "^3=0"]));
     await b.d.stop();
+  });
+});
+
+describe("a routing change", () => {
+  it("is a routing event on the feed (for watchers of its name or of none), a new index, and wakes blocking queries on the name only", async () => {
+    const { d } = await start();
+    await d.registerService(svc("web-2", "2.0.0"));
+    await d.registerService(svc("web-3", "3.0.0"));
+    await d.registerService({ ...svc("db-1", "1.0.0"), name: "db" });
+    const seen = { web: [] as unknown[], db: [] as unknown[], all: [] as unknown[] };
+    for (const [key, filter] of [["web", compileQuery({ name: "web" })], ["db", compileQuery({ name: "db" })], ["all", undefined]] as const) {
+      d.eventFeed.subscribe({ onEvent: (e) => passes(e, filter) && seen[key].push(e.event), onClose: () => undefined }, undefined, filter);
+    }
+    const before = d.changes.current;
+    let webWoke = false;
+    let dbWoke = false;
+    void d.changes.wait("web", before, 60_000).then(() => (webWoke = true));
+    void d.changes.wait("db", before, 60_000).then(() => (dbWoke = true));
+
+    await d.routing.set("web", { split: [{ version: "^2", weight: 90 }, { version: "^3", weight: 10 }] });
+    await settle();
+    expect(webWoke).toBe(true);
+    expect(dbWoke).toBe(false);
+    expect(d.changes.current).toBeGreaterThan(before);
+    const event = { type: "routing", index: d.changes.current, name: "web", split: [{ version: "^2", weight: 90 }, { version: "^3", weight: 10 }] };
+    expect(seen.web).toEqual([event]);
+    expect(seen.all).toEqual([event]);
+    expect(seen.db).toEqual([]);
+    // Replayed to a client that reconnects from before it; valid against the published schema.
+    expect(d.eventFeed.since(before, compileQuery({ name: "web" })).map((e) => e.event)).toEqual([event]);
+    expect(serviceEventSchema.safeParse(event).success).toBe(true);
+
+    // A rollout's rollback is one too, with the reason.
+    await d.routing.set("web", undefined);
+    await d.rollouts.start("web", { from: "^2", to: "^3", pauseMs: 1000 });
+    d.registry.setHealth("web-3", "unhealthy");
+    await settle();
+    const routing = seen.web.filter((e) => (e as { type: string }).type === "routing") as { split: unknown; rollout?: unknown }[];
+    expect(seen.web.map((e) => (e as { type: string }).type)).toEqual(["routing", "routing", "routing", "health", "routing"]);
+    expect(routing.map((e) => e.split)).toEqual([
+      event.split,
+      null,
+      [{ version: "^2", weight: 90 }, { version: "^3", weight: 10 }],
+      [{ version: "^2", weight: 100 }, { version: "^3", weight: 0 }],
+    ]);
+    expect(routing[2]!.rollout).toEqual({ from: "^2", to: "^3", state: "running", percent: 10 });
+    expect(routing.at(-1)!.rollout).toEqual({ from: "^2", to: "^3", state: "rolled-back", percent: 0, reason: '0 of 1 checked instances of "^3" are healthy (0%, below 100%)' });
+    expect(seen.db).toEqual([]);
+    await d.stop();
   });
 });

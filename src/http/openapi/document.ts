@@ -97,7 +97,7 @@ const OPERATIONS: Operation[] = [
     method: "get",
     path: "/v1/events",
     tag: "services",
-    summary: "What happens to instances, as Server-Sent Events (registered, deregistered, health, maintenance, reset)",
+    summary: "What happens to instances, as Server-Sent Events (registered, deregistered, health, maintenance, routing, reset)",
     params: [...QUERY, { name: "after", in: "query", schema: z.string().regex(/^\d{1,16}$/), description: "replay from this index (X-Index of a list read)" }, { name: "Last-Event-ID", in: "header", schema: z.string().regex(/^\d{1,16}$/), description: "the browser's reconnect: replay after it" }],
     responses: { 200: "events", 400: E, 503: E },
   },

@@ -66,7 +66,12 @@ function logEvent(ev) {
   if (ev.type === "health") what += ": " + ev.previousStatus + " -> " + ev.healthStatus + (ev.reason ? " (" + ev.reason + ")" : "");
   if (ev.type === "maintenance") what += ev.enabled ? " on" + (ev.reason ? ": " + ev.reason : "") : " off";
   if (ev.type === "registered" && ev.replaced) what = "re-registered";
-  const li = h("li", { "data-type": ev.type }, h("span", { class: "muted" }, new Date().toLocaleTimeString() + " "), i ? h("b", {}, i.id) : null, " " + what);
+  if (ev.type === "routing") {
+    what += ": " + (ev.split ? ev.split.map((s) => s.version + " " + s.weight + "%").join(", ") : "no policy");
+    if (ev.rollout) what += " (rollout to " + ev.rollout.to + " " + ev.rollout.state + (ev.rollout.reason ? ": " + ev.rollout.reason : "") + ")";
+  }
+  const who = i ? i.id : ev.name;
+  const li = h("li", { "data-type": ev.type }, h("span", { class: "muted" }, new Date().toLocaleTimeString() + " "), who ? h("b", {}, who) : null, " " + what);
   const list = $("events");
   list.prepend(li);
   while (list.children.length > 100) list.lastChild.remove();
@@ -140,6 +145,7 @@ function follow() {
     const ev = JSON.parse(msg.data);
     logEvent(ev);
     if (ev.type === "reset") return void reload();
+    if (ev.type === "routing") return;
     if (ev.type === "deregistered") state.entries.delete(ev.instance.id);
     else state.entries.set(ev.instance.id, ev.instance);
     if (ev.type === "health" && ev.reason) state.outputs.set(ev.instance.id, { output: ev.reason, at: ev.instance.lastHealthCheck });
@@ -150,7 +156,7 @@ function follow() {
       reconcile = setTimeout(reload, 150);
     }
   };
-  for (const type of ["registered", "deregistered", "health", "maintenance", "reset"]) source.addEventListener(type, onEvent);
+  for (const type of ["registered", "deregistered", "health", "maintenance", "routing", "reset"]) source.addEventListener(type, onEvent);
 }
 
 let typing = null;
