@@ -205,8 +205,11 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Ser
             }
           : {}),
         ...(deps.selfPreservation ? { selfPreservation: deps.selfPreservation } : {}),
+        routing: discovery.routing,
       });
       discovery.attachCluster(cluster);
+      // Routing policies are the cluster's: a change made here goes to etcd first, and every node applies it.
+      discovery.routing.setPublisher((changes) => cluster.publishRouting(changes));
       clusterStatus = () => cluster.status();
       await cluster.start();
     } catch (err) {

@@ -8,6 +8,7 @@ import type { Etcd3, IKeyValue, IPutResponse } from "etcd3";
 import type { Logger } from "pino";
 import type { Owner, Registry } from "../registry/index.js";
 import { systemClock, type Clock, type Timer } from "../lib/clock.js";
+import { UnavailableError } from "../lib/errors.js";
 import { VERSION } from "../lib/version.js";
 import { connectEtcd, rangeAll, type EtcdConnection } from "./etcd.js";
 import { KeyLayout, parseNode, type NodeRecord } from "./keys.js";
@@ -16,7 +17,7 @@ import { Liveness, type ClusterState } from "./liveness.js";
 import { PassLoop, Timers } from "./loop.js";
 import { SelfPreservation, type SelfPreservationSettings, type SelfPreservationStatus } from "./preservation.js";
 import { Publisher } from "./publisher.js";
-import { Replica } from "./replica.js";
+import { Replica, type RoutingSink } from "./replica.js";
 import { EtcdWatch } from "./watch.js";
 
 export type { ClusterState } from "./liveness.js";
@@ -34,6 +35,8 @@ export interface ClusterOptions extends EtcdConnection {
   logger: Logger;
   selfPreservation?: Partial<SelfPreservationSettings>;
   clock?: Clock;
+  /** The routing policies, shared through etcd (`<prefix>/routing/<name>`). */
+  routing?: RoutingSink;
 }
 
 export interface ClusterStatus {
@@ -89,7 +92,7 @@ export class EtcdCluster {
     this.startedAt = new Date(startedAtMs).toISOString();
     this.preservation = new SelfPreservation({ minNodes: 2, share: 0.5, windowMs: opts.leaseTtlS * 1000 + 5_000, holdMs: 15 * 60_000, ...opts.selfPreservation });
     this.publisher = new Publisher(this.layout, this.registry, this.log);
-    this.replica = new Replica(this.layout, this.registry, this.preservation, this.log, opts.leaseTtlS);
+    this.replica = new Replica(this.layout, this.registry, this.preservation, this.log, opts.leaseTtlS, opts.routing);
     this.live = new Liveness(opts.leaseTtlS, startedAtMs, this.log);
     this.loop = new PassLoop(this.clock, () => this.pass(), (err) => {
       const delayMs = this.live.passFailed(this.clock.now(), err, err instanceof NodeIdInUseError);
@@ -299,6 +302,30 @@ export class EtcdCluster {
     const owner = this.registry.remoteOwners().get(id);
     if (owner === undefined) return undefined;
     return { nodeId: owner, apiUrl: this.replica.nodes.get(owner)?.apiUrl };
+  }
+
+  /**
+   * Writes routing policies for the whole cluster in one transaction (undefined deletes one): every node's watch
+   * applies them. Throws when etcd does not take them, so a policy is set nowhere rather than on this node only.
+   */
+  async publishRouting(changes: readonly (readonly [string, { split: readonly { version: string; weight: number }[]; updatedAt: string } | undefined])[]): Promise<void> {
+    const ops = changes.map(([name, policy]) => {
+      const key = this.layout.routing(name);
+      return policy === undefined
+        ? { request_delete_range: { key } }
+        : { request_put: { key, value: Buffer.from(JSON.stringify({ v: 1, split: policy.split, updatedAt: policy.updatedAt, nodeId: this.opts.nodeId })) } };
+    });
+    try {
+      // etcd's --max-txn-ops (128) bounds one transaction: a restore of more policies goes in several.
+      for (let i = 0; i < ops.length; i += 128) {
+        const res = await this.client.kv.txn({ compare: [], success: ops.slice(i, i + 128) });
+        for (const [name] of changes.slice(i, i + 128)) this.replica.wroteRouting(name, Number(res.header.revision));
+      }
+      this.contact();
+    } catch (err) {
+      const names = changes.map(([name]) => name);
+      throw new UnavailableError(`the cluster's etcd did not take the routing policy of ${names.length === 1 ? names[0] : `${names.length} services`}, so no node has it: ${(err as Error).message}`);
+    }
   }
 
   /** How long the replica has been stale, ms; 0 while it is in sync. Cheap enough for every query. */

@@ -19,10 +19,21 @@ export type NodeRecord = z.infer<typeof nodeRecordSchema>;
 
 const serviceRecordSchema = z.object({ v: z.literal(1), entry: serviceEntrySchema });
 
+/** A service's routing policy, the cluster's (no lease: it outlives the node that set it). */
+export const routingRecordSchema = z.object({
+  v: z.literal(1),
+  split: z.array(z.object({ version: z.string(), weight: z.number().int() })),
+  updatedAt: z.string(),
+  /** The node that set it. */
+  nodeId: z.string(),
+});
+export type RoutingRecord = z.infer<typeof routingRecordSchema>;
+
 export type Key =
   | { kind: "node"; nodeId: string }
   | { kind: "service"; owner: string; id: string }
   | { kind: "claim"; id: string }
+  | { kind: "routing"; name: string }
   | { kind: "other" };
 
 /** One etcd event as the watch delivers it. */
@@ -55,6 +66,11 @@ export class KeyLayout {
     return Buffer.from(`${this.prefix}/ids/${id}`);
   }
 
+  /** A service's routing policy: inside the replicated range ("routing/" sorts between "nodes/" and "services/"). */
+  routing(name: string): Buffer {
+    return Buffer.from(`${this.prefix}/routing/${name}`);
+  }
+
   /** The prefix of this node's instance keys. */
   mine(): string {
     return `${this.prefix}/services/${this.nodeId}/`;
@@ -76,6 +92,7 @@ export class KeyLayout {
     if (parts[0] === "nodes" && parts.length === 2) return { kind: "node", nodeId: parts[1]! };
     if (parts[0] === "services" && parts.length === 3) return { kind: "service", owner: parts[1]!, id: parts[2]! };
     if (parts[0] === "ids" && parts.length === 2) return { kind: "claim", id: parts[1]! };
+    if (parts[0] === "routing" && parts.length === 2) return { kind: "routing", name: parts[1]! };
     return { kind: "other" };
   }
 }
@@ -90,6 +107,12 @@ export function parseService(kv: IKeyValue, log: Logger): ServiceEntry | undefin
   const parsed = serviceRecordSchema.safeParse(parseJsonOrUndefined(kv.value.toString()));
   if (!parsed.success) log.warn({ key: kv.key.toString(), error: parsed.error.issues[0]?.message }, "ignoring an instance key that does not hold a valid instance");
   return parsed.success ? (parsed.data.entry as ServiceEntry) : undefined;
+}
+
+export function parseRouting(kv: IKeyValue, log: Logger): RoutingRecord | undefined {
+  const parsed = routingRecordSchema.safeParse(parseJsonOrUndefined(kv.value.toString()));
+  if (!parsed.success) log.warn({ key: kv.key.toString(), error: parsed.error.issues[0]?.message }, "ignoring a routing key that does not hold a routing policy");
+  return parsed.success ? parsed.data : undefined;
 }
 
 /** The end of a prefix range: the prefix with its last byte incremented (etcd's clientv3.GetPrefixRangeEnd). */

@@ -4,11 +4,19 @@
 import type { IKeyValue } from "etcd3";
 import type { Logger } from "pino";
 import type { Registry, RemoteUpdate } from "../registry/index.js";
-import { parseNode, parseService, type KeyEvent, type KeyLayout, type NodeRecord } from "./keys.js";
+import { parseNode, parseRouting, parseService, type KeyEvent, type KeyLayout, type NodeRecord } from "./keys.js";
 import type { SelfPreservation } from "./preservation.js";
 
 /** What of the registry the replica reads and writes. */
 export type ReplicaRegistry = Pick<Registry, "applyRemote" | "remoteOwners" | "get">;
+
+/** The routing policies as the cluster holds them (registry/routing.ts's RoutingTable). */
+export interface RoutingSink {
+  /** A policy as etcd now holds it (undefined: none); a no-op when the table already holds it. */
+  applyRemote(name: string, policy: { split: { version: string; weight: number }[]; updatedAt: string } | undefined): void;
+  /** The names that have a policy here. */
+  names(): string[];
+}
 
 export class Replica {
   /** The other nodes' records (this node's own is not kept). */
@@ -23,6 +31,11 @@ export class Replica {
   lastEventAt = 0;
   lastSyncAt: number | undefined;
   resyncs = 0;
+  /**
+   * The newest revision of each routing key known here, from the watch and from this node's own puts: an event
+   * older than a write this node made itself (two nodes setting one name at once) does not undo it.
+   */
+  private readonly routingRevs = new Map<string, number>();
 
   constructor(
     private readonly layout: KeyLayout,
@@ -30,15 +43,33 @@ export class Replica {
     private readonly preservation: SelfPreservation,
     private readonly log: Logger,
     private readonly leaseTtlS: number,
+    private readonly routing?: RoutingSink,
   ) {}
+
+  /** This node wrote a routing key (or deleted it) at `revision`. */
+  wroteRouting(name: string, revision: number): void {
+    this.routingRevs.set(name, Math.max(this.routingRevs.get(name) ?? 0, revision));
+  }
+
+  private applyRouting(name: string, kv: IKeyValue | undefined, rev: number): void {
+    if (this.routing === undefined || rev <= (this.routingRevs.get(name) ?? 0)) return;
+    this.routingRevs.set(name, rev);
+    const record = kv === undefined ? undefined : parseRouting(kv, this.log);
+    if (kv !== undefined && record === undefined) return;
+    this.routing.applyRemote(name, record && { split: record.split, updatedAt: record.updatedAt });
+  }
 
   /** Makes the replica match one range read of the replicated keys at `revision`, without clearing it first. */
   resync(kvs: readonly IKeyValue[], revision: number, now: number): void {
     const nodes = new Map<string, NodeRecord>();
     const seen = new Map<string, { owner: string; kv: IKeyValue }>();
+    const policies = new Set<string>();
     for (const kv of kvs) {
       const key = this.layout.parse(kv.key);
-      if (key.kind === "node") {
+      if (key.kind === "routing") {
+        policies.add(key.name);
+        this.applyRouting(key.name, kv, Number(kv.mod_revision));
+      } else if (key.kind === "node") {
         const record = key.nodeId === this.layout.nodeId ? undefined : parseNode(kv, this.log);
         if (record !== undefined) nodes.set(key.nodeId, record);
       } else if (key.kind === "service" && key.owner !== this.layout.nodeId) {
@@ -58,6 +89,14 @@ export class Replica {
       if (seen.has(id) || this.preservation.isHeld(owner)) continue;
       this.remoteRevs.delete(id);
       updates.push({ id, owner, entry: undefined });
+    }
+    // In cluster mode the policies are the cluster's: one etcd no longer holds (deleted while this node was away,
+    // or set here before it joined) goes.
+    for (const name of this.routing?.names() ?? []) {
+      if (policies.has(name) || (this.routingRevs.get(name) ?? 0) > revision) continue; // or written here since the read
+      this.log.info({ service: name }, "routing policy not in the cluster: removed here");
+      this.routingRevs.set(name, revision);
+      this.routing!.applyRemote(name, undefined);
     }
     this.nodes.clear();
     for (const [id, record] of nodes) this.nodes.set(id, record);
@@ -80,7 +119,9 @@ export class Replica {
       if (rev <= applied) continue; // replayed after a reconnect
       this.revision = Math.max(this.revision, rev);
       const key = this.layout.parse(kv.key);
-      if (key.kind === "node") {
+      if (key.kind === "routing") {
+        this.applyRouting(key.name, type === "Put" ? kv : undefined, rev);
+      } else if (key.kind === "node") {
         if (key.nodeId === this.layout.nodeId) {
           this.probeSeen = Math.max(this.probeSeen, rev);
           continue;

@@ -25,6 +25,8 @@ export class RoutingTable {
   private readonly listeners = new Set<(name: string) => void>();
   /** Writes one at a time, in order: each file holds every policy as of its write. */
   private writing: Promise<void> = Promise.resolve();
+  /** Cluster mode: where a change made here goes first, for every node (etcd); it throws when it cannot. */
+  private publish: ((changes: readonly (readonly [string, StoredPolicy | undefined])[]) => Promise<void>) | undefined;
 
   /** `dir`: where routing.json lives (the store's data directory); undefined keeps policies in memory only. */
   constructor(private readonly dir: string | undefined) {}
@@ -99,6 +101,7 @@ export class RoutingTable {
     if (stored === undefined) this.intended.delete(key);
     else this.intended.set(key, stored);
     try {
+      await this.publish?.([[key, stored]]);
       await this.persist(new Map(this.intended));
     } catch (err) {
       if (this.intended.get(key) === stored) {
@@ -127,6 +130,17 @@ export class RoutingTable {
     const before = this.intended;
     this.intended = new Map(next);
     try {
+      if (this.publish !== undefined) {
+        // One transaction for the cluster: all the restored policies or none.
+        const changes: (readonly [string, StoredPolicy | undefined])[] = [];
+        for (const name of new Set([...before.keys(), ...next.keys()])) {
+          const was = before.get(name);
+          const now = next.get(name);
+          if (was !== undefined && now !== undefined && sameSplit(was.split, now.split) && was.updatedAt === now.updatedAt) continue;
+          changes.push([name, now]);
+        }
+        if (changes.length > 0) await this.publish(changes);
+      }
       await this.persist(next);
     } catch (err) {
       if (this.intended.size === next.size && [...next].every(([k, v]) => this.intended.get(k) === v)) this.intended = before;
@@ -137,6 +151,42 @@ export class RoutingTable {
     for (const [name, policy] of next) this.policies.set(name, policy);
     for (const name of changed) for (const listener of this.listeners) listener(name);
     return next.size;
+  }
+
+  /** Cluster mode: changes made here are published through `publish` before they are kept or answered. */
+  setPublisher(publish: (changes: readonly (readonly [string, StoredPolicy | undefined])[]) => Promise<void>): void {
+    this.publish = publish;
+  }
+
+  /** The names with a policy (or one being written). */
+  names(): string[] {
+    return [...this.intended.keys()];
+  }
+
+  /**
+   * A policy as the cluster holds it, set on another node (or this one's, echoed back): kept and told to
+   * listeners, not published again. A rollout running here for the name ends (the other node's write wins).
+   */
+  applyRemote(name: string, policy: { split: { version: string; weight: number }[]; updatedAt: string } | undefined): void {
+    const key = name.toLowerCase();
+    const mine = this.intended.get(key);
+    if (policy === undefined ? mine === undefined : mine !== undefined && mine.updatedAt === policy.updatedAt && sameSplit(mine.split, policy.split)) return;
+    let stored: StoredPolicy | undefined;
+    if (policy !== undefined) {
+      const parsed = routingPolicySchema.safeParse({ split: policy.split });
+      if (!parsed.success) return;
+      const r = mine?.rollout;
+      const rollout = r?.state === "running" ? { ...endedByHand(r, new Date(policy.updatedAt)), reason: "the policy was set on another node" } : r;
+      stored = { split: parsed.data.split.map((s) => ({ version: s.version, weight: s.weight })), updatedAt: policy.updatedAt, ...(rollout !== undefined ? { rollout } : {}) };
+      this.intended.set(key, stored);
+      this.policies.set(key, stored);
+    } else {
+      this.intended.delete(key);
+      this.policies.delete(key);
+    }
+    // This node's copy on disk follows (a restart reads the cluster's again anyway): a failure is not the cluster's.
+    void this.persist(new Map(this.intended)).catch(() => undefined);
+    for (const listener of this.listeners) listener(key);
   }
 
   onChange(listener: (name: string) => void): () => void {
@@ -176,4 +226,8 @@ export class RoutingTable {
 function endedByHand(r: RolloutRecord, now: Date): RolloutRecord {
   const { nextAt: _nextAt, ...rest } = r;
   return { ...rest, state: "cancelled", endedAt: now.toISOString(), reason: "the policy was set by hand" };
+}
+
+function sameSplit(a: readonly { version: string; weight: number }[], b: readonly { version: string; weight: number }[]): boolean {
+  return a.length === b.length && a.every((s, i) => s.version === b[i]!.version && s.weight === b[i]!.weight);
 }

@@ -185,6 +185,40 @@ describe("two nodes on one etcd", () => {
   });
 });
 
+describe("routing policies", () => {
+  it("a policy set on one node routes every node's answers at once, survives a restart, and its removal anywhere removes it everywhere", async () => {
+    await a.api("PUT", "/v1/services/rt-2", service("rt-2", "rt", "10.0.0.12", { version: "2.0.0" }));
+    await a.api("PUT", "/v1/services/rt-3", service("rt-3", "rt", "10.0.0.13", { version: "3.0.0" }));
+    await until("both versions on b", async () => (await b.addresses("rt")).length === 2);
+
+    // Blue-green through a: b's DNS and API follow.
+    const t0 = performance.now();
+    expect((await a.api("PUT", "/v1/routing/rt", { split: [{ version: "^3", weight: 100 }] })).status).toBe(200);
+    const ms = await until("b's DNS routes to v3 only", async () => (await b.addresses("rt")).join() === "10.0.0.13");
+    console.log(`routing policy set on a routes b's DNS after ${ms.toFixed(1)} ms (${(performance.now() - t0).toFixed(1)} ms from the PUT)`);
+    expect((await b.api<{ split: unknown }>("GET", "/v1/routing/rt")).body.split).toEqual([{ version: "^3", weight: 100 }]);
+    expect(await a.addresses("rt")).toEqual(["10.0.0.13"]);
+    const kept = await etcdRange(etcd.endpoints[0]!, "/homelab-discovery/test/routing/rt");
+    expect(kept.kvs[0]!.lease).toBe("0"); // no lease: the policy outlives the node that set it
+    expect(JSON.parse(kept.kvs[0]!.value)).toMatchObject({ v: 1, split: [{ version: "^3", weight: 100 }], nodeId: "node-a" });
+
+    // Switched back through b: a follows.
+    expect((await b.api("PUT", "/v1/routing/rt", { split: [{ version: "^2", weight: 100 }] })).status).toBe(200);
+    await until("a's DNS routes to v2 only", async () => (await a.addresses("rt")).join() === "10.0.0.12");
+
+    // b restarts: it reads the policy from the cluster.
+    await b.restart();
+    await until("b routes to v2 after its restart", async () => (await b.addresses("rt")).join() === "10.0.0.12");
+
+    // Removed through b: neither node routes.
+    expect((await b.api("DELETE", "/v1/routing/rt")).status).toBe(200);
+    await until("a answers both versions again", async () => (await a.addresses("rt")).length === 2);
+    expect((await a.api("GET", "/v1/routing/rt")).status).toBe(404);
+    await a.api("DELETE", "/v1/services/rt-2");
+    await a.api("DELETE", "/v1/services/rt-3");
+  });
+});
+
 describe("membership in the log", () => {
   it("a node logs when another joins and when it leaves", async () => {
     const lines: { msg: string; nodeId?: string }[] = [];

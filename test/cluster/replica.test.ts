@@ -186,3 +186,67 @@ describe("replica: mass expiry (self-preservation)", () => {
     expect(msgs("warn").at(-1)).toBe("self-preservation ended: evicting the held nodes' instances");
   });
 });
+
+describe("replica: routing policies", () => {
+  async function withRouting() {
+    const base = await setup();
+    const replica = new Replica(new KeyLayout(P, "a"), base.d.registry, new SelfPreservation({ minNodes: 2, share: 0.5, windowMs: 7_000, holdMs: HOLD_MS }), captureLog().log, 2, base.d.routing);
+    const policy = (name: string, weights: [string, number][], updatedAt = "2026-01-01T00:00:00.000Z") =>
+      base.kv.put(`${P}/routing/${name}`, JSON.stringify({ v: 1, split: weights.map(([version, weight]) => ({ version, weight })), updatedAt, nodeId: "b" }));
+    const resync = () => replica.resync(base.kv.range(`${P}/`).filter((x) => !x.key.toString().startsWith(`${P}/ids/`)), base.kv.revision, T0);
+    const deliver = () => replica.applyEvents(base.kv.drain(), T0);
+    const split = (name: string) => base.d.routing.get(name)?.split.map((s) => `${s.version}=${s.weight}`);
+    return { ...base, replica, policy, resync, deliver, split };
+  }
+
+  it("takes the cluster's policies from the range read and the watch, and drops one etcd no longer holds", async () => {
+    const { d, kv, policy, resync, deliver, split } = await withRouting();
+    await d.routing.set("old", { split: [{ version: "^1", weight: 100 }] }); // set here before joining: not the cluster's
+    policy("web", [["^2", 90], ["^3", 10]]);
+    resync();
+    expect(split("web")).toEqual(["^2=90", "^3=10"]);
+    expect(d.routing.get("old")).toBeUndefined();
+    policy("web", [["^3", 100]], "2026-01-01T00:01:00.000Z");
+    policy("db", [["^5", 100]]);
+    deliver();
+    expect(split("web")).toEqual(["^3=100"]);
+    expect(split("db")).toEqual(["^5=100"]);
+    kv.delete(`${P}/routing/web`);
+    kv.put(`${P}/routing/bad`, "{not json");
+    deliver();
+    expect(d.routing.get("web")).toBeUndefined();
+    expect(d.routing.get("bad")).toBeUndefined();
+    expect(Object.keys(d.routing.all())).toEqual(["db"]);
+  });
+
+  it("an event older than this node's own write of the name does not undo it; the echo of its own write changes nothing", async () => {
+    const { d, kv, replica, policy, deliver, split } = await withRouting();
+    policy("web", [["^2", 100]]); // another node's write, not yet delivered
+    const stored = await d.routing.set("web", { split: [{ version: "^3", weight: 100 }] });
+    kv.put(`${P}/routing/web`, JSON.stringify({ v: 1, split: stored!.split, updatedAt: stored!.updatedAt, nodeId: "a" }));
+    replica.wroteRouting("web", kv.revision); // what publishRouting records from etcd's answer
+    let told = 0;
+    d.routing.onChange(() => told++);
+    deliver();
+    expect(split("web")).toEqual(["^3=100"]);
+    expect(told).toBe(0);
+  });
+
+  it("a change made here goes to the publisher first; one it refuses is kept nowhere", async () => {
+    const { d } = await withRouting();
+    const sent: string[] = [];
+    let down = false;
+    d.routing.setPublisher(async (changes) => {
+      if (down) throw new Error("etcd gone");
+      sent.push(...changes.map(([name, s]) => `${name}:${s ? s.split.map((x) => x.weight).join("/") : "none"}`));
+    });
+    await d.routing.set("web", { split: [{ version: "^2", weight: 50 }, { version: "^3", weight: 50 }] });
+    down = true;
+    await expect(d.routing.set("web", { split: [{ version: "^3", weight: 100 }] })).rejects.toThrow(/etcd gone/);
+    await expect(d.routing.set("web", undefined)).rejects.toThrow(/etcd gone/);
+    expect(d.routing.get("web")?.split.map((s) => s.weight)).toEqual([50, 50]);
+    down = false;
+    await d.routing.replaceAll({ db: { split: [{ version: "^1", weight: 100 }] } });
+    expect(sent).toEqual(["web:50/50", "web:none", "db:100"]);
+  });
+});
