@@ -5,6 +5,10 @@
 //   discovery.service.<domain>              A/AAAA: the nodes' addresses
 //   _discovery._api.service.<domain>        SRV: each node's API port (api.discovery.service.<domain> too)
 //   _discovery._dns.service.<domain>        SRV: each node's DNS port (_discovery._udp.service.<domain> too)
+//
+// A listener on loopback only is left out when the other one is advertised beyond it (the systemd unit: DNS on
+// 0.0.0.0:53, the API on 127.0.0.1): every client but this machine's would be sent to itself, by the A answer and
+// by the SRV alike. On loopback both (the defaults), every client is on this machine: both are advertised.
 import { isIP } from "node:net";
 import { networkInterfaces, type NetworkInterfaceInfo } from "node:os";
 import { isLoopback, isWildcard, urlHost } from "../lib/hostport.js";
@@ -56,7 +60,7 @@ function checkHost(bound: string): string {
   return bound;
 }
 
-/** The server's own instances, parsed as a registration is. */
+/** The server's own instances, parsed as a registration is: both, or the one not on loopback only (see above). */
 export function selfInstances(s: SelfRegistration): ParsedServiceInput[] {
   const apiAddress = advertisedAddress(s.http.host, s.advertiseAddress, s.interfaces);
   const dnsAddress = advertisedAddress(s.dns.host, s.advertiseAddress, s.interfaces);
@@ -94,5 +98,7 @@ export function selfInstances(s: SelfRegistration): ParsedServiceInput[] {
       checks: [{ id: "dns", name: `DNS ${dnsCheck.query}`, kind: "dns", resolver: dnsResolver, ...dnsCheck, interval: SELF_CHECK_INTERVAL_MS }],
     },
   ];
-  return inputs.map((input) => serviceInputSchema.parse(input));
+  const local = [isLoopback(apiAddress), isLoopback(dnsAddress)];
+  const advertised = local[0] === local[1] ? inputs : inputs.filter((_, i) => !local[i]);
+  return advertised.map((input) => serviceInputSchema.parse(input));
 }

@@ -43,7 +43,10 @@ async function registerSelf(discovery: Discovery, config: Config, bound: { http:
     return;
   }
   if (inputs.length > 0) {
-    log.info({ instances: inputs.map((i) => ({ id: i.id, address: i.address, port: i.port, tags: i.tags })), name: `${inputs[0]!.name}.service.${config.domain}`, ...result }, "registered this server as a service");
+    // A listener on loopback only beside one that is not is left out (self.ts): said, so its absence is explained.
+    const left = (["api", "dns"] as const).filter((role) => !inputs.some((i) => i.metadata.role === role));
+    const notAdvertised = left.length > 0 ? { notAdvertised: left.map((role) => `${role}: listens on loopback only`) } : {};
+    log.info({ instances: inputs.map((i) => ({ id: i.id, address: i.address, port: i.port, tags: i.tags })), name: `${inputs[0]!.name}.service.${config.domain}`, ...notAdvertised, ...result }, "registered this server as a service");
   } else if (result.deregistered.length > 0) {
     log.info({ deregistered: result.deregistered }, "self-registration is off: this server's own instances removed");
   }

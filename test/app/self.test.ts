@@ -88,6 +88,34 @@ describe("self-registration settings", () => {
     expect(dnsInput).toMatchObject({ address: "192.168.1.10", port: 53, checks: [{ kind: "dns", resolver: "127.0.0.1:53", query: "c0a8010a.addr.home.arpa", expect: "192.168.1.10" }] });
   });
 
+  it("does not advertise a loopback-only listener when the other one is on the LAN: a LAN client is never sent to 127.0.0.1", async () => {
+    // As the systemd unit runs it: DNS on 0.0.0.0 (port 53 for the LAN), the API on 127.0.0.1. The instances are
+    // registered into a real server whose DNS port stands in for port 53 (the DNS instance's check queries it over
+    // loopback, as it would), so the A answer below is the one a LAN client gets.
+    const lan = { lo: [{ address: "127.0.0.1", family: "IPv4", internal: true } as any], eth0: [{ address: "192.168.1.10", family: "IPv4", internal: false } as any] };
+    const server = await startTestServer({ selfRegister: false });
+    try {
+      const inputs = selfInstances({ nodeId: "n1", clusterName: "c", domain: "home.arpa", version: "1.2.3", http: { host: "127.0.0.1", port: server.http.port }, dns: { host: "0.0.0.0", port: server.dnsAddress.port }, interfaces: lan });
+      expect(inputs.map((i) => [i.id, i.address])).toEqual([[selfId("n1", "dns"), "192.168.1.10"]]);
+      await server.discovery.syncSelf(inputs);
+      // Both checks passed (or the one): the A answer holds every address it will hold.
+      await until(() => api(server.url, "GET", "/v1/services?name=discovery&health=healthy"), (r) => r.body.count === inputs.length);
+      const resolver = new Resolver({ timeout: 1_000, tries: 1 });
+      resolver.setServers([`127.0.0.1:${server.dnsAddress.port}`]);
+      expect(await until(() => resolver.resolve4("discovery.service.home.arpa"), (a) => a.length > 0)).toEqual(["192.168.1.10"]);
+    } finally {
+      await server.stop();
+    }
+    // And the other way round: the API on the LAN, DNS on loopback only (behind a forwarder such as dnsmasq).
+    const apiOnLan = selfInstances({ nodeId: "n1", clusterName: "c", domain: "home.arpa", version: "1.2.3", http: { host: "192.168.1.10", port: 8500 }, dns: { host: "127.0.0.1", port: 8600 }, interfaces: lan });
+    expect(apiOnLan.map((i) => [i.id, i.address])).toEqual([[selfId("n1", "api"), "192.168.1.10"]]);
+    // All on loopback (the defaults: every client is on this machine), or all on the LAN: both instances.
+    const local = selfInstances({ nodeId: "n1", clusterName: "c", domain: "home.arpa", version: "1.2.3", http: { host: "127.0.0.1", port: 8500 }, dns: { host: "127.0.0.1", port: 8600 }, interfaces: lan });
+    expect(local.map((i) => i.address)).toEqual(["127.0.0.1", "127.0.0.1"]);
+    const noLanAddress = selfInstances({ nodeId: "n1", clusterName: "c", domain: "home.arpa", version: "1.2.3", http: { host: "127.0.0.1", port: 8500 }, dns: { host: "0.0.0.0", port: 53 }, interfaces: { lo: lan.lo } });
+    expect(noLanAddress.map((i) => i.address)).toEqual(["127.0.0.1", "127.0.0.1"]);
+  });
+
   it("--self-register=false, HD_SELF_REGISTER and --advertise-address are read and checked like every setting", () => {
     const serve = (argv: string[], env: NodeJS.ProcessEnv = {}) => {
       const c = loadConfig(argv, env);
