@@ -25,5 +25,5 @@ export { DiscoveryClient, serviceUpdates, type DiscoveryClientOptions, type Upda
 export { HEALTH_STATUSES, type HealthStatus, type ServiceEntry, type ServiceInput } from "./model/index.js";
 export { FileStore, MemoryStore, StoreError, type Store, type StoreMutation } from "./store/index.js";
 export type { CheckerSettings } from "./health/index.js";
-export { DiscoveryError, InvalidError, NotFoundError, ConflictError, UnavailableError, UnauthorizedError, type ErrorKind, type ErrorIssue } from "./lib/errors.js";
+export { DiscoveryError, InvalidError, NotFoundError, ConflictError, UnavailableError, UnauthorizedError, ForbiddenError, type ErrorKind, type ErrorIssue } from "./lib/errors.js";
 export { ManualClock, systemClock, type Clock, type Timer } from "./lib/clock.js";

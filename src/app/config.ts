@@ -1,6 +1,6 @@
 // Configuration: one table of settings gives the flags, the HD_ environment variables, the JSON file keys,
 // the defaults, the `--help` text and the zod schema. Precedence: flags > environment > file > defaults.
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { isIP } from "node:net";
 import { z } from "zod";
@@ -63,6 +63,8 @@ function cidrOrAddress(item: string): string | undefined {
 function allowedHost(item: string): string | undefined {
   return cidrOrAddress(item) ?? (!item.includes("/") && normaliseAddress(item) !== undefined ? item : undefined);
 }
+
+const tokenSchema = z.string().min(8, "must be at least 8 characters").refine((t) => !/\s/.test(t), "must not contain white space");
 
 type Setting = {
   readonly flag: string;
@@ -132,7 +134,15 @@ export const SETTINGS = {
   },
   dockerHostAddress: { flag: "docker-host-address", description: "the address of containers with host networking or published ports (the host's, as other machines reach it)", default: "127.0.0.1", schema: z.string().min(1).transform((a, ctx) => normaliseAddress(a) ?? (ctx.addIssue({ code: "custom", message: "must be an IP address or a host name" }), z.NEVER)) },
   logLevel: { flag: "log-level", description: "trace, debug, info, warn, error, fatal or silent", default: "info", schema: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]) },
-  adminToken: { flag: "admin-token", description: "bearer token every mutating API route requires", default: undefined, defaultText: "none", schema: z.string().min(8, "must be at least 8 characters") },
+  // Tokens (src/http/auth.ts has the route table): each may come from a file instead (--*-token-file), so it does
+  // not show in `ps` or the environment of the process.
+  adminToken: { flag: "admin-token", description: "bearer token for everything: every write, snapshots and the admin routes (without --write-token it is the one token writes take)", default: undefined, defaultText: "none", schema: tokenSchema },
+  adminTokenFile: { flag: "admin-token-file", description: "file holding the admin token (trimmed; refused when empty; warned about when others may read it)", default: undefined, defaultText: "none", schema: z.string().min(1) },
+  writeToken: { flag: "write-token", description: "bearer token for service writes: registrations, deregistrations, heartbeats, maintenance, checks of one instance, routing policies (needs --admin-token)", default: undefined, defaultText: "none: writes take the admin token", schema: tokenSchema },
+  writeTokenFile: { flag: "write-token-file", description: "file holding the write token", default: undefined, defaultText: "none", schema: z.string().min(1) },
+  readToken: { flag: "read-token", description: "bearer token every read then needs (the write and admin tokens read too); /v1/status stays open as a health probe, with its details behind the token (needs --admin-token)", default: undefined, defaultText: "none: reads are open", schema: tokenSchema },
+  readTokenFile: { flag: "read-token-file", description: "file holding the read token", default: undefined, defaultText: "none", schema: z.string().min(1) },
+  metricsOpen: { flag: "metrics-open", description: "serve /metrics without a token even when --read-token is set (a Prometheus on the LAN without credentials)", default: false, schema: bool, boolean: true },
   cacheTtl: { flag: "cache-ttl", description: "how long query results stay cached, ms (changes invalidate them at once)", default: 60_000, schema: ms(0) },
   checkTimeout: { flag: "check-timeout", description: "timeout of one health check, ms (kept under 90% of the instance's interval)", default: 5_000, schema: ms(100) },
   checkDegradedAfter: { flag: "check-degraded-after", description: "an HTTP check answering 2xx slower than this is degraded, ms", default: 2_000, schema: ms(1) },
@@ -241,8 +251,8 @@ export function envName(key: SettingKey): string {
 
 export type CliCommand = { kind: "serve"; config: Config; warnings: string[] } | { kind: "help" } | { kind: "version" };
 
-/** Variables of ours that are not server settings: the config file's path, and the clients' server URL. */
-const OTHER_ENV = new Set(["HD_CONFIG", "HD_URL"]);
+/** Variables of ours that are not server settings: the config file's path, and the clients' (the CLI's) server, token and TLS files. */
+const OTHER_ENV = new Set(["HD_CONFIG", "HD_URL", "HD_ADDR", "HD_TOKEN", "HD_CA_FILE", "HD_CERT_FILE", "HD_KEY_FILE"]);
 
 /** HD_ variables that name no setting: a typo (HD_ADMINTOKEN) would otherwise go unnoticed, and its setting unset. */
 function unknownEnv(env: Record<string, string | undefined>): string[] {
@@ -310,8 +320,64 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Cli
   if (typeof config.httpHeadersTimeout === "number" && typeof config.httpRequestTimeout === "number" && config.httpHeadersTimeout > config.httpRequestTimeout) {
     problems.push(`${settingName("httpHeadersTimeout")} must not be longer than --http-request-timeout (the headers are part of the request)`);
   }
+  const warnings = unknownEnv(env);
+  resolveTokens(config, raw, problems, warnings);
   if (problems.length > 0) throw new ConfigError(`invalid configuration:\n  ${problems.join("\n  ")}`);
-  return { kind: "serve", config: config as unknown as Config, warnings: unknownEnv(env) };
+  return { kind: "serve", config: config as unknown as Config, warnings };
+}
+
+const TOKENS = [
+  ["adminToken", "adminTokenFile"],
+  ["writeToken", "writeTokenFile"],
+  ["readToken", "readTokenFile"],
+] as const satisfies readonly (readonly [SettingKey, SettingKey])[];
+
+/**
+ * The tokens given as files read into their settings (so the rest of the server sees one value), and the rules
+ * between them: a token or its file, not both; scoped tokens only beside an admin token (without one, admin routes
+ * would have no token that opens them, or writes none while reads need one); no two the same (a token's scope
+ * would depend on which one it matched first).
+ */
+function resolveTokens(config: Record<string, unknown>, raw: Record<string, { value: unknown; source: string }>, problems: string[], warnings: string[]): void {
+  for (const [key, fileKey] of TOKENS) {
+    const path = config[fileKey];
+    if (typeof path !== "string") continue;
+    if (raw[key] !== undefined) {
+      problems.push(`${settingName(key)} and ${settingName(fileKey)} are both set: give the token one way`);
+      continue;
+    }
+    let text: string;
+    try {
+      const mode = statSync(path).mode;
+      // Group or world readable: another user on the machine may read it. Docker's and Kubernetes' secrets are
+      // mounted 0444 by default, so this is a warning, not a refusal.
+      if ((mode & 0o077) !== 0 && process.platform !== "win32") {
+        warnings.push(`${path} (${settingName(fileKey)}) can be read by other users (mode ${(mode & 0o777).toString(8)}): chmod 600 it, or 400`);
+      }
+      text = readFileSync(path, "utf8").trim();
+    } catch (err) {
+      problems.push(`${settingName(fileKey)}: cannot read ${path}: ${(err as Error).message}`);
+      continue;
+    }
+    if (text === "") {
+      problems.push(`${settingName(fileKey)}: ${path} is empty`);
+      continue;
+    }
+    const result = SETTINGS[key].schema.safeParse(text);
+    if (result.success) config[key] = result.data;
+    else problems.push(`${settingName(fileKey)}: the token in ${path} ${result.error.issues.map((i) => i.message).join("; ")}`);
+  }
+  if (config.adminToken === undefined) {
+    for (const key of ["writeToken", "readToken"] as const) {
+      if (config[key] !== undefined) problems.push(`${settingName(key)} needs --admin-token (or --admin-token-file): the admin routes (snapshots, the cache, sync) need a token of their own`);
+    }
+  }
+  const given = TOKENS.map(([key]) => [key, config[key]] as const).filter(([, v]) => typeof v === "string");
+  for (let i = 0; i < given.length; i++) {
+    for (let j = i + 1; j < given.length; j++) {
+      if (given[i]![1] === given[j]![1]) problems.push(`--${SETTINGS[given[i]![0]].flag} and --${SETTINGS[given[j]![0]].flag} are the same token: give each scope its own`);
+    }
+  }
 }
 
 /**

@@ -100,7 +100,9 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Ser
       caFile: config.checkCaFile,
       allowExec: config.checksAllowExec,
       serviceAlarmShare: config.checkServiceAlarmShare,
-      authenticatedApi: config.adminToken !== undefined,
+      // Exec checks run commands here: through the API only when the one token writes take is the admin's.
+      // A write token is for services registering themselves, which must not be able to run commands.
+      authenticatedApi: config.adminToken !== undefined && config.writeToken === undefined,
     },
     logger,
     store,
@@ -146,7 +148,7 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Ser
     docker: () => dockerStatus?.(),
   });
   const httpLogger = logger.child({ component: "http" });
-  const app = createHttpApp(discovery, { adminToken: config.adminToken, maxBodyBytes: config.maxBodyBytes, logger: httpLogger, metrics,
+  const app = createHttpApp(discovery, { adminToken: config.adminToken, writeToken: config.writeToken, readToken: config.readToken, metricsOpen: config.metricsOpen, maxBodyBytes: config.maxBodyBytes, logger: httpLogger, metrics,
     compressMinBytes: config.httpCompressMinBytes,
     events: { clientBufferBytes: config.eventsClientBuffer, heartbeatMs: config.eventsHeartbeat },
     nodeAddress: isWildcard(config.httpListen.host) ? "127.0.0.1" : config.httpListen.host, domain: config.domain,
@@ -239,8 +241,10 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Ser
     dockerStatus = () => source.status();
     await docker.start();
   }
-  if (!config.adminToken && !isLoopback(config.httpListen.host)) {
-    httpLogger.warn({ address: config.httpListen.host }, "the API listens beyond loopback without --admin-token: anyone who reaches it can register and deregister services");
+  if (!isLoopback(config.httpListen.host)) {
+    // config.ts refuses a read or write token without the admin token: no admin token means no token at all.
+    if (!config.adminToken) httpLogger.warn({ address: config.httpListen.host }, "the API listens beyond loopback without --admin-token: anyone who reaches it can register and deregister services");
+    else if (!config.readToken) httpLogger.info({ address: config.httpListen.host }, "the API listens beyond loopback with reads open (no --read-token): anyone who reaches it can list the services");
   }
 
   let stopping: Promise<void> | undefined;

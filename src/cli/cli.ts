@@ -21,6 +21,9 @@ type Options = NonNullable<ParseArgsConfig["options"]>;
 const GLOBAL: Options = {
   addr: { type: "string" },
   token: { type: "string" },
+  ca: { type: "string" },
+  cert: { type: "string" },
+  key: { type: "string" },
   output: { type: "string", short: "o" },
   json: { type: "boolean" },
   help: { type: "boolean", short: "h" },
@@ -36,7 +39,11 @@ const FILTERS: Options = {
 
 const GLOBAL_HELP = `Global flags:
   --addr URL        the server's API (env HD_ADDR; default ${DEFAULT_ADDR}; host:port works too)
-  --token TOKEN     the admin token (env HD_ADMIN_TOKEN; prefer the env: a flag shows in ps)
+  --token TOKEN     a read, write or admin token, as the command needs (env HD_TOKEN, or HD_ADMIN_TOKEN;
+                    prefer the env: a flag shows in ps)
+  --ca FILE         PEM CA that signed the server's certificate, for https:// (env HD_CA_FILE)
+  --cert FILE       PEM client certificate, for a server with --tls-client-ca (env HD_CERT_FILE)
+  --key FILE        PEM key of --cert (env HD_KEY_FILE)
   -o, --output FMT  table or json (default: table when stdout is a terminal, json otherwise)
   --json            the same as --output json
   -h, --help        this command's help
@@ -360,8 +367,23 @@ export async function runCli(argv: readonly string[], env: NodeJS.ProcessEnv, io
     io.stderr.write(`homelab-discovery ${name}: --addr is not a URL or host:port: ${JSON.stringify(addr)}\n`);
     return EXIT.usage;
   }
-  const token = (values.token as string | undefined) ?? (env.HD_ADMIN_TOKEN || undefined);
-  const client = new DiscoveryClient({ url: addr, ...(token ? { adminToken: token } : {}), timeoutMs: 30_000 });
+  const token = (values.token as string | undefined) ?? (env.HD_TOKEN || env.HD_ADMIN_TOKEN || undefined);
+  const tls: { ca?: Buffer; cert?: Buffer; key?: Buffer } = {};
+  for (const [field, variable] of [["ca", "HD_CA_FILE"], ["cert", "HD_CERT_FILE"], ["key", "HD_KEY_FILE"]] as const) {
+    const path = (values[field] as string | undefined) ?? (env[variable] || undefined);
+    if (path === undefined) continue;
+    try {
+      tls[field] = await readFile(path);
+    } catch (err) {
+      io.stderr.write(`homelab-discovery ${name}: --${field} (${variable}): cannot read ${path}: ${(err as Error).message}\n`);
+      return EXIT.usage;
+    }
+  }
+  if ((tls.cert === undefined) !== (tls.key === undefined)) {
+    io.stderr.write(`homelab-discovery ${name}: --cert and --key go together (HD_CERT_FILE, HD_KEY_FILE)\n`);
+    return EXIT.usage;
+  }
+  const client = new DiscoveryClient({ url: addr, ...(token ? { token } : {}), ...tls, timeoutMs: 30_000 });
   try {
     return await command.run({ client, io, output }, positionals, values);
   } catch (err) {

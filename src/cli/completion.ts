@@ -1,7 +1,7 @@
 // Shell completion scripts: `homelab-discovery completion bash|zsh` prints one to source.
 
 export const COMMANDS = ["serve", "services", "get", "register", "deregister", "maint", "check", "watch", "snapshot", "status", "completion", "help"] as const;
-const GLOBAL = "--addr --token --output --json --help";
+const GLOBAL = "--addr --token --ca --cert --key --output --json --help";
 const FLAGS: Record<string, string> = {
   services: "--name --tag --version --health --node --meta",
   watch: "--name --tag --version --health --node --meta",

@@ -27,19 +27,31 @@ import { DEFAULT_WAIT_MS } from "../registry/index.js";
 import { followRemote } from "./events.js";
 
 export interface DiscoveryClientOptions {
-  /** Base URL of a server, e.g. http://127.0.0.1:8500 */
+  /** Base URL of a server, e.g. http://127.0.0.1:8500, or https://... for a server with --tls-cert. */
   url: string;
+  /** Sent on every request (the event stream too) as `Authorization: Bearer`: a read, write or admin token. */
+  token?: string;
+  /** The same as `token` (its name before scoped tokens); `token` wins when both are given. */
   adminToken?: string;
   /** Per-request timeout in ms (default 10 s). */
   timeoutMs?: number;
+  /** PEM: the CA that signed the server's certificate (a homelab's own), trusted besides the system's. */
+  ca?: string | Buffer;
+  /** PEM: a client certificate and its key, for a server with --tls-client-ca. */
+  cert?: string | Buffer;
+  key?: string | Buffer;
 }
 
 export class DiscoveryClient implements DiscoveryApi {
   private readonly base: string;
-  private readonly dispatcher = new Agent({ keepAliveTimeout: 10_000 });
+  private readonly dispatcher: Agent;
+  private readonly token: string | undefined;
 
   constructor(private readonly opts: DiscoveryClientOptions) {
     this.base = opts.url.replace(/\/+$/, "");
+    this.token = opts.token || opts.adminToken || undefined;
+    const tls = { ...(opts.ca !== undefined ? { ca: opts.ca } : {}), ...(opts.cert !== undefined ? { cert: opts.cert } : {}), ...(opts.key !== undefined ? { key: opts.key } : {}) };
+    this.dispatcher = new Agent({ keepAliveTimeout: 10_000, ...(Object.keys(tls).length > 0 ? { connect: tls } : {}) });
   }
 
   registerService(service: ServiceInput, opts: { force?: boolean } = {}): Promise<ServiceEntry> {
@@ -71,6 +83,7 @@ export class DiscoveryClient implements DiscoveryApi {
     const params = paramsFromQuery(toPlainQuery(query)).toString();
     const open = async (after: number | undefined, signal: AbortSignal | undefined) => {
       const headers: Record<string, string> = { accept: "text/event-stream" };
+      if (this.token) headers.authorization = `Bearer ${this.token}`;
       if (after !== undefined) headers["last-event-id"] = String(after);
       let res;
       try {
@@ -148,7 +161,7 @@ export class DiscoveryClient implements DiscoveryApi {
   ): Promise<{ body: T | null; headers: Record<string, string | string[] | undefined> }> {
     const headers: Record<string, string> = { accept: "application/json" };
     if (body !== undefined || rawText !== undefined) headers["content-type"] = "application/json";
-    if (this.opts.adminToken) headers.authorization = `Bearer ${this.opts.adminToken}`;
+    if (this.token) headers.authorization = `Bearer ${this.token}`;
     const timeout = AbortSignal.timeout(holdMs + (this.opts.timeoutMs ?? 10_000));
     let res;
     try {

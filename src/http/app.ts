@@ -1,14 +1,14 @@
 // The JSON API: routes turn requests into Discovery calls; schemas and errors live elsewhere, once.
-import { createHash, timingSafeEqual } from "node:crypto";
 import { Hono, type Context, type Next } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { Logger } from "pino";
 import { forwardToOwner } from "./forward.js";
 import type { Discovery } from "../registry/index.js";
 import { publicEntry, type ServiceEntry } from "../model/index.js";
-import { InvalidError, UnauthorizedError } from "../lib/errors.js";
+import { InvalidError } from "../lib/errors.js";
+import { Auth, authMiddleware } from "./auth.js";
 import { errorBody, HttpError, renderError } from "./errors.js";
-import { consulRoutes, consulToken, CONSUL_PATH } from "./consul/index.js";
+import { consulRoutes } from "./consul/index.js";
 import { providerRoutes } from "./providers.js";
 import { routedEntries, routingRoutes } from "./routing.js";
 import { DEFAULT_EVENT_STREAM, eventRoutes, type EventStreamOptions } from "./events.js";
@@ -19,8 +19,14 @@ import { openApiRoutes } from "./openapi/index.js";
 import { compileServiceQuery, jittered, searchOf, takeBlocking } from "./params.js";
 
 export interface HttpOptions {
-  /** Protects every mutating route with `Authorization: Bearer <token>` when set. */
+  /** The token of every scope (auth.ts): without a write token, writes take it; without any token, all is open. */
   adminToken?: string | undefined;
+  /** Service writes (registrations, heartbeats, maintenance, routing); needs adminToken beside it. */
+  writeToken?: string | undefined;
+  /** Every read then needs a token (this one, the write or the admin token); /v1/status stays a health probe. */
+  readToken?: string | undefined;
+  /** GET /metrics stays open when a read token is set. */
+  metricsOpen?: boolean | undefined;
   /** Largest accepted request body, in bytes. */
   maxBodyBytes?: number;
   logger: Logger;
@@ -99,22 +105,10 @@ export function createHttpApp(discovery: Discovery, opts: HttpOptions): Hono {
     return [...methods].sort();
   };
 
-  if (opts.adminToken) {
-    const expected = digest(opts.adminToken);
-    // GET /v1/snapshot is a full copy (check secrets included): the admin's, like every write.
-    app.on([...MUTATING, "GET"], "*", async (c, next) => {
-      if (c.req.method === "GET" && c.req.path !== "/v1/snapshot") return next();
-      const header = c.req.header("authorization") ?? "";
-      const match = /^Bearer\s+(.+)$/i.exec(header);
-      // Consul's clients send it their way: X-Consul-Token or ?token=, on the Consul-compatible paths.
-      const token = match?.[1]!.trim() ?? (CONSUL_PATH.test(c.req.path) ? consulToken(c) : undefined);
-      if (token === undefined || !timingSafeEqual(digest(token), expected)) {
-        const consulWay = CONSUL_PATH.test(c.req.path) ? " (or X-Consul-Token: <token>, or ?token=)" : "";
-        throw new UnauthorizedError(`this route needs the admin token: Authorization: Bearer <token>${consulWay}`);
-      }
-      return next();
-    });
-  }
+  // Tokens (auth.ts): the scope of the route a request is for. Registered first, so a caller without a token
+  // learns nothing from a 413 or a forwarded write; not at all without tokens (GET stays on Hono's fast path).
+  const auth = new Auth({ admin: opts.adminToken, write: opts.writeToken, read: opts.readToken });
+  if (auth.enabled) app.on([...MUTATING, "GET"], "*", authMiddleware(app, auth, () => firstRoute, { metricsOpen: opts.metricsOpen }));
   // The size check: Content-Length when the request has one, before anything reads the body. Hono's bodyLimit
   // touches the body stream first, which makes @hono/node-server build a whole web Request (streams, an
   // AbortSignal) for every write; without that, c.req.text() reads the socket directly. Chunked bodies, which
@@ -147,13 +141,15 @@ export function createHttpApp(discovery: Discovery, opts: HttpOptions): Hono {
   const compressor = new Compressor(opts.compressMinBytes ?? 1024);
   providerRoutes(app, discovery, compressor);
   eventRoutes(app, discovery, opts.events ?? DEFAULT_EVENT_STREAM);
-  uiRoutes(app, discovery);
+  uiRoutes(app, discovery, { readsClosed: auth.readsClosed });
   openApiRoutes(app, compressor);
   traefikRoutes(app, discovery, { domain: opts.domain ?? "home.arpa", logger: opts.logger, compressor });
   consulRoutes(app, discovery, { nodeAddress: opts.nodeAddress ?? "127.0.0.1", compressor });
   app.get("/v1/status", (c) => {
     const status = discovery.status();
-    return c.body(JSON.stringify(status), status.status === "failed" ? 503 : 200, JSON_HEADERS);
+    // A health probe answers anyone; what it says beyond up or down (rollouts, cluster, sources) is a read.
+    const body = auth.allows(c, "read") ? status : { status: status.status };
+    return c.body(JSON.stringify(body), status.status === "failed" ? 503 : 200, JSON_HEADERS);
   });
   const { metrics } = opts;
   if (metrics) app.get("/metrics", async (c) => c.body(await metrics.render(), 200, { "content-type": metrics.contentType }));
@@ -283,8 +279,4 @@ async function optionalJsonBody(c: Context): Promise<unknown> {
   const length = c.req.header("content-length");
   if ((length === undefined || length === "0") && c.req.header("transfer-encoding") === undefined) return {};
   return jsonBody(c);
-}
-
-function digest(value: string): Buffer {
-  return createHash("sha256").update(value).digest();
 }

@@ -9,6 +9,7 @@ import { DiscoveryError, type ErrorKind } from "../lib/errors.js";
 export const STATUS_OF_KIND: Record<ErrorKind, ContentfulStatusCode> = {
   invalid: 400,
   unauthorized: 401,
+  forbidden: 403,
   not_found: 404,
   conflict: 409,
   unavailable: 503,

@@ -1,7 +1,7 @@
 // Errors are values with a kind. The HTTP layer maps kinds to status codes in one place (src/http/errors.ts),
 // the client maps them back, so embedded and remote callers see the same typed failures.
 
-export type ErrorKind = "invalid" | "not_found" | "conflict" | "unavailable" | "unauthorized" | "internal";
+export type ErrorKind = "invalid" | "not_found" | "conflict" | "unavailable" | "unauthorized" | "forbidden" | "internal";
 
 export interface ErrorIssue {
   path: (string | number)[];
@@ -57,7 +57,15 @@ export class UnauthorizedError extends DiscoveryError {
   }
 }
 
-export const ERROR_KINDS: readonly ErrorKind[] = ["invalid", "not_found", "conflict", "unavailable", "unauthorized", "internal"];
+/** A valid token without the scope the route needs (401 is for no token, or one the server does not know). */
+export class ForbiddenError extends DiscoveryError {
+  constructor(message: string) {
+    super("forbidden", message);
+    this.name = "ForbiddenError";
+  }
+}
+
+export const ERROR_KINDS: readonly ErrorKind[] = ["invalid", "not_found", "conflict", "unavailable", "unauthorized", "forbidden", "internal"];
 
 /** Builds the typed error for a kind; the client uses it to turn an API error body back into a value. */
 export function errorOfKind(kind: ErrorKind, message: string, issues?: ErrorIssue[], details?: Record<string, unknown>): DiscoveryError {
@@ -72,6 +80,8 @@ export function errorOfKind(kind: ErrorKind, message: string, issues?: ErrorIssu
       return new UnavailableError(message);
     case "unauthorized":
       return new UnauthorizedError(message);
+    case "forbidden":
+      return new ForbiddenError(message);
     default:
       return new DiscoveryError("internal", message);
   }

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -140,5 +140,50 @@ describe("cluster settings", () => {
     expect(error(["--etcd-cert", "c.pem"])).toContain("--etcd-key go together");
     expect(error(["--etcd-prefix", "/x/"])).toContain("must start with / and not end with /");
     expect(error(["--advertise-url", "http://h:1/path"])).toContain("--advertise-url");
+  });
+});
+
+describe("tokens", () => {
+  const tokenFile = (text: string, mode = 0o600) => {
+    const path = join(mkdtempSync(join(tmpdir(), "hd-token-")), "token");
+    writeFileSync(path, text, { mode });
+    chmodSync(path, mode);
+    return path;
+  };
+  const warnings = (argv: string[]) => {
+    const cmd = loadConfig(argv, {});
+    if (cmd.kind !== "serve") throw new Error("expected serve");
+    return cmd.warnings;
+  };
+
+  it("reads each token from its file, trimmed, with no warning for a file only its owner reads", () => {
+    const c = serve(["--admin-token-file", tokenFile("  admin-secret-1\n"), "--write-token-file", tokenFile("write-secret-1\n"), "--read-token-file", tokenFile("read-secret-1")]);
+    expect([c.adminToken, c.writeToken, c.readToken]).toEqual(["admin-secret-1", "write-secret-1", "read-secret-1"]);
+    expect(warnings(["--admin-token-file", tokenFile("admin-secret-1", 0o400)])).toEqual([]);
+    expect(serve([], { HD_ADMIN_TOKEN_FILE: tokenFile("from-the-env-1") }).adminToken).toBe("from-the-env-1");
+  });
+
+  it("refuses an empty, missing or short token file, and a token given both ways", () => {
+    expect(error(["--admin-token-file", tokenFile(" \n")])).toMatch(/--admin-token-file .*: .* is empty/);
+    expect(error(["--admin-token-file", "/nonexistent/token"])).toContain("cannot read /nonexistent/token");
+    expect(error(["--admin-token-file", tokenFile("short")])).toContain("at least 8 characters");
+    expect(error(["--admin-token", "admin-secret-1", "--admin-token-file", tokenFile("admin-secret-2")])).toContain("are both set: give the token one way");
+  });
+
+  it("warns about a token file others can read (Docker's secrets are 0444, so it is not refused)", () => {
+    const path = tokenFile("admin-secret-1", 0o644);
+    expect(warnings(["--admin-token-file", path])).toEqual([expect.stringContaining(`${path} (--admin-token-file`)]);
+    expect(warnings(["--admin-token-file", path])[0]).toContain("mode 644");
+  });
+
+  it("takes scoped tokens only beside an admin token, and no two the same", () => {
+    expect(error(["--read-token", "read-secret-1"])).toContain("--read-token (HD_READ_TOKEN");
+    expect(error(["--write-token", "write-secret-1"])).toContain("needs --admin-token");
+    expect(error(["--admin-token", "same-secret-1", "--read-token", "same-secret-1"])).toContain("--admin-token and --read-token are the same token");
+    expect(error(["--admin-token", "has a space 1"])).toContain("must not contain white space");
+    const c = serve(["--admin-token", "admin-secret-1", "--read-token", "read-secret-1", "--metrics-open"]);
+    expect(c.readToken).toBe("read-secret-1");
+    expect(c.writeToken).toBeUndefined();
+    expect(c.metricsOpen).toBe(true);
   });
 });

@@ -193,3 +193,31 @@ describe("cli", () => {
     expect((await cli(["serve", "--no-such-flag"])).code).toBe(2);
   });
 });
+
+describe("cli with scoped tokens", () => {
+  it("reads HD_TOKEN (over HD_ADMIN_TOKEN) and --token, and exits 1 with the server's 401 or 403", async () => {
+    const scoped = await startTestServer({ adminToken: "cli-admin-token", readToken: "cli-read-token" });
+    const run = (args: string[], env: Record<string, string>) =>
+      new Promise<Run>((done) => {
+        execFile(process.execPath, [MAIN, ...args], { env: { PATH: process.env.PATH, HD_ADDR: scoped.url, ...env }, timeout: 20_000 }, (err, stdout, stderr) => {
+          done({ code: err ? ((err as { code?: number }).code ?? -1) : 0, stdout, stderr });
+        });
+      });
+    try {
+      let r = await run(["services"], {});
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain("needs the read token");
+      r = await run(["services"], { HD_TOKEN: "cli-read-token", HD_ADMIN_TOKEN: "wrong-token-1" });
+      expect(r.stderr).toBe("");
+      expect(JSON.parse(r.stdout)).toMatchObject({ count: 0 });
+      r = await run(["register", "--id", "a-1", "--name", "a", "--address", "10.0.0.1", "--port", "80"], { HD_TOKEN: "cli-read-token" });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain("the read token does not have the write scope");
+      r = await run(["register", "--id", "a-1", "--name", "a", "--address", "10.0.0.1", "--port", "80", "--token", "cli-admin-token"], { HD_TOKEN: "cli-read-token" });
+      expect(r.code).toBe(0);
+      expect((await run(["services"], { HD_ADMIN_TOKEN: "cli-admin-token" })).code).toBe(0);
+    } finally {
+      await scoped.stop();
+    }
+  });
+});

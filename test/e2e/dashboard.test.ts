@@ -125,3 +125,35 @@ describe("the dashboard at /ui", () => {
     await phone.close();
   });
 });
+
+describe("the dashboard on a server with --read-token", () => {
+  it("comes without data, asks for a token, then lists and follows the events with it", async () => {
+    const closed = await startBuiltServer({ HD_ADMIN_TOKEN: TOKEN, HD_READ_TOKEN: "dashboard-read" });
+    const reader = await browser.newPage({ viewport: { width: 1280, height: 860 } });
+    reader.on("dialog", (dialog) => void dialog.accept());
+    try {
+      const admin = { authorization: `Bearer ${TOKEN}` };
+      expect((await api(closed.url, "PUT", "/v1/services/app-1", { name: "app", address: "127.0.0.9", port: 80, ttl: 600_000 }, admin)).status).toBe(201);
+      await reader.goto(`${closed.url}/ui`);
+      await expect.poll(() => reader.locator("#message").textContent()).toMatch(/needs a token to read/);
+      expect(await reader.locator(".instance").count()).toBe(0);
+      await reader.fill("#token", "wrong-token-1");
+      await reader.locator("#token").dispatchEvent("change");
+      await expect.poll(() => reader.locator("#message").textContent()).toMatch(/not one of this server's/);
+      await reader.fill("#token", "dashboard-read");
+      await reader.locator("#token").dispatchEvent("change");
+      await expect.poll(() => reader.locator(".instance").count()).toBe(1);
+      await expect.poll(() => reader.locator("#live").textContent()).toBe("live");
+      // The stream carries the token: a registration shows up without a reload.
+      await api(closed.url, "PUT", "/v1/services/app-2", { name: "app", address: "127.0.0.10", port: 80, ttl: 600_000 }, admin);
+      await expect.poll(() => reader.locator(".instance").count()).toBe(2);
+      // A read token cannot write: the page says which token it needs.
+      await reader.locator('.instance[data-id="app-1"] button[data-action="deregister"]').click();
+      await expect.poll(() => reader.locator("#message").textContent()).toMatch(/deregister app-1: .*needs the admin token; the read token does not have the write scope/);
+      expect((await api(closed.url, "GET", "/v1/services/app-1", undefined, admin)).status).toBe(200);
+    } finally {
+      await reader.close();
+      await closed.stop();
+    }
+  });
+});

@@ -30,7 +30,10 @@ describe("GET /ui", () => {
   it("serves its script and style, and nothing else under /ui", async () => {
     const js = await fetch(`${server.url}/ui/app.js`);
     expect(js.headers.get("content-type")).toMatch(/^text\/javascript/);
-    expect(await js.text()).toContain("new EventSource(");
+    const script = await js.text();
+    // The stream is read with fetch, so it can carry the token as a header; it resumes with Last-Event-ID.
+    expect(script).toContain('fetch("/v1/events?"');
+    expect(script).toContain('"last-event-id"');
     const css = await fetch(`${server.url}/ui/app.css`);
     expect(css.headers.get("content-type")).toMatch(/^text\/css/);
     expect((await fetch(`${server.url}/ui/other.js`)).status).toBe(404);

@@ -20,7 +20,7 @@ export const execKind = defineKind({
     if (!ctx.allowExec) return { field: "kind", message: "exec checks are off: start the server with --checks-allow-exec to run them" };
     if (ctx.origin === "docker") return { field: "kind", message: "exec checks are never taken from container labels" };
     if (ctx.origin === "api" && !ctx.authenticatedApi) {
-      return { field: "kind", message: "exec checks through the API need --admin-token (anyone who reaches an open API could run commands here); or declare them in a --services-dir file" };
+      return { field: "kind", message: "exec checks through the API need --admin-token and no --write-token (anyone who reaches an open API, or holds a service's write token, could run commands here); or declare them in a --services-dir file" };
     }
     return undefined;
   },

@@ -3,7 +3,7 @@
 import { html, raw } from "hono/html";
 import type { ServiceEntry } from "../../model/index.js";
 
-export function page(data: { services: readonly ServiceEntry[]; index: number; nodeId: string }) {
+export function page(data: { services: readonly ServiceEntry[]; index: number; nodeId: string; locked?: boolean }) {
   const json = JSON.stringify(data).replace(/</g, "\\u003c");
   return html`<!doctype html>
 <html lang="en">
@@ -21,7 +21,7 @@ export function page(data: { services: readonly ServiceEntry[]; index: number; n
 </header>
 <form id="controls" autocomplete="off">
   <label>Filter <input id="filter" name="filter" type="search" placeholder="name=web tag=prod health=healthy meta.team=platform"></label>
-  <label>Admin token <input id="token" name="token" type="password" placeholder="for maintenance, checks, deregister"></label>
+  <label>Token <input id="token" name="token" type="password" placeholder="${data.locked ? "this server needs a token to read" : "for maintenance, checks, deregister"}"></label>
 </form>
 <p id="message" role="status"></p>
 <main>

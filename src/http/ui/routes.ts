@@ -7,10 +7,13 @@ import { page } from "./page.js";
 
 const ASSET_HEADERS = { "cache-control": "no-cache" } as const;
 
-export function uiRoutes(app: Hono, discovery: Discovery): void {
+export function uiRoutes(app: Hono, discovery: Discovery, opts: { readsClosed?: boolean } = {}): void {
   app.get("/ui", (c) => {
-    const services = discovery.discover({});
-    return c.html(page({ services, index: discovery.changes.current, nodeId: discovery.nodeId }), 200, {
+    // With a read token the page is a shell (a browser's navigation carries no token): the script reads the list
+    // and follows the events with the token typed in.
+    const locked = opts.readsClosed === true;
+    const services = locked ? [] : discovery.discover({});
+    return c.html(page({ services, index: locked ? 0 : discovery.changes.current, nodeId: discovery.nodeId, locked }), 200, {
       // The page loads nothing from elsewhere: say so, so a browser refuses anything injected.
       "content-security-policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
     });

@@ -1,6 +1,7 @@
 // The dashboard's script, served as is (no build step): renders the list from the page's JSON, follows
-// GET /v1/events (EventSource reconnects with Last-Event-ID by itself; a reset reads the list again), filters with
-// the /v1/services query syntax, and sends the admin actions with the token typed in (kept in sessionStorage).
+// GET /v1/events (read with fetch, reconnecting with Last-Event-ID; a reset reads the list again), filters with
+// the /v1/services query syntax, and sends every call with the token typed in (kept in sessionStorage): the admin
+// actions, and with --read-token the reads too (the page then comes with no data).
 // Every value reaches the page as text (textContent), never as markup.
 export const SCRIPT = String.raw`
 const $ = (id) => document.getElementById(id);
@@ -133,30 +134,87 @@ async function reload() {
 }
 
 let reconcile = null;
-function follow() {
-  if (state.source) state.source.close();
+function live(on, text) {
+  $("live").textContent = text || (on ? "live" : "reconnecting");
+  $("live").className = "live " + (on ? "on" : "off");
+}
+
+function onEvent(type, data) {
+  const ev = JSON.parse(data);
+  logEvent(ev);
+  if (ev.type === "reset") return void reload();
+  if (ev.type === "routing") return;
+  if (ev.type === "deregistered") state.entries.delete(ev.instance.id);
+  else state.entries.set(ev.instance.id, ev.instance);
+  if (ev.type === "health" && ev.reason) state.outputs.set(ev.instance.id, { output: ev.reason, at: ev.instance.lastHealthCheck });
+  render();
+  // A filtered view: an event may be about an instance leaving the set; the server's answer decides.
+  if (state.params.toString()) {
+    clearTimeout(reconcile);
+    reconcile = setTimeout(reload, 150);
+  }
+}
+
+// The stream is read with fetch, not EventSource, so it carries the token as a header (EventSource sends none,
+// and a token in the URL would land in logs and history); it reconnects with Last-Event-ID as EventSource does.
+const TYPES = new Set(["registered", "deregistered", "health", "maintenance", "routing", "reset"]);
+async function follow() {
+  if (state.source) state.source.abort();
+  const abort = new AbortController();
+  state.source = abort;
   const q = new URLSearchParams(state.params);
   q.set("after", String(state.index));
-  const source = new EventSource("/v1/events?" + q.toString());
-  state.source = source;
-  source.onopen = () => { $("live").textContent = "live"; $("live").className = "live on"; };
-  source.onerror = () => { $("live").textContent = "reconnecting"; $("live").className = "live off"; };
-  const onEvent = (msg) => {
-    const ev = JSON.parse(msg.data);
-    logEvent(ev);
-    if (ev.type === "reset") return void reload();
-    if (ev.type === "routing") return;
-    if (ev.type === "deregistered") state.entries.delete(ev.instance.id);
-    else state.entries.set(ev.instance.id, ev.instance);
-    if (ev.type === "health" && ev.reason) state.outputs.set(ev.instance.id, { output: ev.reason, at: ev.instance.lastHealthCheck });
-    render();
-    // A filtered view: an event may be about an instance leaving the set; the server's answer decides.
-    if (state.params.toString()) {
-      clearTimeout(reconcile);
-      reconcile = setTimeout(reload, 150);
+  let lastId = null;
+  let delay = 2000;
+  while (!abort.signal.aborted) {
+    try {
+      const headers = { accept: "text/event-stream" };
+      const token = $("token").value.trim();
+      if (token) headers.authorization = "Bearer " + token;
+      if (lastId !== null) headers["last-event-id"] = lastId;
+      const res = await fetch("/v1/events?" + q.toString(), { headers, signal: abort.signal, cache: "no-store" });
+      if (res.status === 401 || res.status === 403) {
+        const data = await res.json().catch(() => ({}));
+        live(false, "needs a token");
+        say("events: " + ((data.error && data.error.message) || "HTTP " + res.status));
+        return; // a new token starts it again
+      }
+      if (!res.ok || !res.body) throw new Error("HTTP " + res.status);
+      live(true);
+      const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = "", type = "", data = [];
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += value;
+        let nl;
+        while ((nl = buffer.indexOf("\n")) !== -1) {
+          let line = buffer.slice(0, nl);
+          buffer = buffer.slice(nl + 1);
+          if (line.endsWith("\r")) line = line.slice(0, -1);
+          if (line === "") {
+            if (data.length && TYPES.has(type)) onEvent(type, data.join("\n"));
+            type = "";
+            data = [];
+            continue;
+          }
+          if (line.startsWith(":")) continue;
+          const colon = line.indexOf(":");
+          const field = colon === -1 ? line : line.slice(0, colon);
+          let v = colon === -1 ? "" : line.slice(colon + 1);
+          if (v.startsWith(" ")) v = v.slice(1);
+          if (field === "event") type = v;
+          else if (field === "data") data.push(v);
+          else if (field === "id") lastId = v;
+          else if (field === "retry" && /^\d+$/.test(v)) delay = Number(v);
+        }
+      }
+    } catch (err) {
+      if (abort.signal.aborted) return;
     }
-  };
-  for (const type of ["registered", "deregistered", "health", "maintenance", "routing", "reset"]) source.addEventListener(type, onEvent);
+    live(false);
+    await new Promise((resolve) => setTimeout(resolve, delay));
+  }
 }
 
 let typing = null;
@@ -169,8 +227,17 @@ $("filter").addEventListener("input", () => {
 });
 $("controls").addEventListener("submit", (e) => e.preventDefault());
 $("token").value = sessionStorage.getItem("hd-token") || "";
-$("token").addEventListener("change", () => sessionStorage.setItem("hd-token", $("token").value));
+$("token").addEventListener("change", async () => {
+  sessionStorage.setItem("hd-token", $("token").value);
+  // Reads need a token on this server: the list and the stream start (again) with this one.
+  if (initial.locked && (await reload())) follow();
+});
 setInterval(render, 30000); // "n s ago" stays true
 render();
-follow();
+if (!initial.locked) follow();
+else if ($("token").value.trim()) reload().then((ok) => ok && follow());
+else {
+  live(false, "needs a token");
+  say("This server needs a token to read: enter it above.");
+}
 `;
