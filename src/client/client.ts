@@ -27,7 +27,7 @@ import { DEFAULT_WAIT_MS } from "../registry/index.js";
 import { followRemote } from "./events.js";
 
 export interface DiscoveryClientOptions {
-  /** Base URL of a server, e.g. http://127.0.0.1:8500, or https://... for a server with --tls-cert. */
+  /** Base URL of a server, e.g. http://127.0.0.1:8500, or https://... for one behind a TLS-terminating proxy. */
   url: string;
   /** Sent on every request (the event stream too) as `Authorization: Bearer`: a read, write or admin token. */
   token?: string;
@@ -37,7 +37,7 @@ export interface DiscoveryClientOptions {
   timeoutMs?: number;
   /** PEM: the CA that signed the server's certificate (a homelab's own), trusted besides the system's. */
   ca?: string | Buffer;
-  /** PEM: a client certificate and its key, for a server with --tls-client-ca. */
+  /** PEM: a client certificate and its key, for a proxy in front of the server that asks for one. */
   cert?: string | Buffer;
   key?: string | Buffer;
 }

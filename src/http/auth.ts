@@ -98,7 +98,6 @@ export function scopeOf(method: string, path: string, tokens: Pick<Tokens, "metr
 
 const LEVEL = { open: 0, read: 1, write: 2, admin: 3 } as const;
 type Level = (typeof LEVEL)[Scope];
-const NAME: Record<Exclude<Scope, "open">, string> = { read: "read", write: "write", admin: "admin" };
 
 /** The checks a server with these tokens makes: which scopes need a token at all, and which token a request has. */
 export class Auth {
@@ -166,7 +165,7 @@ export class Auth {
       throw new UnauthorizedError(`${what}this route needs ${wanted}: Authorization: Bearer <token>${consulWay}`);
     }
     const had = Object.entries(LEVEL).find(([, l]) => l === level)![0];
-    throw new ForbiddenError(`${c.req.method} ${c.req.path} needs ${wanted}; the ${had} token does not have the ${NAME[scope as Exclude<Scope, "open">]} scope`);
+    throw new ForbiddenError(`${c.req.method} ${c.req.path} needs ${wanted}; the ${had} token does not have the ${scope} scope`);
   }
 
   /** "the write token (or the admin token)", naming only the tokens this server has. */
