@@ -143,6 +143,10 @@ export const SETTINGS = {
   readToken: { flag: "read-token", description: "bearer token every read then needs (the write and admin tokens read too); /v1/status stays open as a health probe, with its details behind the token (needs --admin-token)", default: undefined, defaultText: "none: reads are open", schema: tokenSchema },
   readTokenFile: { flag: "read-token-file", description: "file holding the read token", default: undefined, defaultText: "none", schema: z.string().min(1) },
   metricsOpen: { flag: "metrics-open", description: "serve /metrics without a token even when --read-token is set (a Prometheus on the LAN without credentials)", default: false, schema: bool, boolean: true },
+  // TLS for the API (src/http/tls.ts): the files are read at start and again on SIGHUP (a renewed certificate).
+  tlsCert: { flag: "tls-cert", description: "PEM certificate (and intermediates) the API serves HTTPS with, beside --tls-key; re-read on SIGHUP", default: undefined, defaultText: "none: plain HTTP", schema: z.string().min(1) },
+  tlsKey: { flag: "tls-key", description: "PEM private key of --tls-cert (keep it mode 600)", default: undefined, defaultText: "none", schema: z.string().min(1) },
+  tlsClientCa: { flag: "tls-client-ca", description: "PEM CA a client certificate must be signed by: clients without one are refused at the handshake (tokens still apply); re-read on SIGHUP", default: undefined, defaultText: "none: no client certificates asked", schema: z.string().min(1) },
   cacheTtl: { flag: "cache-ttl", description: "how long query results stay cached, ms (changes invalidate them at once)", default: 60_000, schema: ms(0) },
   checkTimeout: { flag: "check-timeout", description: "timeout of one health check, ms (kept under 90% of the instance's interval)", default: 5_000, schema: ms(100) },
   checkDegradedAfter: { flag: "check-degraded-after", description: "an HTTP check answering 2xx slower than this is degraded, ms", default: 2_000, schema: ms(1) },
@@ -317,6 +321,8 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Cli
   if (config.store === "etcd" && raw.etcdEndpoints === undefined) problems.push(`--store etcd needs ${settingName("etcdEndpoints")}`);
   if ((config.etcdUsername === undefined) !== (config.etcdPassword === undefined)) problems.push(`${settingName("etcdUsername")} and --etcd-password go together`);
   if ((config.etcdCert === undefined) !== (config.etcdKey === undefined)) problems.push(`${settingName("etcdCert")} and --etcd-key go together`);
+  if ((config.tlsCert === undefined) !== (config.tlsKey === undefined)) problems.push(`${settingName("tlsCert")} and --tls-key go together`);
+  if (config.tlsClientCa !== undefined && config.tlsCert === undefined) problems.push(`${settingName("tlsClientCa")} needs --tls-cert and --tls-key: client certificates are asked in the TLS handshake`);
   if (typeof config.httpHeadersTimeout === "number" && typeof config.httpRequestTimeout === "number" && config.httpHeadersTimeout > config.httpRequestTimeout) {
     problems.push(`${settingName("httpHeadersTimeout")} must not be longer than --http-request-timeout (the headers are part of the request)`);
   }

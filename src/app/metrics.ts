@@ -7,6 +7,7 @@ import type { ClusterState, ClusterStatus } from "../cluster/index.js";
 import type { RegistryStats } from "../registry/index.js";
 import type { DnsStats } from "../dns/index.js";
 import type { DockerSourceStatus } from "../sources/index.js";
+import type { TlsStatus } from "../http/index.js";
 
 const PREFIX = "homelab_discovery_";
 const CLUSTER_STATES: readonly ClusterState[] = ["starting", "ok", "degraded", "unreachable", "conflict"];
@@ -30,6 +31,8 @@ export interface MetricSources {
   cluster(): ClusterStatus | undefined;
   /** Undefined unless --docker-socket is set. */
   docker?(): DockerSourceStatus | undefined;
+  /** Undefined unless the API serves HTTPS (--tls-cert). */
+  tls?(): TlsStatus | undefined;
 }
 
 export class Metrics {
@@ -41,7 +44,7 @@ export class Metrics {
   async render(): Promise<string> {
     const s = this.sources;
     const registry = new Registry();
-    for (const family of [...families(s, await s.registry(), s.dns(), s.cluster()), ...dockerFamilies(s.docker?.())]) registry.registerMetric(asMetric(family));
+    for (const family of [...families(s, await s.registry(), s.dns(), s.cluster()), ...dockerFamilies(s.docker?.()), ...tlsFamilies(s.tls?.())]) registry.registerMetric(asMetric(family));
     return `${await processMetrics().metrics()}\n${await registry.metrics()}`;
   }
 }
@@ -75,6 +78,15 @@ function dockerFamilies(d: DockerSourceStatus | undefined): Family[] {
     gauge("docker_containers", "Running containers with homelab.* labels at the last sync.", [[d.containers]]),
     gauge("docker_instances", "Instances those containers declare.", [[d.instances]]),
     counter("docker_syncs_total", "Times the registry was made to match the engine's containers.", [[d.syncs]]),
+  ];
+}
+
+function tlsFamilies(t: TlsStatus | undefined): Family[] {
+  if (t === undefined) return [];
+  return [
+    // As the blackbox exporter's probe_ssl_earliest_cert_expiry: alert on `... - time() < 14 * 86400`.
+    gauge("tls_certificate_expiry_timestamp_seconds", "When the API's TLS certificate (--tls-cert) expires, Unix seconds.", [[Date.parse(t.notAfter) / 1000]]),
+    gauge("tls_certificate_loaded_timestamp_seconds", "When that certificate was read (start, or the last SIGHUP that loaded it), Unix seconds.", [[Date.parse(t.loadedAt) / 1000]]),
   ];
 }
 

@@ -26,8 +26,10 @@ export interface SelfRegistration {
   domain: string;
   version: string;
   /** Where the API and DNS listen, as bound (port 0 resolved). */
-  http: { host: string; port: number };
+  http: { host: string; port: number; scheme?: "http" | "https" };
   dns: { host: string; port: number };
+  /** --tls-client-ca: the API refuses a client without a certificate, which this server's own check has not. */
+  clientCertificates?: boolean;
   /** --advertise-address: the address of a wildcard listener. */
   advertiseAddress?: string | undefined;
   /** The machine's interfaces (os.networkInterfaces()); tests give their own. */
@@ -65,7 +67,18 @@ export function selfInstances(s: SelfRegistration): ParsedServiceInput[] {
   const apiAddress = advertisedAddress(s.http.host, s.advertiseAddress, s.interfaces);
   const dnsAddress = advertisedAddress(s.dns.host, s.advertiseAddress, s.interfaces);
   const metadata = { node: s.nodeId, cluster: s.clusterName, version: s.version };
-  const apiCheckUrl = `http://${urlHost(checkHost(s.http.host))}:${s.http.port}/v1/status`;
+  const scheme = s.http.scheme ?? "http";
+  const apiTarget = `${urlHost(checkHost(s.http.host))}:${s.http.port}`;
+  const over = isLoopback(checkHost(s.http.host)) ? "loopback" : "its address";
+  // Over HTTPS the check does not verify the certificate: it reaches its own listener, by an address the
+  // certificate need not name, to see it answer. A listener that asks for client certificates would refuse it: a
+  // TCP connect to the advertised address then (a wildcard listener's is this machine's own).
+  const apiCheck =
+    scheme === "http"
+      ? { id: "api", name: `GET /v1/status over ${over}`, kind: "http", url: `http://${apiTarget}/v1/status`, interval: SELF_CHECK_INTERVAL_MS }
+      : s.clientCertificates
+        ? { id: "api", name: "TCP connect (the API asks for client certificates)", kind: "tcp", interval: SELF_CHECK_INTERVAL_MS }
+        : { id: "api", name: `GET /v1/status over ${over}, HTTPS`, kind: "http", url: `https://${apiTarget}/v1/status`, tlsSkipVerify: true, interval: SELF_CHECK_INTERVAL_MS };
   const dnsResolver = `${urlHost(checkHost(s.dns.host))}:${s.dns.port}`;
   // A name this DNS server answers from the registry alone, and to a known address: <hex>.addr.<domain> is the
   // instance's own address (the SRV target). A host name has no such form: the node's name then.
@@ -82,9 +95,9 @@ export function selfInstances(s: SelfRegistration): ParsedServiceInput[] {
       nodeId: s.nodeId,
       address: apiAddress,
       port: s.http.port,
-      tags: ["api", "http"],
-      metadata: { ...metadata, role: "api" },
-      checks: [{ id: "api", name: `GET /v1/status over ${isLoopback(checkHost(s.http.host)) ? "loopback" : "its address"}`, kind: "http", url: apiCheckUrl, interval: SELF_CHECK_INTERVAL_MS }],
+      tags: ["api", scheme],
+      metadata: { ...metadata, role: "api", scheme },
+      checks: [apiCheck],
     },
     {
       id: selfId(s.nodeId, "dns"),

@@ -3,6 +3,7 @@
 // port 0 and stop them.
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
+import { rootCertificates } from "node:tls";
 import { resolve } from "node:path";
 import type { Logger } from "pino";
 import type { Clock } from "../lib/clock.js";
@@ -16,7 +17,7 @@ import { DnsServer, localNetworks } from "../dns/index.js";
 import { DockerSource, type DockerSourceStatus } from "../sources/index.js";
 import { loadZones, type StaticZones } from "../dns/index.js";
 import { createHttpApp } from "../http/index.js";
-import { listenHttp, type HttpServerHandle } from "../http/index.js";
+import { daysLeft, listenHttp, loadTls, type HttpServerHandle, type PeerTls, type TlsFiles, type TlsMaterial } from "../http/index.js";
 import { Metrics } from "./metrics.js";
 import { loadServiceFiles } from "../sources/index.js";
 import { FileStore, MemoryStore, type Store } from "../store/index.js";
@@ -27,9 +28,9 @@ import { selfInstances } from "./self.js";
  * The server's own instances (self.ts) registered, or with --self-register=false the ones an earlier run left
  * removed. Before cluster mode starts: the first publish carries them, on this node's lease.
  */
-async function registerSelf(discovery: Discovery, config: Config, bound: { http: { host: string; port: number }; dns: { host: string; port: number } }, logger: Logger): Promise<void> {
+async function registerSelf(discovery: Discovery, config: Config, bound: { http: { host: string; port: number; scheme: "http" | "https" }; dns: { host: string; port: number } }, logger: Logger): Promise<void> {
   const inputs = config.selfRegister
-    ? selfInstances({ nodeId: discovery.nodeId, clusterName: config.clusterName, domain: config.domain, version: VERSION, ...bound, advertiseAddress: config.advertiseAddress })
+    ? selfInstances({ nodeId: discovery.nodeId, clusterName: config.clusterName, domain: config.domain, version: VERSION, ...bound, advertiseAddress: config.advertiseAddress, clientCertificates: config.tlsClientCa !== undefined })
     : [];
   const log = logger.child({ component: "registry" });
   let result: Awaited<ReturnType<Discovery["syncSelf"]>>;
@@ -53,14 +54,15 @@ async function registerSelf(discovery: Discovery, config: Config, bound: { http:
 }
 
 export interface ServerHandle {
-  /** Reloads what can change live (zone files, services files); a broken file keeps what was loaded and is reported. */
+  /** Reloads what can change live (zone files, services files, the API's certificate); a broken file keeps what was
+   * loaded and is reported. */
   reload(): Promise<{ ok: true; zones: number } | { ok: false; error: string }>;
   readonly discovery: Discovery;
   readonly http: HttpServerHandle;
   readonly dns: DnsServer;
   /** Where DNS listens (UDP and TCP on the same port). */
   readonly dnsAddress: { host: string; port: number };
-  /** Base URL of the API, e.g. http://127.0.0.1:8500 */
+  /** Base URL of the API, e.g. http://127.0.0.1:8500 (https:// with --tls-cert) */
   readonly url: string;
   stop(): Promise<void>;
 }
@@ -73,8 +75,38 @@ export interface ServerDeps {
   selfPreservation?: Partial<SelfPreservationSettings>;
 }
 
+/** Reads the API's certificate and says what it is: a warning under two weeks from its expiry, an error after. */
+function readTls(files: TlsFiles, logger: Logger, msg: string): TlsMaterial {
+  const material = loadTls(files);
+  const left = daysLeft(material.status);
+  const { subject, names, notAfter, fingerprint, clientCertificates } = material.status;
+  logger.info({ subject, names, notAfter, fingerprint, clientCertificates }, msg);
+  if (left < 0) logger.error({ notAfter }, "the API's TLS certificate has expired: clients will refuse it");
+  else if (left < 14) logger.warn({ notAfter, daysLeft: Math.floor(left) }, "the API's TLS certificate expires in under two weeks: renew it and send SIGHUP");
+  return material;
+}
+
+/**
+ * How a write forwarded to its owner node reaches that node's https:// API: trusting the system's CAs and, with
+ * --tls-client-ca (the cluster's own CA, as Consul's ca_file), that CA too, showing this node's certificate (the
+ * other node asks for one). Made once per material: the forwarder keeps its connections while it is the same.
+ */
+const peerTlsCache = new WeakMap<TlsMaterial, PeerTls>();
+function peerTlsOf(tls: TlsMaterial): PeerTls {
+  const made = peerTlsCache.get(tls);
+  if (made !== undefined) return made;
+  const { ca, cert, key } = tls.options;
+  const peer = tls.requireClientCert && ca !== undefined ? { ca: [...rootCertificates, ca as Buffer], cert: cert as Buffer, key: key as Buffer } : {};
+  peerTlsCache.set(tls, peer);
+  return peer;
+}
+
 export async function startServer(config: Config, deps: ServerDeps): Promise<ServerHandle> {
   const { logger } = deps;
+  const httpLogger = logger.child({ component: "http" });
+  // First: a certificate that does not load stops the start before anything is opened.
+  const tlsFiles = config.tlsCert !== undefined && config.tlsKey !== undefined ? { cert: config.tlsCert, key: config.tlsKey, clientCa: config.tlsClientCa } : undefined;
+  let tls = tlsFiles !== undefined ? readTls(tlsFiles, httpLogger, "TLS certificate loaded") : undefined;
   const store = deps.store ?? (config.inMemory ? new MemoryStore() : new FileStore({ dir: resolve(config.dataDir), logger: logger.child({ component: "store" }) }));
   const discovery = await startDiscovery({
     nodeId: config.nodeId,
@@ -146,12 +178,13 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Ser
     dns: () => dns.stats(),
     cluster: () => clusterStatus?.(),
     docker: () => dockerStatus?.(),
+    tls: () => tls?.status,
   });
-  const httpLogger = logger.child({ component: "http" });
   const app = createHttpApp(discovery, { adminToken: config.adminToken, writeToken: config.writeToken, readToken: config.readToken, metricsOpen: config.metricsOpen, maxBodyBytes: config.maxBodyBytes, logger: httpLogger, metrics,
     compressMinBytes: config.httpCompressMinBytes,
     events: { clientBufferBytes: config.eventsClientBuffer, heartbeatMs: config.eventsHeartbeat },
     nodeAddress: isWildcard(config.httpListen.host) ? "127.0.0.1" : config.httpListen.host, domain: config.domain,
+    peerTls: () => (tls !== undefined ? peerTlsOf(tls) : undefined),
   });
   let http: HttpServerHandle;
   let dnsAddress: { host: string; port: number };
@@ -169,17 +202,18 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Ser
       maxConnections: config.httpMaxConnections,
       headersTimeoutMs: config.httpHeadersTimeout,
       requestTimeoutMs: config.httpRequestTimeout,
-    });
+    }, tls);
   } catch (err) {
     await dns.close();
     await discovery.stop();
     throw err;
   }
   const host = urlHost(http.host);
-  const url = `http://${host}:${http.port}`;
-  httpLogger.info({ address: `${host}:${http.port}`, url }, "HTTP API listening");
+  const url = `${http.scheme}://${host}:${http.port}`;
+  httpLogger.info({ address: `${host}:${http.port}`, url, tls: tls !== undefined }, "HTTP API listening");
+  if (tls !== undefined) discovery.addStatusSource("tls", () => tls?.status);
   try {
-    await registerSelf(discovery, config, { http: { host: http.host, port: http.port }, dns: dnsAddress }, logger);
+    await registerSelf(discovery, config, { http: { host: http.host, port: http.port, scheme: http.scheme }, dns: dnsAddress }, logger);
   } catch (err) {
     await Promise.all([http.close(), dns.close()]);
     await discovery.stop();
@@ -196,7 +230,7 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Ser
         endpoints: config.etcdEndpoints ?? [],
         leaseTtlS: config.etcdLeaseTtl,
         callTimeoutMs: config.etcdCallTimeout,
-        apiUrl: config.advertiseUrl ?? (isWildcard(http.host) ? `http://${hostname()}:${http.port}` : url),
+        apiUrl: config.advertiseUrl ?? (isWildcard(http.host) ? `${http.scheme}://${hostname()}:${http.port}` : url),
         dns: `${dnsAddress.host}:${dnsAddress.port}`,
         logger: logger.child({ component: "cluster" }),
         ...(config.etcdUsername && config.etcdPassword ? { auth: { username: config.etcdUsername, password: config.etcdPassword } } : {}),
@@ -244,6 +278,7 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Ser
   if (!isLoopback(config.httpListen.host)) {
     // config.ts refuses a read or write token without the admin token: no admin token means no token at all.
     if (!config.adminToken) httpLogger.warn({ address: config.httpListen.host }, "the API listens beyond loopback without --admin-token: anyone who reaches it can register and deregister services");
+    else if (!tls) httpLogger.warn({ address: config.httpListen.host }, "the API listens beyond loopback without TLS (--tls-cert): its tokens cross the network in clear text");
     else if (!config.readToken) httpLogger.info({ address: config.httpListen.host }, "the API listens beyond loopback with reads open (no --read-token): anyone who reaches it can list the services");
   }
 
@@ -272,6 +307,16 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Ser
       } catch (err) {
         logger.error({ component: "registry", error: (err as Error).message }, "services files not reloaded: nothing changed");
         errors.push((err as Error).message);
+      }
+      if (tlsFiles !== undefined) {
+        try {
+          const fresh = readTls(tlsFiles, httpLogger, "TLS certificate reloaded: new connections get it");
+          http.setTls(fresh);
+          tls = fresh;
+        } catch (err) {
+          httpLogger.error({ error: (err as Error).message }, "TLS certificate not reloaded: keeping the one loaded before");
+          errors.push((err as Error).message);
+        }
       }
       return errors.length === 0 ? { ok: true, zones: zoneCount } : { ok: false, error: errors.join("\n") };
     },

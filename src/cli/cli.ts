@@ -42,7 +42,7 @@ const GLOBAL_HELP = `Global flags:
   --token TOKEN     a read, write or admin token, as the command needs (env HD_TOKEN, or HD_ADMIN_TOKEN;
                     prefer the env: a flag shows in ps)
   --ca FILE         PEM CA that signed the server's certificate, for https:// (env HD_CA_FILE)
-  --cert FILE       PEM client certificate, for a TLS proxy in front that asks for one (env HD_CERT_FILE)
+  --cert FILE       PEM client certificate, for a server with --tls-client-ca (env HD_CERT_FILE)
   --key FILE        PEM key of --cert (env HD_KEY_FILE)
   -o, --output FMT  table or json (default: table when stdout is a terminal, json otherwise)
   --json            the same as --output json

@@ -22,12 +22,13 @@ import { ERROR_KINDS, errorOfKind, UnavailableError, type ErrorIssue, type Error
 import { kindOfStatus } from "../http/index.js";
 import { paramsFromQuery } from "../http/index.js";
 import { toPlainQuery, type ServiceQuery, type ServiceQueryBuilder } from "../registry/index.js";
+import { rootCertificates } from "node:tls";
 import type { ServiceEntry, ServiceInput } from "../model/index.js";
 import { DEFAULT_WAIT_MS } from "../registry/index.js";
 import { followRemote } from "./events.js";
 
 export interface DiscoveryClientOptions {
-  /** Base URL of a server, e.g. http://127.0.0.1:8500, or https://... for one behind a TLS-terminating proxy. */
+  /** Base URL of a server, e.g. http://127.0.0.1:8500, or https://... for one with --tls-cert (or behind a TLS proxy). */
   url: string;
   /** Sent on every request (the event stream too) as `Authorization: Bearer`: a read, write or admin token. */
   token?: string;
@@ -37,7 +38,7 @@ export interface DiscoveryClientOptions {
   timeoutMs?: number;
   /** PEM: the CA that signed the server's certificate (a homelab's own), trusted besides the system's. */
   ca?: string | Buffer;
-  /** PEM: a client certificate and its key, for a proxy in front of the server that asks for one. */
+  /** PEM: a client certificate and its key, for a server with --tls-client-ca (or a proxy that asks for one). */
   cert?: string | Buffer;
   key?: string | Buffer;
 }
@@ -50,7 +51,8 @@ export class DiscoveryClient implements DiscoveryApi {
   constructor(private readonly opts: DiscoveryClientOptions) {
     this.base = opts.url.replace(/\/+$/, "");
     this.token = opts.token || opts.adminToken || undefined;
-    const tls = { ...(opts.ca !== undefined ? { ca: opts.ca } : {}), ...(opts.cert !== undefined ? { cert: opts.cert } : {}), ...(opts.key !== undefined ? { key: opts.key } : {}) };
+    // Node's `ca` replaces the system's CAs: they are kept beside it, as the option says.
+    const tls = { ...(opts.ca !== undefined ? { ca: [...rootCertificates, opts.ca] } : {}), ...(opts.cert !== undefined ? { cert: opts.cert } : {}), ...(opts.key !== undefined ? { key: opts.key } : {}) };
     this.dispatcher = new Agent({ keepAliveTimeout: 10_000, ...(Object.keys(tls).length > 0 ? { connect: tls } : {}) });
   }
 

@@ -2,7 +2,7 @@
 import { Hono, type Context, type Next } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { Logger } from "pino";
-import { forwardToOwner } from "./forward.js";
+import { ownerForwarder, type PeerTls } from "./forward.js";
 import type { Discovery } from "../registry/index.js";
 import { publicEntry, type ServiceEntry } from "../model/index.js";
 import { InvalidError } from "../lib/errors.js";
@@ -38,6 +38,9 @@ export interface HttpOptions {
   compressMinBytes?: number;
   /** GET /v1/events: the bound on a stream's queue and the heartbeat. */
   events?: EventStreamOptions;
+  /** TLS toward the other nodes' APIs when a write is forwarded to its owner (their https:// URLs); read at each
+   * forwarded write, so a reloaded certificate is used from then on. */
+  peerTls?: () => PeerTls | undefined;
   /** Our DNS domain, for the default rule of /v1/traefik/config (Host(`<name>.<domain>`)); home.arpa by default. */
   domain?: string;
 }
@@ -129,6 +132,7 @@ export function createHttpApp(discovery: Discovery, opts: HttpOptions): Hono {
   });
 
   // Cluster mode: a write for another node's instance runs there (one hop). Mutating routes only, as above.
+  const forwardToOwner = ownerForwarder(opts.peerTls ?? (() => undefined));
   app.on(MUTATING, ["/v1/services/:id", "/v1/services/:id/*"], async (c, next) => {
     const id = c.req.param("id");
     const owner = id === undefined || c.req.path === "/v1/services/bulk" ? undefined : discovery.foreignOwner(id);

@@ -10,9 +10,33 @@ import { errorBody } from "./errors.js";
 export const FORWARDED_BY = "x-hd-forwarded-by";
 export const OWNER = "x-hd-owner";
 const TIMEOUT_MS = 2_000;
-let dispatcher: Agent | undefined;
 
-export async function forwardToOwner(c: Context, owner: Owner, self: string): Promise<Response> {
+/** How this node connects to another's https:// API: the CAs it trusts and the certificate it shows. */
+export interface PeerTls {
+  ca?: (string | Buffer)[];
+  cert?: string | Buffer;
+  key?: string | Buffer;
+}
+
+/** The forwarding of one app: its own connection pool, made again when the TLS toward the other nodes changes
+ * (a certificate reloaded on SIGHUP). */
+export function ownerForwarder(tls: () => PeerTls | undefined): (c: Context, owner: Owner, self: string) => Promise<Response> {
+  let dispatcher: Agent | undefined;
+  let madeWith: PeerTls | undefined;
+  return async (c, owner, self) => {
+    const { Agent } = await loadUndici();
+    const now = tls();
+    if (dispatcher !== undefined && now !== madeWith) {
+      void dispatcher.close();
+      dispatcher = undefined;
+    }
+    madeWith = now;
+    dispatcher ??= new Agent({ keepAliveTimeout: 10_000, connectTimeout: TIMEOUT_MS, ...(now !== undefined ? { connect: now } : {}) });
+    return forwardToOwner(c, owner, self, dispatcher);
+  };
+}
+
+async function forwardToOwner(c: Context, owner: Owner, self: string, dispatcher: Agent): Promise<Response> {
   const via = c.req.header(FORWARDED_BY);
   if (via !== undefined) {
     throw new ConflictError(`this node (${self}) does not own the instance: node ${owner.nodeId} does (request forwarded by ${via}); retry`, {
@@ -35,8 +59,7 @@ export async function forwardToOwner(c: Context, owner: Owner, self: string): Pr
   }
   const body = Buffer.from(await c.req.arrayBuffer());
   try {
-    const { Agent, request } = await loadUndici();
-    dispatcher ??= new Agent({ keepAliveTimeout: 10_000, connectTimeout: TIMEOUT_MS });
+    const { request } = await loadUndici();
     const res = await request(`${owner.apiUrl}${url.pathname}${url.search}`, {
       method: c.req.method as "PUT",
       headers,

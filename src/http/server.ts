@@ -1,12 +1,18 @@
-// Serves a Hono app on a host:port with @hono/node-server, and closes it gracefully.
+// Serves a Hono app on a host:port with @hono/node-server, over HTTP or HTTPS, and closes it gracefully.
 import type { AddressInfo } from "node:net";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
 import { serve } from "@hono/node-server";
 import type { Hono } from "hono";
+import type { TlsMaterial } from "./tls.js";
 
 export interface HttpServerHandle {
   readonly host: string;
   readonly port: number;
+  /** "https" when it was given TLS material. */
+  readonly scheme: "http" | "https";
+  /** New connections get this material (the certificate reloaded on SIGHUP); open ones keep theirs. */
+  setTls(material: TlsMaterial): void;
   /** Stops accepting, lets in-flight requests finish, closes keep-alive connections as they go idle. */
   close(): Promise<void>;
 }
@@ -28,19 +34,26 @@ export const MAX_PIPELINED = 16;
 
 export const DEFAULT_HTTP_LIMITS: HttpLimits = { maxConnections: 1024, headersTimeoutMs: 10_000, requestTimeoutMs: 30_000 };
 
-export function listenHttp(app: Hono, host: string, port: number, limits: HttpLimits = DEFAULT_HTTP_LIMITS): Promise<HttpServerHandle> {
+export function listenHttp(app: Hono, host: string, port: number, limits: HttpLimits = DEFAULT_HTTP_LIMITS, tls?: TlsMaterial): Promise<HttpServerHandle> {
   return new Promise((resolve, reject) => {
     const serverOptions = {
       headersTimeout: limits.headersTimeoutMs,
       requestTimeout: limits.requestTimeoutMs,
       // How often Node looks for requests past those timeouts (30 s by default): a tenth of the shorter one.
       connectionsCheckingInterval: Math.max(100, Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs) / 10),
+      ...(tls !== undefined ? tlsOptions(tls, limits) : {}),
     };
-    const server = serve({ fetch: app.fetch, hostname: host, port, serverOptions }, (info: AddressInfo) => {
+    const listener = tls !== undefined ? { createServer: createHttpsServer } : {};
+    const server = serve({ fetch: app.fetch, hostname: host, port, serverOptions, ...listener }, (info: AddressInfo) => {
       server.off("error", reject);
       resolve({
         host: info.address,
         port: info.port,
+        scheme: tls !== undefined ? "https" : "http",
+        setTls: (material) => {
+          if (tls === undefined) throw new Error("this listener speaks plain HTTP: TLS is chosen at start");
+          (server as unknown as HttpsServer).setSecureContext(material.options);
+        },
         close: () =>
           new Promise<void>((done) => {
             const http = server as Server;
@@ -59,6 +72,17 @@ export function listenHttp(app: Hono, host: string, port: number, limits: HttpLi
     boundPipelining(server as Server);
     server.once("error", reject);
   });
+}
+
+/** The https.Server's options: the certificate, client certificates when a CA is given, and a handshake that must
+ * end within the headers' timeout (Node's default, 120 s, would let a client that never finishes one hold a
+ * connection of the cap that long). */
+function tlsOptions(tls: TlsMaterial, limits: HttpLimits) {
+  return {
+    ...tls.options,
+    handshakeTimeout: limits.headersTimeoutMs,
+    ...(tls.requireClientCert ? { requestCert: true, rejectUnauthorized: true } : {}),
+  };
 }
 
 /** Closes a connection with more than MAX_PIPELINED requests waiting for their answers: the app never sees them

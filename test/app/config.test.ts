@@ -186,4 +186,12 @@ describe("tokens", () => {
     expect(c.writeToken).toBeUndefined();
     expect(c.metricsOpen).toBe(true);
   });
+
+  it("takes TLS files for the API in pairs: a certificate with its key, a client CA only beside them", () => {
+    expect(serve(["--tls-cert", "c.pem", "--tls-key", "k.pem", "--tls-client-ca", "ca.pem"])).toMatchObject({ tlsCert: "c.pem", tlsKey: "k.pem", tlsClientCa: "ca.pem" });
+    expect(serve([]).tlsCert).toBeUndefined();
+    expect(error(["--tls-cert", "c.pem"])).toContain('--tls-cert (HD_TLS_CERT, "tlsCert" in the config file) and --tls-key go together');
+    expect(error(["--tls-key", "k.pem"])).toContain("and --tls-key go together");
+    expect(error(["--tls-client-ca", "ca.pem"])).toContain("needs --tls-cert and --tls-key");
+  });
 });

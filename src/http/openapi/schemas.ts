@@ -41,7 +41,16 @@ export const statsSchema = z.looseObject({
   store: z.string(),
   checks: z.looseObject({}),
 });
-export const statusSchema = z.looseObject({ status: z.enum(["ok", "stale", "failed"]), version: z.string(), nodeId: z.string(), uptimeMs: z.number() });
+export const statusSchema = z.looseObject({
+  status: z.enum(["ok", "stale", "failed"]),
+  version: z.string(),
+  nodeId: z.string(),
+  uptimeMs: z.number(),
+  tls: z
+    .looseObject({ subject: z.string(), issuer: z.string(), names: z.array(z.string()), notBefore: z.string(), notAfter: z.string(), fingerprint: z.string(), clientCertificates: z.enum(["required", "off"]), loadedAt: z.string() })
+    .optional()
+    .describe("with --tls-cert: the certificate the API serves now (reloaded on SIGHUP)"),
+});
 export const cacheClearedSchema = z.strictObject({ cleared: int });
 export const syncSchema = z.looseObject({ mode: z.enum(["standalone", "cluster"]), synced: z.boolean(), message: z.string(), generation: int });
 export const prometheusTargetsSchema = z.array(z.strictObject({ targets: z.array(z.string()), labels: z.record(z.string(), z.string()) }));
