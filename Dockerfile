@@ -32,8 +32,7 @@ RUN mkdir -p /data /etc/homelab-discovery/services.d && chown node:node /data
 USER node
 VOLUME ["/data"]
 EXPOSE 8500/tcp 8600/udp 8600/tcp
-# The API's address from HD_HTTP_LISTEN (a wildcard is asked on loopback), so a changed port stays healthy.
-HEALTHCHECK --interval=30s --timeout=3s --start-period=5s \
-  CMD ["node", "-e", "const l = process.env.HD_HTTP_LISTEN || '127.0.0.1:8500'; const i = l.lastIndexOf(':'); const h = l.slice(0, i).replace(/^\\[|\\]$/g, ''); const host = ['0.0.0.0', '::', ''].includes(h) ? '127.0.0.1' : h; fetch('http://' + (host.includes(':') ? '[' + host + ']' : host) + ':' + l.slice(i + 1) + '/v1/status').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+# The API's address from HD_HTTP_LISTEN (a wildcard is asked on loopback), over HTTPS with HD_TLS_CERT: src/healthcheck.ts.
+HEALTHCHECK --interval=30s --timeout=3s --start-period=5s CMD ["node", "dist/src/healthcheck.js"]
 # SIGTERM (docker stop) drains requests, flushes the store and exits 0; SIGHUP reloads zones and services files.
 ENTRYPOINT ["node", "dist/src/main.js"]
