@@ -237,12 +237,12 @@ function live(on, text) {
 }
 
 /**
- * An event's rollout with the steps the page already knows for it (the same from and to), so a step shows
- * without waiting for the read; the next step's time waits for it.
+ * An event's rollout with the steps the page already knows for it (the one running, same from and to: a new
+ * one cannot start while one runs), so a step shows without waiting for the read; the next step's time waits for it.
  */
 function withSchedule(r, before) {
   const old = before && before.rollout;
-  if (!r || !old || !Array.isArray(old.steps) || old.from !== r.from || old.to !== r.to) return r;
+  if (!r || !old || old.state !== "running" || !Array.isArray(old.steps) || old.from !== r.from || old.to !== r.to) return r;
   const at = r.state === "rolled-back" ? old.step : old.steps.indexOf(r.percent);
   return at === -1 ? r : { ...r, steps: old.steps, step: at };
 }
