@@ -1,6 +1,7 @@
 // The dashboard in a real browser: Debian's chromium driven by playwright-core against the built server. It lists
 // what is registered, follows the event stream without a reload, filters with the query syntax, refuses admin
-// actions without the token, and maintenance from the page takes the instance out of real DNS answers. The
+// actions without the token, maintenance from the page takes the instance out of real DNS answers, and each
+// service's routing policy and rollout show and follow the API. The
 // browser resolves no name (it talks to 127.0.0.1 by address only). Screenshots land in test-results/.
 import { mkdirSync } from "node:fs";
 import { Resolver } from "node:dns/promises";
@@ -124,6 +125,78 @@ describe("the dashboard at /ui", () => {
     await phone.screenshot({ path: join(artifacts, "dashboard-phone.png"), fullPage: true });
     await phone.close();
   });
+
+  it("shows each service's routing policy and its rollout, live: the split, each step as it comes, a rollback's reason, the panel gone with the policy", async () => {
+    const web = page.locator('article[data-service="web"] .routing');
+    const rollout = web.locator(".rollout");
+    const slow = { timeout: 15_000 };
+    expect(await web.count()).toBe(0);
+    expect((await api(server.url, "PUT", "/v1/routing/web", { split: [{ version: "~2.1", weight: 90 }, { version: "~2.2", weight: 10 }] }, auth)).status).toBe(200);
+    await expect.poll(() => web.locator(".split").textContent()).toBe("~2.1 90% \u00b7 ~2.2 10%");
+    expect(await rollout.count()).toBe(0);
+    // A policy set before its service registers: the service shows, with no instances.
+    expect((await api(server.url, "PUT", "/v1/routing/api", { split: [{ version: "^1", weight: 100 }] }, auth)).status).toBe(200);
+    await expect.poll(() => page.locator('article[data-service="api"] .split').textContent()).toBe("blue-green: ^1");
+    expect(await page.locator('article[data-service="api"] h2').textContent()).toBe("api 0 instances");
+    // A filter on the instances (a tag) leaves it out; one on its name keeps it.
+    await page.fill("#filter", "tag=prod");
+    await expect.poll(() => page.locator("article.service").evaluateAll((els) => els.map((e) => e.getAttribute("data-service")))).toEqual(["web"]);
+    expect(await web.locator(".split").textContent()).toBe("~2.1 90% \u00b7 ~2.2 10%");
+    await page.fill("#filter", "name=api");
+    await expect.poll(() => page.locator("article.service").evaluateAll((els) => els.map((e) => e.getAttribute("data-service")))).toEqual(["api"]);
+    await page.fill("#filter", "");
+    await expect.poll(() => page.locator(".instance").count()).toBe(3);
+
+    // A rollout with short pauses: the page follows it step by step from the events.
+    const started = await api(server.url, "POST", "/v1/routing/web/rollout", { from: "~2.1", to: "~2.2", steps: [20, 60, 100], pauseMs: 3000 }, auth);
+    expect(started.status).toBe(201);
+    await expect.poll(() => rollout.getAttribute("data-step")).toBe("1");
+    // The next step's time comes with the policy's read after the event.
+    await expect.poll(() => rollout.innerText()).toContain("next step");
+    const first = await rollout.innerText();
+    for (const text of ["rollout running", "~2.1 -> ~2.2", "step 1 / 3", "~2.2 at 20%"]) expect(first).toContain(text);
+    expect(await web.locator(".split").textContent()).toBe("~2.1 80% \u00b7 ~2.2 20%");
+    await expect.poll(() => rollout.getAttribute("data-step"), slow).toBe("2");
+    expect(await rollout.innerText()).toContain("~2.2 at 60%");
+    expect(await web.locator(".split").textContent()).toBe("~2.1 40% \u00b7 ~2.2 60%");
+    await expect.poll(() => rollout.getAttribute("data-state"), slow).toBe("completed");
+    await expect.poll(() => rollout.innerText()).toContain("step 3 / 3");
+    expect(await rollout.innerText()).not.toContain("next step");
+    expect(await web.locator(".split").textContent()).toBe("blue-green: ~2.2");
+    // Removed: the service without instances goes with its policy.
+    expect((await api(server.url, "DELETE", "/v1/routing/api", undefined, auth)).status).toBe(200);
+    await expect.poll(() => page.locator('article[data-service="api"]').count()).toBe(0);
+
+    // Again, and the canary fails: rolled back at once, with the reason.
+    expect((await api(server.url, "POST", "/v1/routing/web/rollout", { from: "~2.1", to: "~2.2", steps: [10, 100], pauseMs: 600_000 }, auth)).status).toBe(201);
+    await expect.poll(() => rollout.getAttribute("data-state")).toBe("running");
+    await api(server.url, "PUT", "/v1/services/web-3/heartbeat", { status: "unhealthy", note: "500s" }, auth);
+    await expect.poll(() => rollout.getAttribute("data-state")).toBe("rolled-back");
+    expect(await rollout.locator(".reason").textContent()).toBe('0 of 1 checked instances of "~2.2" are healthy (0%, below 100%)');
+    await expect.poll(() => rollout.innerText()).toContain("at step 1 / 2");
+    expect(await web.locator(".split").textContent()).toBe("blue-green: ~2.1");
+    expect(await page.locator('#events li[data-type="routing"]').first().textContent()).toContain("web routing: ~2.1 100%, ~2.2 0% (rollout to ~2.2 rolled-back");
+
+    // A long one, for the picture; a reload shows it from the page's own data.
+    await api(server.url, "PUT", "/v1/services/web-3/heartbeat", { note: "ok" }, auth);
+    expect((await api(server.url, "POST", "/v1/routing/web/rollout", { from: "~2.1", to: "~2.2", steps: [10, 25, 50, 100], pauseMs: 600_000 }, auth)).status).toBe(201);
+    await expect.poll(() => rollout.getAttribute("data-state")).toBe("running");
+    await expect.poll(() => instance("web-3").getAttribute("data-health")).toBe("healthy");
+    // The README's picture (docs/dashboard.png is a copy of this one).
+    await page.locator("#filter").blur();
+    await page.screenshot({ path: join(artifacts, "dashboard-routing.png"), fullPage: true });
+    await page.reload();
+    await expect.poll(() => rollout.getAttribute("data-step")).toBe("1");
+    expect(await rollout.innerText()).toContain("step 1 / 4");
+    // Straight from the page's data: no read was needed for the schedule.
+    expect(await rollout.locator(".due").textContent()).toMatch(/\(in \d+ s\)$/);
+    await expect.poll(() => page.locator("#live").textContent()).toBe("live");
+
+    // Removed while running: the panel goes, the instances stay.
+    expect((await api(server.url, "DELETE", "/v1/routing/web", undefined, auth)).status).toBe(200);
+    await expect.poll(() => web.count()).toBe(0);
+    expect(await page.locator(".instance").count()).toBe(3);
+  });
 });
 
 describe("the dashboard on a server with --read-token", () => {
@@ -134,6 +207,7 @@ describe("the dashboard on a server with --read-token", () => {
     try {
       const admin = { authorization: `Bearer ${TOKEN}` };
       expect((await api(closed.url, "PUT", "/v1/services/app-1", { name: "app", address: "127.0.0.9", port: 80, ttl: 600_000 }, admin)).status).toBe(201);
+      expect((await api(closed.url, "PUT", "/v1/routing/app", { split: [{ version: "^1", weight: 100 }] }, admin)).status).toBe(200);
       await reader.goto(`${closed.url}/ui`);
       await expect.poll(() => reader.locator("#message").textContent()).toMatch(/needs a token to read/);
       expect(await reader.locator(".instance").count()).toBe(0);
@@ -143,6 +217,8 @@ describe("the dashboard on a server with --read-token", () => {
       await reader.fill("#token", "dashboard-read");
       await reader.locator("#token").dispatchEvent("change");
       await expect.poll(() => reader.locator(".instance").count()).toBe(1);
+      // The policies are read with the token too (the page came without them).
+      expect(await reader.locator('article[data-service="app"] .split').textContent()).toBe("blue-green: ^1");
       await expect.poll(() => reader.locator("#live").textContent()).toBe("live");
       // The stream carries the token: a registration shows up without a reload.
       await api(closed.url, "PUT", "/v1/services/app-2", { name: "app", address: "127.0.0.10", port: 80, ttl: 600_000 }, admin);

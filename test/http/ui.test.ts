@@ -27,6 +27,21 @@ describe("GET /ui", () => {
     for (const [, url] of page.matchAll(/(?:src|href)="([^"]*)"/g)) expect(url).toMatch(/^\/ui\//);
   });
 
+  it("inlines the routing policies as GET /v1/routing lists them, a rollout's schedule with them", async () => {
+    await api(server.url, "PUT", "/v1/services/ui-2", { name: "web", version: "3.0.0", address: "10.0.0.2", port: 80, ttl: 600_000 });
+    await api(server.url, "PUT", "/v1/services/ui-2/heartbeat", {});
+    expect((await api(server.url, "PUT", "/v1/routing/db", { split: [{ version: "^16", weight: 100 }] })).status).toBe(200);
+    expect((await api(server.url, "POST", "/v1/routing/web/rollout", { from: "^2", to: "^3", steps: [10, 100], pauseMs: 600_000 })).status).toBe(201);
+    const page = await (await fetch(`${server.url}/ui`)).text();
+    const data = JSON.parse(/<script id="initial" type="application\/json">(.*?)<\/script>/s.exec(page)![1]!) as { routing: Record<string, unknown> };
+    expect(data.routing).toEqual((await api(server.url, "GET", "/v1/routing")).body.policies);
+    expect(data.routing.db).toMatchObject({ split: [{ version: "^16", weight: 100 }] });
+    expect(data.routing.web).toMatchObject({ split: [{ version: "^2", weight: 90 }, { version: "^3", weight: 10 }], rollout: { state: "running", step: 0, steps: [10, 100], nextAt: expect.any(Number) } });
+    // The script shows them, and follows them by the policy's own read after each routing event.
+    const script = await (await fetch(`${server.url}/ui/app.js`)).text();
+    expect(script).toContain('"/v1/routing/" + encodeURIComponent(name)');
+  });
+
   it("serves its script and style, and nothing else under /ui", async () => {
     const js = await fetch(`${server.url}/ui/app.js`);
     expect(js.headers.get("content-type")).toMatch(/^text\/javascript/);

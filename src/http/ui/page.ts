@@ -2,8 +2,10 @@
 // script element (not executed; `<` escaped so no value can close it).
 import { html, raw } from "hono/html";
 import type { ServiceEntry } from "../../model/index.js";
+import type { StoredPolicy } from "../../registry/index.js";
 
-export function page(data: { services: readonly ServiceEntry[]; index: number; nodeId: string; locked?: boolean }) {
+/** `routing`: the routing policies by service name, as GET /v1/routing lists them (the script shows each on its service). */
+export function page(data: { services: readonly ServiceEntry[]; routing: Readonly<Record<string, StoredPolicy>>; index: number; nodeId: string; locked?: boolean }) {
   const json = JSON.stringify(data).replace(/</g, "\\u003c");
   return html`<!doctype html>
 <html lang="en">

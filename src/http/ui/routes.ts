@@ -13,7 +13,10 @@ export function uiRoutes(app: Hono, discovery: Discovery, opts: { readsClosed?: 
     // and follows the events with the token typed in.
     const locked = opts.readsClosed === true;
     const services = locked ? [] : discovery.discover({});
-    return c.html(page({ services, index: locked ? 0 : discovery.changes.current, nodeId: discovery.nodeId, locked }), 200, {
+    // The policies with the list, read in the same turn: the page starts from one moment, and its stream from the
+    // index after it (a routing change has an index of its own, so none falls between the two).
+    const routing = locked ? {} : discovery.routing.all();
+    return c.html(page({ services, routing, index: locked ? 0 : discovery.changes.current, nodeId: discovery.nodeId, locked }), 200, {
       // The page loads nothing from elsewhere: say so, so a browser refuses anything injected.
       "content-security-policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
     });

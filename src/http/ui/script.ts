@@ -2,12 +2,16 @@
 // GET /v1/events (read with fetch, reconnecting with Last-Event-ID; a reset reads the list again), filters with
 // the /v1/services query syntax, and sends every call with the token typed in (kept in sessionStorage): the admin
 // actions, and with --read-token the reads too (the page then comes with no data).
+// Each service with a routing policy shows its split and its rollout, kept live by the routing events: an event
+// carries the split and the rollout's state but not its schedule (step of steps, next step), so each one is
+// followed by a read of GET /v1/routing/<name>; a reset reads GET /v1/routing again with the list.
 // Every value reaches the page as text (textContent), never as markup.
 export const SCRIPT = String.raw`
 const $ = (id) => document.getElementById(id);
 const initial = JSON.parse($("initial").textContent);
-const state = { entries: new Map(), outputs: new Map(), params: new URLSearchParams(), index: initial.index, source: null };
+const state = { entries: new Map(), outputs: new Map(), policies: new Map(), params: new URLSearchParams(), index: initial.index, source: null };
 for (const e of initial.services) state.entries.set(e.id, e);
+for (const [name, p] of Object.entries(initial.routing || {})) state.policies.set(name, p);
 
 function h(tag, attrs, ...children) {
   const el = document.createElement(tag);
@@ -31,11 +35,66 @@ function render() {
     if (!byName.has(e.name)) byName.set(e.name, []);
     byName.get(e.name).push(e);
   }
-  const sections = [...byName].map(([name, list]) =>
+  // A policy set before its service registers (a deployment's first step) still shows, unless the filter asks
+  // for something about instances (a tag, a health) that a service without any cannot have.
+  for (const name of state.policies.keys()) if (!byName.has(name) && policyOnlyShown(name)) byName.set(name, []);
+  const sections = [...byName].sort(([a], [b]) => (a < b ? -1 : 1)).map(([name, list]) =>
     h("article", { class: "service", "data-service": name },
       h("h2", {}, name, " ", h("span", { class: "muted" }, list.length + (list.length === 1 ? " instance" : " instances"))),
+      routing(name),
       list.map(instance)));
   $("services").replaceChildren(...(sections.length ? sections : [h("p", { class: "muted" }, "No instances match.")]));
+}
+
+function policyOnlyShown(name) {
+  const keys = [...state.params.keys()];
+  return keys.every((k) => k === "name") && (keys.length === 0 || state.params.getAll("name").some((n) => n.toLowerCase() === name));
+}
+
+/** A split as people say it: "^2 90% · ^3 10%", or "blue-green: ^3" when one selector takes it all. */
+function splitText(split) {
+  const on = split.filter((s) => s.weight > 0);
+  if (on.length === 1) return "blue-green: " + on[0].version;
+  return on.map((s) => s.version + " " + s.weight + "%").join(" \u00b7 ");
+}
+
+/**
+ * The rollout to show beside a policy: one running, or the one that set the split in force (it ended at the
+ * policy's time); one that ended before the policy was set by hand is history, as the routing events treat it.
+ * A policy known only from an event holds that event's rollout (the same rule, applied by the server).
+ */
+function shownRollout(p) {
+  const r = p.rollout;
+  if (!r) return null;
+  return p.fromEvent || r.state === "running" || r.endedAt === p.updatedAt ? r : null;
+}
+
+function until(at) {
+  const s = Math.round((at - Date.now()) / 1000);
+  return new Date(at).toLocaleTimeString() + (s > 0 ? " (in " + s + " s)" : " (due)");
+}
+
+const STATES = { running: "rollout running", completed: "rollout completed", "rolled-back": "rolled back", cancelled: "rollout cancelled" };
+function routing(name) {
+  const p = state.policies.get(name.toLowerCase());
+  if (!p) return null;
+  const r = shownRollout(p);
+  let rollout = null;
+  if (r) {
+    const to = p.split.find((s) => s.version === r.to);
+    const weight = to ? to.weight : r.percent;
+    const steps = Array.isArray(r.steps) ? r.steps : null;
+    rollout = h("div", { class: "row rollout", "data-state": r.state, "data-step": steps ? r.step + 1 : undefined },
+      h("span", { class: "badge " + r.state }, STATES[r.state] || r.state),
+      h("span", {}, r.from + " -> " + r.to),
+      steps ? h("span", { class: "step" }, (r.state === "rolled-back" ? "at step " : "step ") + (r.step + 1) + " / " + steps.length) : null,
+      weight === undefined ? null : h("span", { class: "weight" }, r.to + " at " + weight + "%"),
+      r.state === "running" && typeof r.nextAt === "number" ? h("span", { class: "muted" }, "next step ", h("span", { class: "due", "data-at": r.nextAt }, until(r.nextAt))) : null,
+      r.reason ? h("span", { class: "reason" }, r.reason) : null);
+  }
+  return h("div", { class: "routing", "data-routing": name },
+    h("div", { class: "row" }, h("span", { class: "muted" }, "routing"), h("span", { class: "split" }, splitText(p.split))),
+    rollout);
 }
 
 function instance(e) {
@@ -85,7 +144,7 @@ async function api(method, path, body) {
   if (body !== undefined) headers["content-type"] = "application/json";
   const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   const data = await res.json().catch(() => ({}));
-  if (!res.ok) throw new Error((data.error && data.error.message) || "HTTP " + res.status);
+  if (!res.ok) throw Object.assign(new Error((data.error && data.error.message) || "HTTP " + res.status), { status: res.status });
   return { data, index: Number(res.headers.get("x-index")) };
 }
 
@@ -118,19 +177,57 @@ function paramsOf(text) {
   return params;
 }
 
-async function reload() {
+// The policies' reads may cross each other and the events: a read's answer is kept only if no later read or
+// event has spoken for that name since it was sent.
+let asked = 0;
+let askedAll = 0;
+const askedFor = new Map();
+
+async function loadPolicies() {
+  const seq = (askedAll = ++asked);
+  const { data } = await api("GET", "/v1/routing");
+  if (askedAll !== seq) return;
+  const next = new Map(Object.entries(data.policies));
+  for (const [name, s] of askedFor) {
+    if (s < seq) continue;
+    if (state.policies.has(name)) next.set(name, state.policies.get(name));
+    else next.delete(name);
+  }
+  state.policies = next;
+}
+
+async function loadPolicy(name) {
+  const seq = ++asked;
+  askedFor.set(name, seq);
+  const current = () => askedFor.get(name) === seq && askedAll < seq;
+  try {
+    const { data } = await api("GET", "/v1/routing/" + encodeURIComponent(name));
+    if (!current()) return;
+    state.policies.set(name, { split: data.split, updatedAt: data.updatedAt, rollout: data.rollout });
+  } catch (err) {
+    // Gone since the event (404): so is its panel. Any other failure keeps what the event said.
+    if (!current() || err.status !== 404) return;
+    state.policies.delete(name);
+  }
+  render();
+}
+
+/** Reads the list (and, unless only the filtered set is in question, the policies) again. */
+async function reload(withPolicies = true) {
+  const policies = withPolicies ? loadPolicies().then(() => "", (err) => "routing: " + err.message) : Promise.resolve("");
+  let problem = "";
   try {
     const query = state.params.toString();
     const { data, index } = await api("GET", "/v1/services" + (query ? "?" + query : ""));
     state.entries = new Map(data.services.map((e) => [e.id, e]));
     state.index = index;
-    say("");
-    render();
-    return true;
   } catch (err) {
-    say("filter: " + err.message);
-    return false;
+    problem = "filter: " + err.message;
   }
+  const trouble = await policies;
+  say(problem || trouble);
+  render();
+  return problem === "";
 }
 
 let reconcile = null;
@@ -139,11 +236,32 @@ function live(on, text) {
   $("live").className = "live " + (on ? "on" : "off");
 }
 
+/**
+ * An event's rollout with the steps the page already knows for it (the one running, same from and to: a new
+ * one cannot start while one runs), so a step shows without waiting for the read; the next step's time waits for it.
+ */
+function withSchedule(r, before) {
+  const old = before && before.rollout;
+  if (!r || !old || old.state !== "running" || !Array.isArray(old.steps) || old.from !== r.from || old.to !== r.to) return r;
+  const at = r.state === "rolled-back" ? old.step : old.steps.indexOf(r.percent);
+  return at === -1 ? r : { ...r, steps: old.steps, step: at };
+}
+
 function onEvent(type, data) {
   const ev = JSON.parse(data);
   logEvent(ev);
   if (ev.type === "reset") return void reload();
-  if (ev.type === "routing") return;
+  if (ev.type === "routing") {
+    // At once what the event says, then the schedule from the policy's own read.
+    if (ev.split === null) {
+      state.policies.delete(ev.name);
+      askedFor.set(ev.name, ++asked);
+    } else {
+      state.policies.set(ev.name, { split: ev.split, rollout: withSchedule(ev.rollout, state.policies.get(ev.name)), fromEvent: true });
+      void loadPolicy(ev.name);
+    }
+    return void render();
+  }
   if (ev.type === "deregistered") state.entries.delete(ev.instance.id);
   else state.entries.set(ev.instance.id, ev.instance);
   if (ev.type === "health" && ev.reason) state.outputs.set(ev.instance.id, { output: ev.reason, at: ev.instance.lastHealthCheck });
@@ -151,7 +269,7 @@ function onEvent(type, data) {
   // A filtered view: an event may be about an instance leaving the set; the server's answer decides.
   if (state.params.toString()) {
     clearTimeout(reconcile);
-    reconcile = setTimeout(reload, 150);
+    reconcile = setTimeout(() => reload(false), 150);
   }
 }
 
@@ -233,6 +351,10 @@ $("token").addEventListener("change", async () => {
   if (initial.locked && (await reload())) follow();
 });
 setInterval(render, 30000); // "n s ago" stays true
+// The next step's countdown, every second: its text only, so nothing under the pointer is replaced.
+setInterval(() => {
+  for (const el of document.querySelectorAll(".due")) el.textContent = until(Number(el.getAttribute("data-at")));
+}, 1000);
 render();
 if (!initial.locked) follow();
 else if ($("token").value.trim()) reload().then((ok) => ok && follow());

@@ -19,6 +19,10 @@ main { display: grid; gap: 1rem; }
 .badge { border-radius: 1em; padding: 0 0.6em; font-size: 0.8rem; color: #fff; background: var(--muted); }
 .healthy { background: var(--ok); } .degraded { background: var(--warn); } .unhealthy { background: var(--bad); }
 .maint { background: #8250df; }
+.routing { border-top: 1px solid var(--line); padding: 0.4rem 0; display: grid; gap: 0.2rem; }
+.split { font-weight: 600; }
+.running { background: #0969da; } .completed { background: var(--ok); } .rolled-back { background: var(--bad); } .cancelled { background: var(--muted); }
+.reason { color: var(--bad); font-size: 0.85rem; }
 .tag { border: 1px solid var(--line); border-radius: 3px; padding: 0 0.3em; font-size: 0.8rem; }
 code, pre { font-size: 0.8rem; } pre { white-space: pre-wrap; margin: 0; max-height: 6em; overflow: auto; }
 button { font: inherit; font-size: 0.85rem; padding: 0.3rem 0.6rem; border: 1px solid var(--line); border-radius: 4px; background: transparent; cursor: pointer; min-height: 2.2rem; }
