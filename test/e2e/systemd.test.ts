@@ -16,6 +16,8 @@ import { root } from "./built-server.js";
 const UNIT = "homelab-discovery.service";
 const shipped = readFileSync(join(root, "examples/systemd", UNIT), "utf8");
 const SHIPPED_BIN = "/usr/local/bin/homelab-discovery";
+const DROP_IN = "lan-tls.conf";
+const dropIn = readFileSync(join(root, "examples/systemd", DROP_IN), "utf8");
 
 const work = mkdtempSync(join(tmpdir(), "hd-systemd-"));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -26,13 +28,18 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
  * <tmp>/bin/homelab-discovery, an executable that runs the built dist/src/main.js with node (what npm's bin link to
  * the package's dist/src/main.js does). Everything else in the unit is as shipped.
  */
-function install(text: string, name: string): { unit: string; bin: string } {
+function install(text: string, name: string, drop?: string): { unit: string; bin: string } {
   const dir = join(work, name);
   mkdirSync(join(dir, "bin"), { recursive: true });
   const bin = join(dir, "bin", "homelab-discovery");
   writeFileSync(bin, `#!/bin/sh\nexec '${process.execPath}' '${join(root, "dist/src/main.js")}' "$@"\n`, { mode: 0o755 });
   const unit = join(dir, UNIT);
   writeFileSync(unit, text.replaceAll(`ExecStart=${SHIPPED_BIN}`, `ExecStart=${bin}`));
+  // A drop-in beside it, in <unit>.d/, where verify finds it (the unit's directory joins the search path).
+  if (drop !== undefined) {
+    mkdirSync(join(dir, `${UNIT}.d`), { recursive: true });
+    writeFileSync(join(dir, `${UNIT}.d`, DROP_IN), drop.replaceAll(`ExecStart=${SHIPPED_BIN}`, `ExecStart=${bin}`));
+  }
   return { unit, bin };
 }
 
@@ -65,6 +72,14 @@ describe("the systemd unit", () => {
     const r = verify(unit);
     expect(r.warnings, r.stderr).toEqual([]);
     expect(r.status, r.stderr).toBe(0);
+  });
+
+  it("passes verify with the LAN-over-HTTPS drop-in, which verify reads (a misspelt key in it is caught)", () => {
+    const r = verify(install(shipped, "with-drop-in", dropIn).unit);
+    expect(r.warnings, r.stderr).toEqual([]);
+    expect(r.status, r.stderr).toBe(0);
+    const broken = verify(install(shipped, "broken-drop-in", dropIn.replace("LoadCredential=tls-key", "LoadCredentiall=tls-key")).unit);
+    expect(broken.warnings.join("\n")).toMatch(/Unknown key 'LoadCredentiall'/);
   });
 
   it("verify catches a broken unit (so the check above means something)", () => {
@@ -115,15 +130,21 @@ interface Running {
  * arguments), the unit's Environment= settings, and the directories systemd would give it, from a working directory
  * holding nothing. Only the listen addresses are changed, to loopback and free ports.
  */
-async function startAsUnit(state: string, conf: string, cwd: string): Promise<Running> {
+async function startAsUnit(state: string, conf: string, cwd: string, withDropIn?: { credentials: string; paths: Record<string, string> }): Promise<Running> {
   const s = settings(shipped);
-  const [, ...args] = (s.get("ExecStart")?.[0] ?? "").split(/\s+/);
-  const unitEnv = Object.fromEntries((s.get("Environment") ?? []).map((e) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)]));
+  const d = settings(withDropIn ? dropIn : "");
+  // A drop-in's `ExecStart=` empties the list and the line after it replaces the unit's (systemd.unit(5)); systemd
+  // expands ${CREDENTIALS_DIRECTORY} in it; its Environment= lines come after the unit's.
+  const execStart = withDropIn ? d.get("ExecStart")!.filter((l) => l !== "").at(-1)! : s.get("ExecStart")![0]!;
+  const expanded = withDropIn ? Object.entries(withDropIn.paths).reduce((line, [from, to]) => line.replaceAll(from, to), execStart.replaceAll("${CREDENTIALS_DIRECTORY}", withDropIn.credentials)) : execStart;
+  const [, ...args] = expanded.split(/\s+/);
+  const envOf = (lines: string[] | undefined) => Object.fromEntries((lines ?? []).map((e) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)]));
+  const unitEnv = envOf(s.get("Environment"));
   expect(Object.keys(unitEnv)).toEqual(["HD_DNS_LISTEN", "HD_HTTP_LISTEN"]);
   const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("HD_")));
   const child: ChildProcess = spawn(install(shipped, "run").bin, args, {
     cwd,
-    env: { ...clean, ...unitEnv, HD_DNS_LISTEN: "127.0.0.1:0", HD_HTTP_LISTEN: "127.0.0.1:0", STATE_DIRECTORY: state, CONFIGURATION_DIRECTORY: conf },
+    env: { ...clean, ...unitEnv, ...envOf(d.get("Environment")), HD_DNS_LISTEN: "127.0.0.1:0", HD_HTTP_LISTEN: "127.0.0.1:0", STATE_DIRECTORY: state, CONFIGURATION_DIRECTORY: conf, ...(withDropIn ? { CREDENTIALS_DIRECTORY: withDropIn.credentials } : {}) },
     stdio: ["ignore", "pipe", "inherit"],
   });
   let out = "";
@@ -175,6 +196,30 @@ describe("the built server run as the unit runs it", () => {
       const web = await api(server.url, "GET", "/v1/services/web-1");
       expect(web.status).toBe(200);
       expect(web.body).toMatchObject({ name: "web", address: "10.0.0.1", port: 8080 });
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
+describe("the built server run as the unit with the LAN-over-HTTPS drop-in runs it", () => {
+  it("serves HTTPS with the certificate and the credentials' key, and takes the credentials' admin token", async () => {
+    const dir = join(work, "drop-in-run");
+    const [state, conf, cwd, credentials] = ["state", "etc", "cwd", "credentials"].map((d) => join(dir, d));
+    for (const d of [state, conf, cwd, credentials!]) mkdirSync(d!, { recursive: true });
+    // The certificate where the drop-in says (/etc/homelab-discovery/api.pem: here a temp copy), the key and the
+    // token where LoadCredential= would put them.
+    const ssl = spawnSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", join(credentials!, "tls-key"), "-out", join(conf!, "api.pem"), "-days", "1", "-subj", "/CN=discovery", "-addext", "subjectAltName=IP:127.0.0.1"], { encoding: "utf8" });
+    expect(ssl.status, ssl.stderr).toBe(0);
+    writeFileSync(join(credentials!, "admin-token"), "drop-in-admin-token\n", { mode: 0o600 });
+    const server = await startAsUnit(state!, conf!, cwd!, { credentials: credentials!, paths: { "/etc/homelab-discovery/api.pem": join(conf!, "api.pem") } });
+    try {
+      expect(server.url).toMatch(/^https:\/\/127\.0\.0\.1:/);
+      const curl = (...args: string[]) => spawnSync("curl", ["-sS", "--cacert", join(conf!, "api.pem"), "-o", "/dev/null", "-w", "%{http_code}", ...args], { encoding: "utf8" }).stdout;
+      expect(curl(`${server.url}/v1/status`)).toBe("200");
+      const body = ["-X", "PUT", "-H", "content-type: application/json", "-d", JSON.stringify({ name: "web", address: "10.0.0.1", port: 8080 }), `${server.url}/v1/services/web-1`];
+      expect(curl(...body)).toBe("401");
+      expect(curl("-H", "Authorization: Bearer drop-in-admin-token", ...body)).toBe("201");
     } finally {
       await server.stop();
     }
