@@ -1,5 +1,6 @@
 // Serves a Hono app on a host:port with @hono/node-server, over HTTP or HTTPS, and closes it gracefully.
-import type { AddressInfo } from "node:net";
+import { Socket, type AddressInfo } from "node:net";
+import type { TLSSocket } from "node:tls";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
 import { serve } from "@hono/node-server";
@@ -70,6 +71,7 @@ export function listenHttp(app: Hono, host: string, port: number, limits: HttpLi
     }) as Server;
     server.maxConnections = limits.maxConnections;
     boundPipelining(server as Server);
+    if (tls !== undefined) answerPlainHttp(server as unknown as HttpsServer);
     server.once("error", reject);
   });
 }
@@ -83,6 +85,20 @@ function tlsOptions(tls: TlsMaterial, limits: HttpLimits) {
     handshakeTimeout: limits.headersTimeoutMs,
     ...(tls.requireClientCert ? { requestCert: true, rejectUnauthorized: true } : {}),
   };
+}
+
+/**
+ * Plain HTTP sent to the HTTPS port (`curl http://...`) is answered 400 "this port speaks HTTPS", as Go's server
+ * and nginx do, rather than with a closed connection ("empty reply from server"). OpenSSL recognises the request
+ * (ERR_SSL_HTTP_REQUEST); the answer goes on the raw socket under the TLS one, which Node keeps as `_parent` (not a
+ * public field: without it the connection is only closed, as before).
+ */
+function answerPlainHttp(server: HttpsServer): void {
+  server.on("tlsClientError", (err: NodeJS.ErrnoException, socket: TLSSocket) => {
+    const raw = (socket as unknown as { _parent?: unknown })._parent;
+    if (err.code !== "ERR_SSL_HTTP_REQUEST" || !(raw instanceof Socket) || raw.destroyed) return;
+    raw.end("HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\nthis port speaks HTTPS: ask for https:// (--tls-cert is set)\n");
+  });
 }
 
 /** Closes a connection with more than MAX_PIPELINED requests waiting for their answers: the app never sees them
