@@ -124,15 +124,17 @@ export class Zone {
     return kind === "outside" || kind === "reverse" ? undefined : this.soa(view, this.settings.negativeTtl);
   }
 
-  /** `qname` is the lowercase name as the answer's owner; `labels` the same split. */
-  answer(qname: string, labels: readonly string[], qtype: number, view: DnsView): Answer {
-    const answer = this.answerAll(qname, labels, qtype, view);
+  /**
+   * `qname` is the lowercase name as the answer's owner; `labels` the same split; `lookup` what classify() makes
+   * of them, when the caller has it already (the server keys the answer by it too).
+   */
+  answer(qname: string, labels: readonly string[], qtype: number, view: DnsView, lookup: Lookup = classify(labels, this.names)): Answer {
+    const answer = this.answerAll(lookup, qname, labels, qtype, view);
     const max = this.settings.maxAnswers ?? DEFAULT_MAX_ANSWERS;
     return answer.answers.length > max ? { ...answer, limit: max } : answer;
   }
 
-  private answerAll(qname: string, labels: readonly string[], qtype: number, view: DnsView): Answer {
-    const lookup = classify(labels, this.names);
+  private answerAll(lookup: Lookup, qname: string, labels: readonly string[], qtype: number, view: DnsView): Answer {
     const file = this.statics?.findZone(labels);
     if (file === undefined) return this.answerLookup(lookup, qname, qtype, view);
     if (file.origin !== this.settings.domain) {
