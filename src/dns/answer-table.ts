@@ -36,6 +36,8 @@ const KEEP_RECORD_BYTES = 4 * 1024 * 1024;
 const MAX_DEAD_BYTES = 1024 * 1024;
 /** clear() zeroes the slots written since the last clear when there were at most this many, else all of them. */
 const LOGGED_SLOTS = 64;
+/** A small clear() keeps the dependency index's keys (with empty lists) while it holds at most this many. */
+const KEPT_KEYS = 4096;
 
 export class AnswerTable {
   /** Pairs per slot: the question's hash, and its record's offset + 1 (0: empty). */
@@ -54,6 +56,9 @@ export class AnswerTable {
   private readonly written = new Int32Array(LOGGED_SLOTS);
   /** How many slots place() wrote since; past LOGGED_SLOTS the log is incomplete and clear() zeroes them all. */
   private writes = 0;
+  /** The dependency lists insert() added to since the last clear, while there are LOGGED_SLOTS or fewer: a small
+   * clear() empties them and keeps their keys, up to KEPT_KEYS of them (V8's Map.clear allocates a new table). */
+  private readonly listed: number[][] = [];
 
   constructor(private readonly maxDeadBytes = MAX_DEAD_BYTES) {}
 
@@ -122,9 +127,10 @@ export class AnswerTable {
     if (this.entries * 2 > this.slots.length >> 1) this.rehash(this.slots.length);
     this.place(hash, at);
     if (key !== undefined) {
-      const list = this.dependents.get(key);
-      if (list === undefined) this.dependents.set(key, [at]);
+      let list = this.dependents.get(key);
+      if (list === undefined) this.dependents.set(key, (list = [at]));
       else list.push(at);
+      if (this.listed.length < LOGGED_SLOTS) this.listed.push(list);
     }
     return at;
   }
@@ -185,7 +191,8 @@ export class AnswerTable {
   clear(): void {
     // Every occupied slot was written by place() since the last clear (removal only moves entries into slots
     // that were occupied), so when the log is complete, zeroing what it names empties the table.
-    if (this.writes <= LOGGED_SLOTS) {
+    const small = this.writes <= LOGGED_SLOTS;
+    if (small) {
       for (let k = 0; k < this.writes; k++) {
         const i = this.written[k]!;
         this.slots[2 * i] = 0;
@@ -194,8 +201,14 @@ export class AnswerTable {
     } else {
       this.slots.fill(0); // a memset: a full clear is rare (zone reloads, a full table, big batches of changes)
     }
+    // Every list holding an entry was added to since the last clear (invalidate deletes the lists it empties).
+    if (small && this.dependents.size <= KEPT_KEYS) {
+      for (let k = 0; k < this.listed.length; k++) this.listed[k]!.length = 0;
+    } else if (this.dependents.size > 0) {
+      this.dependents.clear();
+    }
+    this.listed.length = 0;
     this.writes = 0;
-    if (this.dependents.size > 0) this.dependents.clear();
     this.entries = 0;
     this.recordsUsed = 0;
     this.deadBytes = 0;

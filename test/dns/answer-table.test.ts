@@ -121,6 +121,16 @@ describe("AnswerTable", () => {
       expect(t.size).toBe(0);
       for (const [i, q] of few.entries()) expect(t.find(q.packet, q.questionEnd, i % 3 === 0 ? 77 : q.hash, 0)).toBe(-1);
       for (const q of many.slice(0, 20)) expect(find(t, q)).toBe(-1);
+      // The index starts empty too: a key's entries after the clear are its only ones.
+      const [a, b, c] = [many[round]!, many[round + 100]!, many[round + 200]!];
+      t.insert(a.packet, a.questionEnd, a.hash, 0, [answer("a")], false, "k0");
+      t.insert(b.packet, b.questionEnd, b.hash, 0, [answer("b")], false, "k1");
+      t.insert(c.packet, c.questionEnd, c.hash, 0, [answer("c")], false, "k0");
+      expect(t.invalidate("k0")).toBe(2);
+      expect([find(t, a), find(t, c)]).toEqual([-1, -1]);
+      expect(t.next(find(t, b)).toString()).toBe("b");
+      t.clear();
+      expect(t.invalidate("k1")).toBe(0);
     }
     insert(t, many[5]!, [answer("again")]);
     expect(t.next(find(t, many[5]!)).toString()).toBe("again");
