@@ -96,19 +96,64 @@ export class AnswerTable {
   insert(packet: Buffer, questionEnd: number, hash: number, state: number, variants: readonly Buffer[], outside: boolean, key?: string, order?: readonly number[]): number {
     if (variants.length > 255) throw new RangeError("at most 255 variants");
     if (order !== undefined && (order.length > 255 || order.some((i) => i >= variants.length))) throw new RangeError("an order is at most 255 turns of the variants given");
+    let body = 0;
+    for (const v of variants) body += 2 + v.length;
+    const at = this.open(packet, questionEnd, hash, state, variants.length, outside, order, body);
+    const r = this.records;
+    let p = at + KEY + (questionEnd - 12) + (order?.length ?? 0);
+    for (const v of variants) {
+      r[p] = v.length >> 8;
+      r[p + 1] = v.length & 0xff;
+      v.copy(r, p + 2);
+      p += 2 + v.length;
+    }
+    return this.close(hash, at, key);
+  }
+
+  /**
+   * insert() of the rotations of one message, written here rather than built first: rotation `shift` holds the
+   * bytes before starts[0], the records between starts[i] and starts[i + 1] from i = shift on and then those
+   * before it, and the bytes from starts[n] on (encode.ts, rotatable). An uncached A or AAAA answer costs one
+   * encoding and no buffer per rotation.
+   */
+  insertRotations(packet: Buffer, questionEnd: number, hash: number, state: number, message: Buffer, starts: readonly number[], shifts: readonly number[], key?: string): number {
+    if (shifts.length > 255) throw new RangeError("at most 255 variants");
+    const length = message.length;
+    const at = this.open(packet, questionEnd, hash, state, shifts.length, false, undefined, shifts.length * (2 + length));
+    const r = this.records;
+    const n = starts.length - 1;
+    const head = starts[0]!;
+    const tail = starts[n]!;
+    let p = at + KEY + (questionEnd - 12);
+    // Byte loops: the pieces are a few dozen bytes, and a copy of part of a Buffer makes a view of it first.
+    for (const shift of shifts) {
+      r[p++] = length >> 8;
+      r[p++] = length & 0xff;
+      for (let i = 0; i < head; i++) r[p++] = message[i]!;
+      for (let k = 0; k < n; k++) {
+        const j = shift + k < n ? shift + k : shift + k - n;
+        for (let i = starts[j]!, end = starts[j + 1]!; i < end; i++) r[p++] = message[i]!;
+      }
+      for (let i = tail; i < length; i++) r[p++] = message[i]!;
+    }
+    return this.close(hash, at, key);
+  }
+
+  /** The record's head and key, room for `body` bytes of variants after them (the caller writes those); its offset. */
+  private open(packet: Buffer, questionEnd: number, hash: number, state: number, variants: number, outside: boolean, order: readonly number[] | undefined, body: number): number {
     if (this.deadBytes > this.maxDeadBytes && this.deadBytes * 2 > this.recordsUsed) this.compact();
     const length = questionEnd - 12;
     const turns = order?.length ?? 0;
-    let size = KEY + length + turns;
-    for (const v of variants) size += 2 + v.length;
+    const size = KEY + length + turns + body;
     this.records = ensure(this.records, this.recordsUsed + size);
     const r = this.records;
     const at = this.recordsUsed;
     r[at + STATE] = state;
     r[at + OUTSIDE] = outside ? 1 : 0;
-    r[at + VARIANTS] = variants.length;
+    r[at + VARIANTS] = variants;
     r[at + NEXT] = 0;
-    r.writeUInt16BE(length, at + KEY_LENGTH);
+    r[at + KEY_LENGTH] = length >> 8;
+    r[at + KEY_LENGTH + 1] = length & 0xff;
     r.writeInt32BE(hash, at + HASH);
     r.writeUInt32BE(size, at + SIZE);
     r[at + ORDER_LENGTH] = turns;
@@ -116,13 +161,12 @@ export class AnswerTable {
     for (let i = 0; i < length; i++) r[at + KEY + i] = i < nameLength ? fold(packet[12 + i]!) : packet[12 + i]!;
     let p = at + KEY + length;
     for (let i = 0; i < turns; i++) r[p++] = order![i]!;
-    for (const v of variants) {
-      r.writeUInt16BE(v.length, p);
-      v.copy(r, p + 2);
-      p += 2 + v.length;
-    }
     this.recordsUsed += size;
+    return at;
+  }
 
+  /** The record at `at` (open() wrote it) into the slots and under its key. */
+  private close(hash: number, at: number, key: string | undefined): number {
     this.entries += 1;
     if (this.entries * 2 > this.slots.length >> 1) this.rehash(this.slots.length);
     this.place(hash, at);

@@ -38,15 +38,10 @@ export function encodeAnswer(o: EncodeOptions): Buffer {
  * is a pointer to the question, and its data holds no name); anything else is encoded once per rotation.
  */
 export function encodeRotations(o: EncodeOptions, shifts: readonly number[]): Buffer[] {
-  const all = o.answer.answers;
-  if (o.answer.limit !== undefined && all.length > o.answer.limit) return perRotation(o, shifts);
-  const starts: number[] = [];
-  const message = write(o, starts);
-  const n = all.length;
-  for (let i = 0; i < n; i++) {
-    const t = all[i]!.type;
-    if ((t !== TYPE.A && t !== TYPE.AAAA) || message[starts[i]!] !== 0xc0 || message[starts[i]! + 1] !== 12) return perRotation(o, shifts);
-  }
+  const one = rotatable(o);
+  if (one === undefined) return perRotation(o, shifts);
+  const { message, starts } = one;
+  const n = o.answer.answers.length;
   const head = starts[0]!;
   const tail = starts[n]!;
   const out: Buffer[] = [];
@@ -67,6 +62,23 @@ export function encodeRotations(o: EncodeOptions, shifts: readonly number[]): Bu
     out.push(b);
   }
   return out;
+}
+
+/**
+ * The answer encoded once, with the offset of each answer record and the end of the last (`starts`), when its
+ * rotations are reorderings of those records: an A or AAAA set within the limit, each record owned by the
+ * question (a pointer to it). Undefined otherwise: each rotation must be encoded (perRotation).
+ */
+export function rotatable(o: EncodeOptions): { message: Buffer; starts: number[] } | undefined {
+  const all = o.answer.answers;
+  if (o.answer.limit !== undefined && all.length > o.answer.limit) return undefined;
+  const starts: number[] = [];
+  const message = write(o, starts);
+  for (let i = 0; i < all.length; i++) {
+    const t = all[i]!.type;
+    if ((t !== TYPE.A && t !== TYPE.AAAA) || message[starts[i]!] !== 0xc0 || message[starts[i]! + 1] !== 12) return undefined;
+  }
+  return { message, starts };
 }
 
 /** Each rotation encoded in full (a window of a set over the limit, or records that hold names). */
@@ -244,14 +256,21 @@ class MessageWriter {
     this.room(1);
     this.buf[this.at++] = v & 0xff;
   }
+  // Byte stores rather than Buffer's writeUInt16BE and writeUInt32BE, whose argument checks cost more than these.
   u16(v: number): void {
     this.room(2);
-    this.buf.writeUInt16BE(v & 0xffff, this.at);
+    const buf = this.buf;
+    buf[this.at] = (v >> 8) & 0xff;
+    buf[this.at + 1] = v & 0xff;
     this.at += 2;
   }
   u32(v: number): void {
     this.room(4);
-    this.buf.writeUInt32BE(v >>> 0, this.at);
+    const buf = this.buf;
+    buf[this.at] = (v >>> 24) & 0xff;
+    buf[this.at + 1] = (v >>> 16) & 0xff;
+    buf[this.at + 2] = (v >>> 8) & 0xff;
+    buf[this.at + 3] = v & 0xff;
     this.at += 4;
   }
   bytes(b: Uint8Array): void {
@@ -314,7 +333,9 @@ class MessageWriter {
     const lengthAt = this.at;
     this.u16(0);
     this.rdata(r);
-    this.buf.writeUInt16BE(this.at - lengthAt - 2, lengthAt);
+    const rdlength = this.at - lengthAt - 2;
+    this.buf[lengthAt] = rdlength >> 8;
+    this.buf[lengthAt + 1] = rdlength & 0xff;
   }
 
   private rdata(r: ZoneRr): void {

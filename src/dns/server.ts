@@ -7,7 +7,7 @@ import { createServer, isIP, type Server as TcpServer, type Socket } from "node:
 import type { Logger } from "pino";
 import type { Listen } from "../lib/hostport.js";
 import { Zone, type DnsSettings, type DnsView, type RoutingLookup } from "./answer.js";
-import { encodeAnswer, encodeRotations } from "./encode.js";
+import { encodeAnswer, encodeRotations, rotatable } from "./encode.js";
 import { Forwarder } from "./forward.js";
 import { TYPE_NAMES, type SoaRr } from "./records.js";
 import type { StaticZones } from "./zonefile/index.js";
@@ -58,7 +58,10 @@ export interface DnsStats {
 
 /** What build() encodes for a question, before the answer table keeps it. */
 interface Built {
+  /** Empty when `rotations` holds the answer instead. */
   readonly variants: Buffer[];
+  /** An A or AAAA set's rotations as one message and where its records start (the table writes each rotation). */
+  readonly rotations?: { readonly message: Buffer; readonly starts: readonly number[]; readonly shifts: readonly number[] };
   /** The variant each turn sends, when not each in turn (a routed split: 100 turns over a few answers). */
   readonly order?: readonly number[];
   /** Not a name of ours: forwarded when upstreams are configured and the client asked for recursion. */
@@ -304,7 +307,11 @@ export class DnsServer {
       const labels = nameLabels(q);
       const built = this.buildOrFail(q, labels);
       if (this.answers.size >= MAX_CACHED_ANSWERS) this.answers.clear();
-      entry = this.answers.insert(q.packet, q.questionEnd, q.hash, state, built.variants, built.outside, built.key, built.order);
+      const r = built.rotations;
+      entry =
+        r !== undefined
+          ? this.answers.insertRotations(q.packet, q.questionEnd, q.hash, state, r.message, r.starts, r.shifts, built.key)
+          : this.answers.insert(q.packet, q.questionEnd, q.hash, state, built.variants, built.outside, built.key, built.order);
     } else {
       this.counters.cacheHits += 1;
     }
@@ -400,8 +407,10 @@ export class DnsServer {
     const k = Math.min(n, Math.max(MAX_ROTATIONS, Math.min(windows, MAX_VARIANTS)));
     const shifts: number[] = [];
     for (let i = 0; i < k; i++) shifts.push(windows > MAX_ROTATIONS ? (i * answer.limit!) % n : Math.floor((i * n) / k));
-    const variants = encodeRotations(options, shifts);
-    return { variants, outside, key };
+    // Encoded once and each rotation written by the answer table, when they are reorderings of its records.
+    const one = rotatable(options);
+    if (one !== undefined && !outside) return { variants: [], rotations: { ...one, shifts }, outside, key };
+    return { variants: encodeRotations(options, shifts), outside, key };
   }
 
   private count(rcode: number): void {

@@ -107,6 +107,19 @@ describe("AnswerTable", () => {
     expect(find(t, queries[8]!)).toBe(-1);
   });
 
+  it("insertRotations() sends each rotation of a message's records, as insert() of the rotated messages would", () => {
+    const t = new AnswerTable();
+    // A head, three records of other sizes, a tail (an OPT, say).
+    const message = Buffer.from("HEAD:aaaa|bb|cccccc|:TAIL");
+    const starts = [5, 10, 13, 20];
+    const q = parsed("web.service.home.arpa");
+    const entry = t.insertRotations(q.packet, q.questionEnd, q.hash, 0, message, starts, [0, 2, 1], "s:web");
+    expect([0, 1, 2, 3].map(() => t.next(entry).toString())).toEqual(["HEAD:aaaa|bb|cccccc|:TAIL", "HEAD:cccccc|aaaa|bb|:TAIL", "HEAD:bb|cccccc|aaaa|:TAIL", "HEAD:aaaa|bb|cccccc|:TAIL"]);
+    expect(find(t, q)).toBe(entry);
+    expect(t.invalidate("s:web")).toBe(1);
+    expect(find(t, q)).toBe(-1);
+  });
+
   it("clear() of a table that held a few entries (zeroing the slots it wrote, not all) forgets them all, also after removals and colliding hashes", () => {
     const t = new AnswerTable();
     const many = Array.from({ length: 3_000 }, (_, i) => parsed(`m${i}.service.home.arpa`));
