@@ -38,6 +38,8 @@ const MAX_DEAD_BYTES = 1024 * 1024;
 const LOGGED_SLOTS = 64;
 /** A small clear() keeps the dependency index's keys (with empty lists) while it holds at most this many. */
 const KEPT_KEYS = 4096;
+/** What a slot of AnswerTable.listed holds once cleared (no list kept alive by it). */
+const NO_LIST: number[] = [];
 
 export class AnswerTable {
   /** Pairs per slot: the question's hash, and its record's offset + 1 (0: empty). */
@@ -58,7 +60,9 @@ export class AnswerTable {
   private writes = 0;
   /** The dependency lists insert() added to since the last clear, while there are LOGGED_SLOTS or fewer: a small
    * clear() empties them and keeps their keys, up to KEPT_KEYS of them (V8's Map.clear allocates a new table). */
-  private readonly listed: number[][] = [];
+  private readonly listed: number[][] = new Array<number[]>(LOGGED_SLOTS);
+  /** How many of `listed` are set (a count, not the array's length: emptying an array frees its backing store). */
+  private lists = 0;
 
   constructor(private readonly maxDeadBytes = MAX_DEAD_BYTES) {}
 
@@ -174,7 +178,7 @@ export class AnswerTable {
       let list = this.dependents.get(key);
       if (list === undefined) this.dependents.set(key, (list = [at]));
       else list.push(at);
-      if (this.listed.length < LOGGED_SLOTS) this.listed.push(list);
+      if (this.lists < LOGGED_SLOTS) this.listed[this.lists++] = list;
     }
     return at;
   }
@@ -247,11 +251,12 @@ export class AnswerTable {
     }
     // Every list holding an entry was added to since the last clear (invalidate deletes the lists it empties).
     if (small && this.dependents.size <= KEPT_KEYS) {
-      for (let k = 0; k < this.listed.length; k++) this.listed[k]!.length = 0;
+      for (let k = 0; k < this.lists; k++) this.listed[k]!.length = 0;
     } else if (this.dependents.size > 0) {
       this.dependents.clear();
     }
-    this.listed.length = 0;
+    this.listed.fill(NO_LIST, 0, this.lists);
+    this.lists = 0;
     this.writes = 0;
     this.entries = 0;
     this.recordsUsed = 0;

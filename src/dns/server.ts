@@ -100,6 +100,9 @@ export interface DnsServerOptions {
 /** The SOA handed to the encoder for an answer that sends none (it is only written for NXDOMAIN and NODATA). */
 const NO_SOA: SoaRr = { name: "", type: TYPE.SOA, class: 1, ttl: 0, primary: "", admin: "", serial: 0, refresh: 0, retry: 0, expiration: 0, minimum: 0 };
 
+/** Built.variants when the rotations hold the answer. */
+const NO_VARIANTS: Buffer[] = [];
+
 /** respond()'s answer for "ask the upstream resolvers". */
 const FORWARD = Symbol("forward");
 
@@ -413,7 +416,7 @@ export class DnsServer {
     for (let i = 0; i < k; i++) shifts.push(windows > MAX_ROTATIONS ? (i * answer.limit!) % n : Math.floor((i * n) / k));
     // Encoded once and each rotation written by the answer table, when they are reorderings of its records.
     const one = rotatable(options);
-    if (one !== undefined && !outside) return { variants: [], rotations: { ...one, shifts }, outside, key };
+    if (one !== undefined && !outside) return { variants: NO_VARIANTS, rotations: { message: one.message, starts: one.starts, shifts }, outside, key };
     return { variants: encodeRotations(options, shifts), outside, key };
   }
 
