@@ -34,6 +34,12 @@ const INITIAL_RECORD_BYTES = 64 * 1024;
 const KEEP_RECORD_BYTES = 4 * 1024 * 1024;
 /** Records dropped by invalidate() stay in the buffer; past this much (and half the buffer), insert compacts it. */
 const MAX_DEAD_BYTES = 1024 * 1024;
+/** clear() zeroes the slots written since the last clear when there were at most this many, else all of them. */
+const LOGGED_SLOTS = 64;
+/** A small clear() keeps the dependency index's keys (with empty lists) while it holds at most this many. */
+const KEPT_KEYS = 4096;
+/** What a slot of AnswerTable.listed holds once cleared (no list kept alive by it). */
+const NO_LIST: number[] = [];
 
 export class AnswerTable {
   /** Pairs per slot: the question's hash, and its record's offset + 1 (0: empty). */
@@ -46,6 +52,17 @@ export class AnswerTable {
   /** The entries (record offsets) under each dependency key. Every entry has one key at most, so a list holds only
    * live entries: it goes when its key is invalidated, and with everything on clear(). */
   private readonly dependents = new Map<string, number[]>();
+  /** The slots place() wrote since the last clear() or rehash, while there are LOGGED_SLOTS or fewer: clearing a
+   * table that held a few entries (a bench emptying it per query, a small registry) zeroes those, not a memset of
+   * every slot (64 KB of them at 3,000 answers, and the CPU caches it evicts). */
+  private readonly written = new Int32Array(LOGGED_SLOTS);
+  /** How many slots place() wrote since; past LOGGED_SLOTS the log is incomplete and clear() zeroes them all. */
+  private writes = 0;
+  /** The dependency lists insert() added to since the last clear, while there are LOGGED_SLOTS or fewer: a small
+   * clear() empties them and keeps their keys, up to KEPT_KEYS of them (V8's Map.clear allocates a new table). */
+  private readonly listed: number[][] = new Array<number[]>(LOGGED_SLOTS);
+  /** How many of `listed` are set (a count, not the array's length: emptying an array frees its backing store). */
+  private lists = 0;
 
   constructor(private readonly maxDeadBytes = MAX_DEAD_BYTES) {}
 
@@ -83,19 +100,64 @@ export class AnswerTable {
   insert(packet: Buffer, questionEnd: number, hash: number, state: number, variants: readonly Buffer[], outside: boolean, key?: string, order?: readonly number[]): number {
     if (variants.length > 255) throw new RangeError("at most 255 variants");
     if (order !== undefined && (order.length > 255 || order.some((i) => i >= variants.length))) throw new RangeError("an order is at most 255 turns of the variants given");
+    let body = 0;
+    for (const v of variants) body += 2 + v.length;
+    const at = this.open(packet, questionEnd, hash, state, variants.length, outside, order, body);
+    const r = this.records;
+    let p = at + KEY + (questionEnd - 12) + (order?.length ?? 0);
+    for (const v of variants) {
+      r[p] = v.length >> 8;
+      r[p + 1] = v.length & 0xff;
+      v.copy(r, p + 2);
+      p += 2 + v.length;
+    }
+    return this.close(hash, at, key);
+  }
+
+  /**
+   * insert() of the rotations of one message, written here rather than built first: rotation `shift` holds the
+   * bytes before starts[0], the records between starts[i] and starts[i + 1] from i = shift on and then those
+   * before it, and the bytes from starts[n] on (encode.ts, rotatable). An uncached A or AAAA answer costs one
+   * encoding and no buffer per rotation.
+   */
+  insertRotations(packet: Buffer, questionEnd: number, hash: number, state: number, message: Buffer, starts: readonly number[], shifts: readonly number[], key?: string): number {
+    if (shifts.length > 255) throw new RangeError("at most 255 variants");
+    const length = message.length;
+    const at = this.open(packet, questionEnd, hash, state, shifts.length, false, undefined, shifts.length * (2 + length));
+    const r = this.records;
+    const n = starts.length - 1;
+    const head = starts[0]!;
+    const tail = starts[n]!;
+    let p = at + KEY + (questionEnd - 12);
+    // Byte loops: the pieces are a few dozen bytes, and a copy of part of a Buffer makes a view of it first.
+    for (const shift of shifts) {
+      r[p++] = length >> 8;
+      r[p++] = length & 0xff;
+      for (let i = 0; i < head; i++) r[p++] = message[i]!;
+      for (let k = 0; k < n; k++) {
+        const j = shift + k < n ? shift + k : shift + k - n;
+        for (let i = starts[j]!, end = starts[j + 1]!; i < end; i++) r[p++] = message[i]!;
+      }
+      for (let i = tail; i < length; i++) r[p++] = message[i]!;
+    }
+    return this.close(hash, at, key);
+  }
+
+  /** The record's head and key, room for `body` bytes of variants after them (the caller writes those); its offset. */
+  private open(packet: Buffer, questionEnd: number, hash: number, state: number, variants: number, outside: boolean, order: readonly number[] | undefined, body: number): number {
     if (this.deadBytes > this.maxDeadBytes && this.deadBytes * 2 > this.recordsUsed) this.compact();
     const length = questionEnd - 12;
     const turns = order?.length ?? 0;
-    let size = KEY + length + turns;
-    for (const v of variants) size += 2 + v.length;
+    const size = KEY + length + turns + body;
     this.records = ensure(this.records, this.recordsUsed + size);
     const r = this.records;
     const at = this.recordsUsed;
     r[at + STATE] = state;
     r[at + OUTSIDE] = outside ? 1 : 0;
-    r[at + VARIANTS] = variants.length;
+    r[at + VARIANTS] = variants;
     r[at + NEXT] = 0;
-    r.writeUInt16BE(length, at + KEY_LENGTH);
+    r[at + KEY_LENGTH] = length >> 8;
+    r[at + KEY_LENGTH + 1] = length & 0xff;
     r.writeInt32BE(hash, at + HASH);
     r.writeUInt32BE(size, at + SIZE);
     r[at + ORDER_LENGTH] = turns;
@@ -103,20 +165,20 @@ export class AnswerTable {
     for (let i = 0; i < length; i++) r[at + KEY + i] = i < nameLength ? fold(packet[12 + i]!) : packet[12 + i]!;
     let p = at + KEY + length;
     for (let i = 0; i < turns; i++) r[p++] = order![i]!;
-    for (const v of variants) {
-      r.writeUInt16BE(v.length, p);
-      v.copy(r, p + 2);
-      p += 2 + v.length;
-    }
     this.recordsUsed += size;
+    return at;
+  }
 
+  /** The record at `at` (open() wrote it) into the slots and under its key. */
+  private close(hash: number, at: number, key: string | undefined): number {
     this.entries += 1;
     if (this.entries * 2 > this.slots.length >> 1) this.rehash(this.slots.length);
     this.place(hash, at);
     if (key !== undefined) {
-      const list = this.dependents.get(key);
-      if (list === undefined) this.dependents.set(key, [at]);
+      let list = this.dependents.get(key);
+      if (list === undefined) this.dependents.set(key, (list = [at]));
       else list.push(at);
+      if (this.lists < LOGGED_SLOTS) this.listed[this.lists++] = list;
     }
     return at;
   }
@@ -175,9 +237,27 @@ export class AnswerTable {
 
   /** Empties the table; the memory stays for what is cached next, up to KEEP_RECORD_BYTES of records. */
   clear(): void {
-    // A memset of the slots: clear() is rare now (zone reloads, a full table, big batches of changes).
-    this.slots.fill(0);
-    this.dependents.clear();
+    // Every occupied slot was written by place() since the last clear (removal only moves entries into slots
+    // that were occupied), so when the log is complete, zeroing what it names empties the table.
+    const small = this.writes <= LOGGED_SLOTS;
+    if (small) {
+      for (let k = 0; k < this.writes; k++) {
+        const i = this.written[k]!;
+        this.slots[2 * i] = 0;
+        this.slots[2 * i + 1] = 0;
+      }
+    } else {
+      this.slots.fill(0); // a memset: a full clear is rare (zone reloads, a full table, big batches of changes)
+    }
+    // Every list holding an entry was added to since the last clear (invalidate deletes the lists it empties).
+    if (small && this.dependents.size <= KEPT_KEYS) {
+      for (let k = 0; k < this.lists; k++) this.listed[k]!.length = 0;
+    } else if (this.dependents.size > 0) {
+      this.dependents.clear();
+    }
+    this.listed.fill(NO_LIST, 0, this.lists);
+    this.lists = 0;
+    this.writes = 0;
     this.entries = 0;
     this.recordsUsed = 0;
     this.deadBytes = 0;
@@ -226,12 +306,15 @@ export class AnswerTable {
     while (this.slots[2 * i + 1] !== 0) i = (i + 1) & mask;
     this.slots[2 * i] = hash;
     this.slots[2 * i + 1] = at + 1;
+    if (this.writes < LOGGED_SLOTS) this.written[this.writes] = i;
+    if (this.writes <= LOGGED_SLOTS) this.writes += 1; // stops one past: "incomplete"
   }
 
   /** Twice the slots; every entry already in the table moves to its new slot (insert places the new one). */
   private rehash(pairs: number): void {
     const old = this.slots;
     this.slots = new Int32Array(2 * pairs);
+    this.writes = 0; // a new array: only what is placed in it from here on is occupied
     for (let i = 0; i < old.length; i += 2) if (old[i + 1] !== 0) this.place(old[i]!, old[i + 1]! - 1);
   }
 }

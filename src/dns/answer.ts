@@ -124,15 +124,17 @@ export class Zone {
     return kind === "outside" || kind === "reverse" ? undefined : this.soa(view, this.settings.negativeTtl);
   }
 
-  /** `qname` is the lowercase name as the answer's owner; `labels` the same split. */
-  answer(qname: string, labels: readonly string[], qtype: number, view: DnsView): Answer {
-    const answer = this.answerAll(qname, labels, qtype, view);
+  /**
+   * `qname` is the lowercase name as the answer's owner; `labels` the same split; `lookup` what classify() makes
+   * of them, when the caller has it already (the server keys the answer by it too).
+   */
+  answer(qname: string, labels: readonly string[], qtype: number, view: DnsView, lookup: Lookup = classify(labels, this.names)): Answer {
+    const answer = this.answerAll(lookup, qname, labels, qtype, view);
     const max = this.settings.maxAnswers ?? DEFAULT_MAX_ANSWERS;
     return answer.answers.length > max ? { ...answer, limit: max } : answer;
   }
 
-  private answerAll(qname: string, labels: readonly string[], qtype: number, view: DnsView): Answer {
-    const lookup = classify(labels, this.names);
+  private answerAll(lookup: Lookup, qname: string, labels: readonly string[], qtype: number, view: DnsView): Answer {
     const file = this.statics?.findZone(labels);
     if (file === undefined) return this.answerLookup(lookup, qname, qtype, view);
     if (file.origin !== this.settings.domain) {
@@ -241,24 +243,27 @@ export class Zone {
    */
   private srv(owner: string, selected: readonly ServiceEntry[], ttl: number, groups?: readonly RoutedGroup<ServiceEntry>[]): Answer {
     const answers: Rr[] = [];
-    const glue = new Map<string, Rr>();
-    const add = (e: ServiceEntry, share: number | undefined) => {
-      const facts = addressFacts(e.address);
-      const hex = facts.hex;
-      const target = hex !== undefined ? `${hex}.addr.${this.settings.domain}` : e.address;
-      const healthy = e.healthStatus === "healthy";
-      const weight = share === undefined ? (healthy ? SRV_WEIGHT.healthy : SRV_WEIGHT.degraded) : Math.max(1, Math.min(65535, Math.round(healthy ? share : share / 10)));
-      answers.push({ name: owner, type: TYPE.SRV, class: 1, ttl, priority: 1, weight, port: e.port, target });
-      if (hex !== undefined && !glue.has(target)) {
-        glue.set(target, { name: target, type: facts.family === 6 ? TYPE.AAAA : TYPE.A, class: 1, ttl, address: facts.encodable });
-      }
-    };
+    const glue: Rr[] = [];
+    const targets = new Set<string>();
     if (groups !== undefined && groups.length > 1) {
-      for (const g of groups) for (const e of g.instances) add(e, (256 * g.weight) / g.instances.length);
+      for (const g of groups) for (const e of g.instances) this.addSrv(answers, glue, targets, owner, ttl, e, (256 * g.weight) / g.instances.length);
     } else {
-      for (const e of selected) add(e, undefined);
+      for (const e of selected) this.addSrv(answers, glue, targets, owner, ttl, e, undefined);
     }
-    return ok(answers, [...glue.values()]);
+    return ok(answers, glue);
+  }
+
+  /** One instance's SRV record, and its target's glue the first time that target comes (a method, not a closure per answer). */
+  private addSrv(answers: Rr[], glue: Rr[], targets: Set<string>, owner: string, ttl: number, e: ServiceEntry, share: number | undefined): void {
+    const facts = addressFacts(e.address);
+    const target = facts.hex !== undefined ? targetOf(facts, this.settings.domain) : e.address;
+    const healthy = e.healthStatus === "healthy";
+    const weight = share === undefined ? (healthy ? SRV_WEIGHT.healthy : SRV_WEIGHT.degraded) : Math.max(1, Math.min(65535, Math.round(healthy ? share : share / 10)));
+    answers.push({ name: owner, type: TYPE.SRV, class: 1, ttl, priority: 1, weight, port: e.port, target });
+    if (facts.hex !== undefined && !targets.has(target)) {
+      targets.add(target);
+      glue.push({ name: target, type: facts.family === 6 ? TYPE.AAAA : TYPE.A, class: 1, ttl, address: facts.encodable });
+    }
   }
 
   /**
@@ -268,6 +273,10 @@ export class Zone {
   private routed(name: string, selected: ServiceEntry[]): { instances: ServiceEntry[]; groups: readonly RoutedGroup<ServiceEntry>[] | undefined } {
     const policy = this.routing?.get(name);
     if (policy === undefined) return { instances: selected, groups: undefined };
+    return this.routedBy(name, policy, selected);
+  }
+
+  private routedBy(name: string, policy: RoutingPolicy, selected: ServiceEntry[]): { instances: ServiceEntry[]; groups: readonly RoutedGroup<ServiceEntry>[] | undefined } {
     const r = route(policy, selected);
     if (r.fellBack) this.onRoutingFallback?.(name);
     const instances = r.groups.length === 1 ? [...r.groups[0]!.instances] : r.groups.flatMap((g) => g.instances);
@@ -300,14 +309,21 @@ export class Zone {
   private service(name: string, tags: readonly string[], rfc2782: boolean, qname: string, qtype: number, view: DnsView, pin?: string): Answer {
     const all = view.instancesOf(name);
     if (all.length === 0) return NX;
-    const { instances: selected, groups } = pin === undefined ? this.routed(name, this.select(all, tags)) : { instances: this.pinned(this.select(all, tags), pin), groups: undefined };
+    // Without a policy or a pin (most services), no routing object is made: this runs on every uncached answer.
+    let selected = this.select(all, tags);
+    let groups: readonly RoutedGroup<ServiceEntry>[] | undefined;
+    if (pin !== undefined) selected = this.pinned(selected, pin);
+    else {
+      const policy = this.routing?.get(name);
+      if (policy !== undefined) ({ instances: selected, groups } = this.routedBy(name, policy, selected));
+    }
     if (selected.length === 0) return NONE;
     const ttl = this.ttlOf(selected);
     if (qtype === TYPE.SRV || (rfc2782 && qtype === TYPE.ANY)) return this.srv(qname, selected, ttl, groups);
     if (rfc2782) return NONE;
     if (groups !== undefined && (qtype === TYPE.A || qtype === TYPE.AAAA)) return this.routedAddresses(qname, qtype, groups, ttl);
     if (qtype === TYPE.A || qtype === TYPE.AAAA || qtype === TYPE.ANY || qtype === TYPE.CNAME) {
-      const ips = distinct(selected.filter((e) => addressFacts(e.address).family !== 0).map((e) => e.address));
+      const ips = distinctAddresses(selected);
       if (ips.length > 0) {
         const records = addressRecords(qname, qtype, ips, ttl);
         return records.length > 0 ? ok(records, [], true) : NONE;
@@ -438,6 +454,18 @@ interface AddressFacts {
   readonly family: number;
   readonly hex: string | undefined;
   readonly encodable: string;
+  /** `<hex>.addr.<domain>` for the domain last asked (targetOf): one flat string, not one built per answer. */
+  target: string | undefined;
+  targetDomain: string | undefined;
+}
+
+/** The SRV target naming an address (facts.hex set) in this domain. */
+function targetOf(facts: AddressFacts, domain: string): string {
+  if (facts.targetDomain !== domain) {
+    facts.target = `${facts.hex}.addr.${domain}`;
+    facts.targetDomain = domain;
+  }
+  return facts.target!;
 }
 
 /**
@@ -451,7 +479,7 @@ function addressFacts(address: string): AddressFacts {
   let facts = ADDRESS_FACTS.get(address);
   if (facts === undefined) {
     const family = isIP(address);
-    facts = { family, hex: family === 0 ? undefined : hexOfAddress(address), encodable: family === 0 ? address : encodable(address) };
+    facts = { family, hex: family === 0 ? undefined : hexOfAddress(address), encodable: family === 0 ? address : encodable(address), target: undefined, targetDomain: undefined };
     if (ADDRESS_FACTS.size >= MAX_ADDRESS_FACTS) ADDRESS_FACTS.clear();
     ADDRESS_FACTS.set(address, facts);
   }
@@ -490,6 +518,14 @@ function instanceLabels(instances: readonly ServiceEntry[]): Map<ServiceEntry, s
   const count = new Map<string, number>();
   for (const label of plain) count.set(label, (count.get(label) ?? 0) + 1);
   return new Map(instances.map((e, i) => [e, count.get(plain[i]!)! > 1 ? instanceLabel(e.id, true) : plain[i]!]));
+}
+
+/** The instances' IP addresses (host names left out), each once, in order: one loop, no Set for a few of them. */
+function distinctAddresses(instances: readonly ServiceEntry[]): string[] {
+  if (instances.length > 16) return distinct(instances.filter((e) => addressFacts(e.address).family !== 0).map((e) => e.address));
+  const out: string[] = [];
+  for (const e of instances) if (addressFacts(e.address).family !== 0 && !out.includes(e.address)) out.push(e.address);
+  return out;
 }
 
 function distinct<T>(values: T[]): T[] {

@@ -24,6 +24,8 @@ export interface EncodeOptions {
 
 /** Compression pointers hold 14 bits of offset: names further in are written in full (as dns2 did). */
 const POINTER_REACH = 0x4000;
+/** Where the question's name starts in a message. */
+const HEADER_LENGTH = 12;
 const MAX_TTL = 0x7fffffff; // RFC 2181 section 8
 
 export function encodeAnswer(o: EncodeOptions): Buffer {
@@ -36,15 +38,10 @@ export function encodeAnswer(o: EncodeOptions): Buffer {
  * is a pointer to the question, and its data holds no name); anything else is encoded once per rotation.
  */
 export function encodeRotations(o: EncodeOptions, shifts: readonly number[]): Buffer[] {
-  const all = o.answer.answers;
-  if (o.answer.limit !== undefined && all.length > o.answer.limit) return perRotation(o, shifts);
-  const starts: number[] = [];
-  const message = write(o, starts);
-  const n = all.length;
-  for (let i = 0; i < n; i++) {
-    const t = all[i]!.type;
-    if ((t !== TYPE.A && t !== TYPE.AAAA) || message[starts[i]!] !== 0xc0 || message[starts[i]! + 1] !== 12) return perRotation(o, shifts);
-  }
+  const one = rotatable(o);
+  if (one === undefined) return perRotation(o, shifts);
+  const { message, starts } = one;
+  const n = o.answer.answers.length;
   const head = starts[0]!;
   const tail = starts[n]!;
   const out: Buffer[] = [];
@@ -65,6 +62,23 @@ export function encodeRotations(o: EncodeOptions, shifts: readonly number[]): Bu
     out.push(b);
   }
   return out;
+}
+
+/**
+ * The answer encoded once, with the offset of each answer record and the end of the last (`starts`), when its
+ * rotations are reorderings of those records: an A or AAAA set within the limit, each record owned by the
+ * question (a pointer to it). Undefined otherwise: each rotation must be encoded (perRotation).
+ */
+export function rotatable(o: EncodeOptions): { message: Buffer; starts: number[] } | undefined {
+  const all = o.answer.answers;
+  if (o.answer.limit !== undefined && all.length > o.answer.limit) return undefined;
+  const starts: number[] = [];
+  const message = write(o, starts);
+  for (let i = 0; i < all.length; i++) {
+    const t = all[i]!.type;
+    if ((t !== TYPE.A && t !== TYPE.AAAA) || message[starts[i]!] !== 0xc0 || message[starts[i]! + 1] !== 12) return undefined;
+  }
+  return { message, starts };
 }
 
 /** Each rotation encoded in full (a window of a set over the limit, or records that hold names). */
@@ -88,6 +102,7 @@ function write(o: EncodeOptions, starts: number[] | undefined): Buffer {
   w.u16(authorities);
   w.u16(additionals.length + (o.edns ? 1 : 0));
   w.name(o.qname);
+  if (w.length > HEADER_LENGTH + 1) w.question = o.qname; // not the root, a single 0
   w.u16(o.qtype);
   w.u16(o.qclass);
   for (const record of answers) {
@@ -127,7 +142,60 @@ function capped(answer: Answer): { answers: readonly ZoneRr[]; additionals: read
 const LABEL_START = new Int32Array(128);
 const LABEL_END = new Int32Array(128);
 const SUFFIX_HASH = new Int32Array(128);
-const SUFFIXES = new Map<number, number>();
+
+/**
+ * The suffixes written so far in the message being written: an open-addressing table of (hash, offset) stamped
+ * with the message's number, so starting a message costs nothing. A Map here, cleared per message, was the largest
+ * cost of an uncached answer (issue 18): V8's Map.clear allocates a new table, which then grew by rehashing as the
+ * message's suffixes went in. Encoding is synchronous, so one table serves every writer.
+ */
+class SuffixTable {
+  private hashes = new Int32Array(256);
+  private offsets = new Int32Array(256);
+  /** The message each slot was written for (0: never). */
+  private stamps = new Int32Array(256);
+  private message = 0;
+  private used = 0;
+
+  /** Forgets every suffix: a new message. */
+  reset(): void {
+    this.used = 0;
+    if (++this.message === 0x7fffffff) {
+      this.stamps.fill(0);
+      this.message = 1;
+    }
+  }
+
+  /** The offset the suffix with this hash was first written at, or -1. */
+  get(hash: number): number {
+    const mask = this.hashes.length - 1;
+    for (let i = hash & mask; this.stamps[i] === this.message; i = (i + 1) & mask) if (this.hashes[i] === hash) return this.offsets[i]!;
+    return -1;
+  }
+
+  /** Records a suffix the caller found absent (get: -1). */
+  set(hash: number, offset: number): void {
+    if (2 * (this.used + 1) > this.hashes.length) this.grow();
+    const mask = this.hashes.length - 1;
+    let i = hash & mask;
+    while (this.stamps[i] === this.message) i = (i + 1) & mask;
+    this.hashes[i] = hash;
+    this.offsets[i] = offset;
+    this.stamps[i] = this.message;
+    this.used += 1;
+  }
+
+  /** Twice the slots (a message with many distinct names); kept for the messages after it. */
+  private grow(): void {
+    const { hashes, offsets, stamps, message } = this;
+    this.hashes = new Int32Array(2 * hashes.length);
+    this.offsets = new Int32Array(2 * hashes.length);
+    this.stamps = new Int32Array(2 * hashes.length);
+    this.used = 0;
+    for (let i = 0; i < hashes.length; i++) if (stamps[i] === message) this.set(hashes[i]!, offsets[i]!);
+  }
+}
+const SUFFIXES = new SuffixTable();
 
 /**
  * Finds the labels of a dotted name (empty labels skipped, as "a..b." is "a.b") into LABEL_START and LABEL_END;
@@ -136,9 +204,11 @@ const SUFFIXES = new Map<number, number>();
 function splitLabels(domain: string): number {
   let n = 0;
   let wire = 1;
-  for (let start = 0; start <= domain.length; ) {
-    let end = domain.indexOf(".", start);
-    if (end < 0) end = domain.length;
+  const length = domain.length;
+  for (let start = 0; start <= length; ) {
+    // A loop rather than indexOf: a runtime call per label cost more than the label's few characters.
+    let end = start;
+    while (end < length && domain.charCodeAt(end) !== 0x2e) end++;
     if (end > start) {
       const length = end - start;
       if (length > 63) throw new Error(`label "${domain.slice(start, end)}" is ${length} octets (at most 63)`);
@@ -167,13 +237,15 @@ function labelHash(domain: string, start: number, end: number, next: number): nu
 class MessageWriter {
   private buf: Buffer;
   private at = 0;
-  /** A name suffix's hash (labelHash) -> the offset of its first label, the first time it was written. One map
-   * for every message: encoding is synchronous, and a writer clears it when it starts. */
+  /** A name suffix's hash (labelHash) -> the offset of its first label, the first time it was written. One table
+   * for every message: encoding is synchronous, and a writer resets it when it starts. */
   private readonly names = SUFFIXES;
+  /** The question's name once it is written at HEADER_LENGTH (and not empty: the root is written as a 0). */
+  question: string | undefined;
 
   constructor(size: number) {
     this.buf = Buffer.allocUnsafe(size);
-    SUFFIXES.clear();
+    SUFFIXES.reset();
   }
 
   get length(): number {
@@ -184,14 +256,21 @@ class MessageWriter {
     this.room(1);
     this.buf[this.at++] = v & 0xff;
   }
+  // Byte stores rather than Buffer's writeUInt16BE and writeUInt32BE, whose argument checks cost more than these.
   u16(v: number): void {
     this.room(2);
-    this.buf.writeUInt16BE(v & 0xffff, this.at);
+    const buf = this.buf;
+    buf[this.at] = (v >> 8) & 0xff;
+    buf[this.at + 1] = v & 0xff;
     this.at += 2;
   }
   u32(v: number): void {
     this.room(4);
-    this.buf.writeUInt32BE(v >>> 0, this.at);
+    const buf = this.buf;
+    buf[this.at] = (v >>> 24) & 0xff;
+    buf[this.at + 1] = (v >>> 16) & 0xff;
+    buf[this.at + 2] = (v >>> 8) & 0xff;
+    buf[this.at + 3] = v & 0xff;
     this.at += 4;
   }
   bytes(b: Uint8Array): void {
@@ -206,12 +285,15 @@ class MessageWriter {
    * the bytes written, so a collision costs a few bytes of compression, never a wrong name.
    */
   name(domain: string, compress = true): void {
+    // The question's own name, the owner of most records: the pointer the suffix search would find (the
+    // question's suffixes are the first written), without hashing and comparing it again.
+    if (compress && domain === this.question) return this.u16(0xc000 | HEADER_LENGTH);
     const n = splitLabels(domain);
     for (let i = n - 1, h = 0; i >= 0; i--) SUFFIX_HASH[i] = h = labelHash(domain, LABEL_START[i]!, LABEL_END[i]!, h);
     for (let i = 0; i < n; i++) {
       const hash = SUFFIX_HASH[i]!;
       const seen = this.names.get(hash);
-      if (seen !== undefined) {
+      if (seen >= 0) {
         if (compress && this.sameSuffix(seen, domain, i, n)) return this.u16(0xc000 | seen);
       } else if (this.at < POINTER_REACH) this.names.set(hash, this.at);
       const start = LABEL_START[i]!;
@@ -251,7 +333,9 @@ class MessageWriter {
     const lengthAt = this.at;
     this.u16(0);
     this.rdata(r);
-    this.buf.writeUInt16BE(this.at - lengthAt - 2, lengthAt);
+    const rdlength = this.at - lengthAt - 2;
+    this.buf[lengthAt] = rdlength >> 8;
+    this.buf[lengthAt + 1] = rdlength & 0xff;
   }
 
   private rdata(r: ZoneRr): void {

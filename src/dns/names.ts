@@ -44,6 +44,8 @@ export interface ZoneNames {
 }
 
 const LABEL = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
+/** The tags of a name that has none, shared (Lookup's tags are read-only). */
+const NO_TAGS: readonly string[] = Object.freeze([]);
 
 export function classify(labels: readonly string[], zone: ZoneNames): Lookup {
   const reverse = classifyReverse(labels);
@@ -78,14 +80,17 @@ export function classify(labels: readonly string[], zone: ZoneNames): Lookup {
       const proto = rest[1]!.slice(1);
       if (!LABEL.test(name) || !LABEL.test(proto)) return { kind: "nxdomain" };
       // As in Consul: `_tcp` is every instance, any other protocol label a tag (`_udp`: the instances tagged udp).
-      return { kind: "service", name, tags: proto === "tcp" ? [] : [proto], rfc2782: true, ...(pin !== undefined ? { pin } : {}) };
+      const tags = proto === "tcp" ? NO_TAGS : [proto];
+      return pin === undefined ? { kind: "service", name, tags, rfc2782: true } : { kind: "service", name, tags, rfc2782: true, pin };
     }
     // `[<tag>.]*_v2.web.service`: a version label right before the name (a tag, a DNS label, cannot start with '_').
     const pin = below.length >= 2 ? pinOfLabel(below[below.length - 2]!) : undefined;
-    const tags = below.slice(0, pin !== undefined ? -2 : -1);
+    const tags = below.length <= (pin !== undefined ? 2 : 1) ? NO_TAGS : below.slice(0, pin !== undefined ? -2 : -1);
     const name = below[below.length - 1]!;
-    if (!LABEL.test(name) || !tags.every((l) => LABEL.test(l))) return { kind: "nxdomain" };
-    return { kind: "service", name, tags, rfc2782: false, ...(pin !== undefined ? { pin } : {}) };
+    if (!LABEL.test(name)) return { kind: "nxdomain" };
+    for (const l of tags) if (!LABEL.test(l)) return { kind: "nxdomain" };
+    // Two literals rather than a spread of an optional pin: an uncached answer classifies its name (issue 18).
+    return pin === undefined ? { kind: "service", name, tags, rfc2782: false } : { kind: "service", name, tags, rfc2782: false, pin };
   }
   if (kind === "node") {
     if (below.length === 0) return { kind: "empty-nonterminal" };

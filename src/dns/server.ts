@@ -7,13 +7,13 @@ import { createServer, isIP, type Server as TcpServer, type Socket } from "node:
 import type { Logger } from "pino";
 import type { Listen } from "../lib/hostport.js";
 import { Zone, type DnsSettings, type DnsView, type RoutingLookup } from "./answer.js";
-import { encodeAnswer, encodeRotations } from "./encode.js";
+import { encodeAnswer, encodeRotations, rotatable } from "./encode.js";
 import { Forwarder } from "./forward.js";
 import { TYPE_NAMES, type SoaRr } from "./records.js";
 import type { StaticZones } from "./zonefile/index.js";
 import { AnswerTable } from "./answer-table.js";
 import { ANY_CHANGE, entryKeys, questionKey, type KeyedEntry } from "./dependencies.js";
-import { classify } from "./names.js";
+import { classify, type Lookup } from "./names.js";
 import { ClientPolicy, TRUSTED_CLIENT, UNTRUSTED_UDP_PAYLOAD, Verdict, type Client } from "./clients.js";
 import { serveTcpConnection } from "./tcp.js";
 import { bareResponse, CLASS_ANY, CLASS_IN, nameLabels, optRecord, parseQuery, questionOf, RCODE, soaRecord, TYPE, truncated, type Query } from "./wire.js";
@@ -58,7 +58,10 @@ export interface DnsStats {
 
 /** What build() encodes for a question, before the answer table keeps it. */
 interface Built {
+  /** Empty when `rotations` holds the answer instead. */
   readonly variants: Buffer[];
+  /** An A or AAAA set's rotations as one message and where its records start (the table writes each rotation). */
+  readonly rotations?: { readonly message: Buffer; readonly starts: readonly number[]; readonly shifts: readonly number[] };
   /** The variant each turn sends, when not each in turn (a routed split: 100 turns over a few answers). */
   readonly order?: readonly number[];
   /** Not a name of ours: forwarded when upstreams are configured and the client asked for recursion. */
@@ -93,6 +96,12 @@ export interface DnsServerOptions {
   /** Version-aware routing policies (issue 21): answers of a service follow its policy; a change drops them. */
   routing?: RoutingLookup & { onChange(listener: (name: string) => void): () => void };
 }
+
+/** The SOA handed to the encoder for an answer that sends none (it is only written for NXDOMAIN and NODATA). */
+const NO_SOA: SoaRr = { name: "", type: TYPE.SOA, class: 1, ttl: 0, primary: "", admin: "", serial: 0, refresh: 0, retry: 0, expiration: 0, minimum: 0 };
+
+/** Built.variants when the rotations hold the answer. */
+const NO_VARIANTS: Buffer[] = [];
 
 /** respond()'s answer for "ask the upstream resolvers". */
 const FORWARD = Symbol("forward");
@@ -298,10 +307,7 @@ export class DnsServer {
     let entry = this.answers.find(q.packet, q.questionEnd, q.hash, state);
     if (entry < 0) {
       this.counters.cacheMisses += 1;
-      const labels = nameLabels(q);
-      const built = this.buildOrFail(q, labels);
-      if (this.answers.size >= MAX_CACHED_ANSWERS) this.answers.clear();
-      entry = this.answers.insert(q.packet, q.questionEnd, q.hash, state, built.variants, built.outside, built.key, built.order);
+      entry = this.cache(q, state);
     } else {
       this.counters.cacheHits += 1;
     }
@@ -319,6 +325,17 @@ export class DnsServer {
     if (q.folded) q.packet.copy(out, 12, 12, q.questionEnd);
     this.count(out[3]! & 0x0f);
     return out;
+  }
+
+  /** Builds the answer of a question the table does not hold, and keeps it there; its entry. Apart from respond()
+   * so that the hit path stays small enough for V8 to inline what it calls. */
+  private cache(q: Query, state: number): number {
+    const built = this.buildOrFail(q, nameLabels(q));
+    if (this.answers.size >= MAX_CACHED_ANSWERS) this.answers.clear();
+    const r = built.rotations;
+    return r !== undefined
+      ? this.answers.insertRotations(q.packet, q.questionEnd, q.hash, state, r.message, r.starts, r.shifts, built.key)
+      : this.answers.insert(q.packet, q.questionEnd, q.hash, state, built.variants, built.outside, built.key, built.order);
   }
 
   /**
@@ -353,8 +370,8 @@ export class DnsServer {
   private buildOrFail(q: Query, labels: readonly string[]): Built {
     try {
       // The key from the question's form alone: a zone file answering the name instead changes only on a reload.
-      const built = this.build(q, labels.join("."), labels, ourEdns(q));
-      return { ...built, key: questionKey(classify(labels, this.zone.names)) };
+      const lookup = classify(labels, this.zone.names);
+      return this.build(q, labels.join("."), labels, lookup, questionKey(lookup));
     } catch (err) {
       this.counters.errors += 1;
       this.opts.logger.error({ err, name: labels.join("."), type: typeName(q.qtype) }, "DNS answer failed to build; answering SERVFAIL until the registry changes");
@@ -366,11 +383,13 @@ export class DnsServer {
     }
   }
 
-  private build(q: Query, qname: string, labels: readonly string[], edns: { udpSize: number; dnssecOk: boolean } | undefined): Omit<Built, "key"> {
+  private build(q: Query, qname: string, labels: readonly string[], lookup: Lookup, key: string | undefined): Built {
     const view = this.opts.view;
-    const answer = this.zone.answer(qname, labels, q.qtype, view);
-    const soa = answer.soa ?? this.zone.soa(view, this.opts.settings.negativeTtl);
-    const options = { qname, qtype: q.qtype, qclass: q.qclass, answer, soa, edns, recursionAvailable: this.ra };
+    const answer = this.zone.answer(qname, labels, q.qtype, view, lookup);
+    const negative = answer.kind === "nxdomain" || answer.kind === "nodata";
+    // Only a negative answer sends the SOA (the encoder's authority section); the others skip making one.
+    const soa = answer.soa ?? (negative ? this.zone.soa(view, this.opts.settings.negativeTtl) : NO_SOA);
+    const options = { qname, qtype: q.qtype, qclass: q.qclass, answer, soa, edns: ourEdns(q), recursionAvailable: this.ra };
     const outside = answer.kind === "refused";
     if (answer.variants !== undefined) {
       // A routed split: the turns repeat a few record lists (one per version and rotation), each encoded and
@@ -385,17 +404,20 @@ export class DnsServer {
         }
         return i;
       });
-      return { variants, order, outside };
+      return { variants, order, outside, key };
     }
-    if (!answer.rotate) return { variants: [encodeAnswer(options)], outside };
+    if (!answer.rotate) return { variants: [encodeAnswer(options)], outside, key };
     // A and AAAA sets rotate between queries: a few precomputed rotations spread clients over the instances.
     // A set over the answer limit gets enough windows of it to cover every instance (up to 255 of them).
     const n = answer.answers.length;
     const windows = answer.limit === undefined ? 0 : Math.ceil(n / answer.limit);
     const k = Math.min(n, Math.max(MAX_ROTATIONS, Math.min(windows, MAX_VARIANTS)));
-    const shifts = Array.from({ length: k }, (_, i) => (windows > MAX_ROTATIONS ? (i * answer.limit!) % n : Math.floor((i * n) / k)));
-    const variants = encodeRotations(options, shifts);
-    return { variants, outside };
+    const shifts: number[] = [];
+    for (let i = 0; i < k; i++) shifts.push(windows > MAX_ROTATIONS ? (i * answer.limit!) % n : Math.floor((i * n) / k));
+    // Encoded once and each rotation written by the answer table, when they are reorderings of its records.
+    const one = rotatable(options);
+    if (one !== undefined && !outside) return { variants: NO_VARIANTS, rotations: { message: one.message, starts: one.starts, shifts }, outside, key };
+    return { variants: encodeRotations(options, shifts), outside, key };
   }
 
   private count(rcode: number): void {

@@ -107,6 +107,48 @@ describe("AnswerTable", () => {
     expect(find(t, queries[8]!)).toBe(-1);
   });
 
+  it("insertRotations() sends each rotation of a message's records, as insert() of the rotated messages would", () => {
+    const t = new AnswerTable();
+    // A head, three records of other sizes, a tail (an OPT, say).
+    const message = Buffer.from("HEAD:aaaa|bb|cccccc|:TAIL");
+    const starts = [5, 10, 13, 20];
+    const q = parsed("web.service.home.arpa");
+    const entry = t.insertRotations(q.packet, q.questionEnd, q.hash, 0, message, starts, [0, 2, 1], "s:web");
+    expect([0, 1, 2, 3].map(() => t.next(entry).toString())).toEqual(["HEAD:aaaa|bb|cccccc|:TAIL", "HEAD:cccccc|aaaa|bb|:TAIL", "HEAD:bb|cccccc|aaaa|:TAIL", "HEAD:aaaa|bb|cccccc|:TAIL"]);
+    expect(find(t, q)).toBe(entry);
+    expect(t.invalidate("s:web")).toBe(1);
+    expect(find(t, q)).toBe(-1);
+  });
+
+  it("clear() of a table that held a few entries (zeroing the slots it wrote, not all) forgets them all, also after removals and colliding hashes", () => {
+    const t = new AnswerTable();
+    const many = Array.from({ length: 3_000 }, (_, i) => parsed(`m${i}.service.home.arpa`));
+    for (const q of many) insert(t, q, [answer("big")]); // a large slot array, then a few entries in it
+    t.clear();
+    for (let round = 0; round < 50; round++) {
+      const few = Array.from({ length: 1 + (round % 70) }, (_, i) => parsed(`f${round}-${i}.service.home.arpa`));
+      // Every third shares one hash: probe chains and backward-shift removal among them.
+      few.forEach((q, i) => t.insert(q.packet, q.questionEnd, i % 3 === 0 ? 77 : q.hash, 0, [answer(`r${round}`)], false, `k${i % 4}`));
+      if (round % 2 === 0) t.invalidate("k1");
+      t.clear();
+      expect(t.size).toBe(0);
+      for (const [i, q] of few.entries()) expect(t.find(q.packet, q.questionEnd, i % 3 === 0 ? 77 : q.hash, 0)).toBe(-1);
+      for (const q of many.slice(0, 20)) expect(find(t, q)).toBe(-1);
+      // The index starts empty too: a key's entries after the clear are its only ones.
+      const [a, b, c] = [many[round]!, many[round + 100]!, many[round + 200]!];
+      t.insert(a.packet, a.questionEnd, a.hash, 0, [answer("a")], false, "k0");
+      t.insert(b.packet, b.questionEnd, b.hash, 0, [answer("b")], false, "k1");
+      t.insert(c.packet, c.questionEnd, c.hash, 0, [answer("c")], false, "k0");
+      expect(t.invalidate("k0")).toBe(2);
+      expect([find(t, a), find(t, c)]).toEqual([-1, -1]);
+      expect(t.next(find(t, b)).toString()).toBe("b");
+      t.clear();
+      expect(t.invalidate("k1")).toBe(0);
+    }
+    insert(t, many[5]!, [answer("again")]);
+    expect(t.next(find(t, many[5]!)).toString()).toBe("again");
+  });
+
   it("invalidate(key) drops the entries under that key only, also among colliding hashes, and compacts what it left", () => {
     // A model of the table against random inserts and invalidations; few hash values, so probe chains run long
     // and removal has to shift entries back across each other, around the end of the slots (1,024 pairs: 0x3f8 is

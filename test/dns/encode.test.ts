@@ -140,6 +140,24 @@ describe("encodeAnswer, hand-written, against dns2's encoder", () => {
     expect(() => encode(many(1500))).toThrow(/a DNS message of \d+ bytes: at most 65535/);
   });
 
+  it("writes a 400-record SRV answer with its glue as dns2 does: hundreds of distinct suffixes, and names past the 14 bits pointers reach", () => {
+    const answers: ZoneRr[] = [];
+    const additionals: ZoneRr[] = [];
+    for (let i = 0; i < 400; i++) {
+      const target = `${(0x0a000000 + i).toString(16).padStart(8, "0")}.addr.home.arpa`;
+      answers.push({ name: "_web._tcp.service.home.arpa", type: TYPE.SRV, class: 1, ttl: 5, priority: 1, weight: 2560, port: 80 + i, target });
+      additionals.push({ name: target.toUpperCase(), type: TYPE.A, class: 1, ttl: 5, address: `10.0.${i >> 8}.${i & 255}` });
+    }
+    const soaRecord = { name: "home.arpa", type: TYPE.SOA, class: 1, ttl: 5, primary: "ns.home.arpa", admin: "hostmaster.home.arpa", serial: 1, refresh: 1, retry: 1, expiration: 1, minimum: 1 } as Rr;
+    const o = { qname: "_web._tcp.service.home.arpa", qtype: TYPE.SRV, qclass: 1, answer: { kind: "success", answers, additionals, rotate: false } as Answer, soa: soaRecord, edns: { udpSize: 4096, dnssecOk: true }, recursionAvailable: false };
+    const ours = encodeAnswer(o);
+    expect(ours.length).toBeGreaterThan(0x4000);
+    expect(ours.toString("hex")).toBe(viaDns2(o).toString("hex"));
+    // And a small message after it starts with none of its suffixes.
+    const small = { ...o, answer: { ...o.answer, answers: answers.slice(0, 2), additionals: additionals.slice(0, 2) } };
+    expect(encodeAnswer(small).toString("hex")).toBe(viaDns2(small).toString("hex"));
+  });
+
   it("sends at most the answer's limit of records, with the glue of those only", () => {
     const answers: ZoneRr[] = [];
     const additionals: ZoneRr[] = [];
