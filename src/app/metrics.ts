@@ -127,7 +127,8 @@ function families(s: MetricSources, r: RegistryStats, d: DnsStats, c: ClusterSta
     counter("dns_errors_total", "DNS queries that failed in the handler or upstream (answered SERVFAIL).", [[d.errors]]),
     counter("dns_cache_hits_total", "DNS queries answered from the encoded-answer cache.", [[d.cacheHits]]),
     counter("dns_cache_misses_total", "DNS queries whose answer had to be built.", [[d.cacheMisses]]),
-    gauge("dns_cache_entries", "Encoded answers cached (dropped on every registry change).", [[d.cachedAnswers]]),
+    counter("dns_cache_refreshes_total", "DNS answers a registry change dropped and built again at the change, because they had been asked: their next query is a hit.", [[d.cacheRefreshes]]),
+    gauge("dns_cache_entries", "Encoded answers cached (those a registry change affects are dropped, and built again when they had been asked).", [[d.cachedAnswers]]),
     gauge("dns_cache_bytes", "Memory the encoded-answer cache holds.", [[d.cachedBytes]]),
   ];
   if (c === undefined) return out;

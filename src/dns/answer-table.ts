@@ -16,7 +16,8 @@ import { fold, u16 } from "./wire.js";
 
 // A record: EDNS state, outside-the-zone flag, variant count, next turn (A and AAAA answers rotate), the key's
 // length (2 bytes), the question's hash and the record's size (4 bytes each: removal finds the slot, and counts
-// what it leaves behind), the order's length, the key (name in wire form, letters folded; type; class), the order
+// what it leaves behind), the order's length, whether it was sent since it was built (invalidate reports those:
+// DnsServer builds them again at the change), the key (name in wire form, letters folded; type; class), the order
 // (a variant's index per turn; none: each variant in turn), then each variant as a 2-byte length and its bytes.
 // A routed split (answer.ts) cycles 100 turns over a few distinct answers: stored once each, with their order.
 const STATE = 0;
@@ -27,7 +28,8 @@ const KEY_LENGTH = 4;
 const HASH = 6;
 const SIZE = 10;
 const ORDER_LENGTH = 14;
-const KEY = 15;
+const SENT = 15;
+const KEY = 16;
 
 const INITIAL_RECORD_BYTES = 64 * 1024;
 /** clear() lets a record buffer larger than this go (a burst of big answers), and starts again small. */
@@ -40,6 +42,12 @@ const LOGGED_SLOTS = 64;
 const KEPT_KEYS = 4096;
 /** What a slot of AnswerTable.listed holds once cleared (no list kept alive by it). */
 const NO_LIST: number[] = [];
+
+/** A question whose answer invalidate() dropped: its key (the question as cached: name folded, type, class) and EDNS state. */
+export interface DroppedQuestion {
+  question: Buffer;
+  state: number;
+}
 
 export class AnswerTable {
   /** Pairs per slot: the question's hash, and its record's offset + 1 (0: empty). */
@@ -161,6 +169,7 @@ export class AnswerTable {
     r.writeInt32BE(hash, at + HASH);
     r.writeUInt32BE(size, at + SIZE);
     r[at + ORDER_LENGTH] = turns;
+    r[at + SENT] = 0;
     const nameLength = length - 4; // the type and class bytes are never folded
     for (let i = 0; i < length; i++) r[at + KEY + i] = i < nameLength ? fold(packet[12 + i]!) : packet[12 + i]!;
     let p = at + KEY + length;
@@ -183,12 +192,19 @@ export class AnswerTable {
     return at;
   }
 
-  /** Drops every entry that depends on this key; returns how many. */
-  invalidate(key: string): number {
+  /**
+   * Drops every entry that depends on this key; returns how many. With `sent`, the questions of those that were
+   * sent since they were built go there (their key bytes, copied, and EDNS state), so they can be built again.
+   */
+  invalidate(key: string, sent?: DroppedQuestion[]): number {
     const list = this.dependents.get(key);
     if (list === undefined) return 0;
     this.dependents.delete(key);
-    for (const at of list) this.remove(at);
+    const r = this.records;
+    for (const at of list) {
+      if (sent !== undefined && r[at + SENT] === 1) sent.push({ question: Buffer.from(r.subarray(at + KEY, at + KEY + u16(r, at + KEY_LENGTH))), state: r[at + STATE]! });
+      this.remove(at);
+    }
     return list.length;
   }
 
@@ -225,6 +241,7 @@ export class AnswerTable {
     const turn = r[entry + NEXT]!;
     const turns = r[entry + ORDER_LENGTH]!;
     r[entry + NEXT] = turn + 1 === (turns === 0 ? r[entry + VARIANTS] : turns) ? 0 : turn + 1;
+    r[entry + SENT] = 1;
     let p = entry + KEY + u16(r, entry + KEY_LENGTH);
     const k = turns === 0 ? turn : r[p + turn]!;
     p += turns;

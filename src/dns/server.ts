@@ -11,7 +11,7 @@ import { encodeAnswer, encodeRotations, rotatable } from "./encode.js";
 import { Forwarder } from "./forward.js";
 import { TYPE_NAMES, type SoaRr } from "./records.js";
 import type { StaticZones } from "./zonefile/index.js";
-import { AnswerTable } from "./answer-table.js";
+import { AnswerTable, type DroppedQuestion } from "./answer-table.js";
 import { ANY_CHANGE, entryKeys, questionKey, type KeyedEntry } from "./dependencies.js";
 import { classify, type Lookup } from "./names.js";
 import { ClientPolicy, TRUSTED_CLIENT, UNTRUSTED_UDP_PAYLOAD, Verdict, type Client } from "./clients.js";
@@ -47,6 +47,8 @@ export interface DnsStats {
   forwarded: number;
   cacheHits: number;
   cacheMisses: number;
+  /** Answers a change dropped that were built again at once (they had been sent): see DnsServer.refresh. */
+  cacheRefreshes: number;
   cachedAnswers: number;
   /** Memory the answer cache holds, bytes. */
   cachedBytes: number;
@@ -109,6 +111,8 @@ const FORWARD = Symbol("forward");
 const RCODE_NAMES: Record<number, string> = { 0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED", 16: "BADVERS" };
 /** Question types are counted below this, the rest together: a bounded set of names for metrics. */
 const COUNTED_TYPES = 256;
+/** Answers refresh() builds again after one change (a batch of them is one): more wait for their next query. */
+const MAX_REFRESHES = 256;
 
 export class DnsServer {
   readonly zone: Zone;
@@ -129,6 +133,8 @@ export class DnsServer {
   private lastSoa: { soa: SoaRr; wire: Buffer } | undefined;
   /** No upstream answered the last forwarded query: logged once, until one answers again. */
   private upstreamDown = false;
+  /** Questions whose answers the changes being applied dropped after they were sent: refresh() builds them. */
+  private refreshing: DroppedQuestion[] | undefined;
   /** Where query lines go, with --dns-log-queries; undefined keeps the hot path free of it. */
   private readonly queryLog: Logger | undefined;
   private readonly counters: DnsStats = {
@@ -145,6 +151,7 @@ export class DnsServer {
     forwarded: 0,
     cacheHits: 0,
     cacheMisses: 0,
+    cacheRefreshes: 0,
     cachedAnswers: 0,
     cachedBytes: 0,
     byRcode: {},
@@ -157,8 +164,9 @@ export class DnsServer {
     const unsubscribeView = opts.view.onChange((changes) => this.invalidate(changes));
     const unsubscribeRouting = opts.routing?.onChange((name) => {
       // The service's answers, and those every change may touch (the apex's, the DNS-SD browse list).
-      this.answers.invalidate(`s:${name.toLowerCase()}`);
-      this.answers.invalidate(ANY_CHANGE);
+      const sent = this.dropped();
+      this.answers.invalidate(`s:${name.toLowerCase()}`, sent);
+      this.answers.invalidate(ANY_CHANGE, sent);
     });
     this.unsubscribe = () => {
       unsubscribeView();
@@ -233,7 +241,43 @@ export class DnsServer {
       if (c.before !== undefined) for (const k of entryKeys(c.before)) keys.add(k);
       if (c.after !== undefined) for (const k of entryKeys(c.after)) keys.add(k);
     }
-    if (keys !== undefined) for (const k of keys) this.answers.invalidate(k);
+    if (keys === undefined) return;
+    const sent = this.dropped();
+    for (const k of keys) this.answers.invalidate(k, sent);
+  }
+
+  /** The list invalidate() adds the sent answers' questions to, with the refresh that builds them scheduled. */
+  private dropped(): DroppedQuestion[] {
+    if (this.refreshing === undefined) {
+      this.refreshing = [];
+      queueMicrotask(() => this.refresh());
+    }
+    return this.refreshing;
+  }
+
+  /**
+   * Builds again, at the change, the answers it dropped that had been sent since they were built (issue 18): the
+   * first query after a change then finds its answer built, as the ones after it do, instead of paying the build.
+   * A microtask: after the change's synchronous work (a batch of changes is one), before the event loop reads the
+   * next packet. The cost moves to the write, once per change and asked answer, which the query would have paid
+   * anyway; an answer built here and not sent before the next change is not built again, so a name nobody asks
+   * costs nothing, and at most MAX_REFRESHES are built per change.
+   */
+  private refresh(): void {
+    const list = this.refreshing ?? [];
+    this.refreshing = undefined;
+    for (let i = 0; i < list.length && i < MAX_REFRESHES; i++) {
+      const { question, state } = list[i]!;
+      const q = parseQuery(questionPacket(question, state));
+      if (!q.ok || this.answers.find(q.packet, q.questionEnd, q.hash, state) >= 0) continue;
+      try {
+        this.cache(q, state);
+        this.counters.cacheRefreshes += 1;
+      } catch (err) {
+        // cache() answers SERVFAIL for a build that throws; this is anything else: the next query builds it.
+        this.opts.logger.error({ err }, "DNS answer not rebuilt after a change; its next query builds it");
+      }
+    }
   }
 
   /**
@@ -544,4 +588,13 @@ function queryLine(packet: Buffer, response: Buffer | undefined): Record<string,
   if (response === undefined) return { ...question, rcode: "dropped" };
   const rcode = response[3]! & 0x0f;
   return { ...question, rcode: RCODE_NAMES[rcode] ?? String(rcode), answers: (response[6]! << 8) | response[7]!, tc: (response[2]! & 0x02) !== 0, size: response.length };
+}
+
+/** A query for a cached question (its key: name folded, type, class) in this EDNS state, as refresh() builds it. */
+function questionPacket(question: Buffer, state: number): Buffer {
+  const header = Buffer.alloc(12);
+  header[5] = 1; // QDCOUNT
+  if (state === 0) return Buffer.concat([header, question]);
+  header[11] = 1; // ARCOUNT: the OPT record
+  return Buffer.concat([header, question, optRecord(MAX_UDP_PAYLOAD, 0, state === 2)]);
 }

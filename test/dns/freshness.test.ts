@@ -198,7 +198,7 @@ describe("a cached answer after a change elsewhere", () => {
       ["nothing.service.home.arpa", T.A],
     ];
     const first = await Promise.all(asked.map(([n, t]) => ask(n, t)));
-    const { cacheHits, cacheMisses } = server.dns.stats();
+    const { cacheHits, cacheMisses, cacheRefreshes: refreshes } = server.dns.stats();
     await put("other-1", { name: "other", address: "10.10.0.2", port: 81, nodeId: "elsewhere", metadata: { rev: "2" } });
     server.discovery.registry.setHealth("other-1", "unhealthy");
     await del("other-1");
@@ -211,6 +211,41 @@ describe("a cached answer after a change elsewhere", () => {
     expect(again.map(said)).toEqual(first.map(said));
     expect(server.dns.stats().cacheMisses).toBe(cacheMisses);
     expect(server.dns.stats().cacheHits).toBe(cacheHits + asked.length);
+    // Nor were they dropped and built again at the change (which would hide a drop from the misses).
+    expect(server.dns.stats().cacheRefreshes).toBe(refreshes);
     await del("keep-1");
+  });
+
+  it("is built again at the change when it had been asked: the first query after it is a hit, and shows it", async () => {
+    await put("hot-1", { name: "hot", address: "10.20.0.1", port: 80 });
+    await ask("hot.service.home.arpa", T.A); // built (a miss), then sent
+    const stats = () => server.dns.stats();
+    let { cacheMisses, cacheRefreshes } = stats();
+    await put("hot-2", { name: "hot", address: "10.20.0.2", port: 80 });
+    expect(stats().cacheRefreshes).toBe(cacheRefreshes + 1);
+    expect(said(await ask("hot.service.home.arpa", T.A))).toEqual(["A 10.20.0.1", "A 10.20.0.2"]);
+    expect(stats().cacheMisses).toBe(cacheMisses); // a hit: built at the change
+    // Built at a change and not asked before the next one: not built again (a name nobody asks costs nothing).
+    await put("hot-3", { name: "hot", address: "10.20.0.3", port: 80 });
+    ({ cacheMisses, cacheRefreshes } = stats());
+    await del("hot-1");
+    expect(stats().cacheRefreshes).toBe(cacheRefreshes);
+    expect(said(await ask("hot.service.home.arpa", T.A))).toEqual(["A 10.20.0.2", "A 10.20.0.3"]);
+    expect(stats().cacheMisses).toBe(cacheMisses + 1);
+    // The same for each EDNS state apart, and for a health change (no write through the API).
+    const plain = async () => {
+      const raw = await udp(server.dnsAddress.port, query("hot.service.home.arpa", T.A, { id: 7 }));
+      return said(decode(raw!));
+    };
+    await plain();
+    ({ cacheMisses, cacheRefreshes } = stats());
+    server.discovery.registry.setHealth("hot-3", "unhealthy");
+    await Promise.resolve();
+    expect(stats().cacheRefreshes).toBe(cacheRefreshes + 2); // with EDNS and without
+    expect(await plain()).toEqual(["A 10.20.0.2"]);
+    expect(said(await ask("hot.service.home.arpa", T.A))).toEqual(["A 10.20.0.2"]);
+    expect(stats().cacheMisses).toBe(cacheMisses);
+    await del("hot-2");
+    await del("hot-3");
   });
 });
