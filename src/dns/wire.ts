@@ -1,6 +1,6 @@
 // The query side of the wire, by hand: one pass over the header, the question and an OPT record, with no
 // allocation beyond the result. dns2's parser costs ~3 us a packet and answers responses (QR=1); this is the
-// hot path, so it reads only what an answer depends on. Answers are encoded with dns2 (encode.ts).
+// hot path, so it reads only what an answer depends on. Answers are encoded by hand (encode.ts).
 
 export const TYPE = {
   A: 1,
