@@ -6,14 +6,14 @@
 import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { connect } from "node:net";
-import { isWildcard } from "./lib/hostport.js";
+import { listenSchema, ownHost } from "./lib/hostport.js";
 
 const TIMEOUT_MS = 2_500;
-const listen = process.env.HD_HTTP_LISTEN || "127.0.0.1:8500";
-const colon = listen.lastIndexOf(":");
-const bound = listen.slice(0, colon).replace(/^\[|\]$/g, "");
-const host = bound === "" || isWildcard(bound) ? (bound === "::" ? "::1" : "127.0.0.1") : bound;
-const port = Number(listen.slice(colon + 1));
+// Read as the server reads it: an address it would refuse to start on is unhealthy here too.
+const listen = listenSchema.safeParse(process.env.HD_HTTP_LISTEN || "127.0.0.1:8500");
+if (!listen.success) process.exit(1);
+const host = ownHost(listen.data.host);
+const port = listen.data.port;
 const done = (ok: boolean) => process.exit(ok ? 0 : 1);
 setTimeout(() => done(false), TIMEOUT_MS).unref();
 

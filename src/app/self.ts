@@ -11,7 +11,7 @@
 // by the SRV alike. On loopback both (the defaults), every client is on this machine: both are advertised.
 import { isIP } from "node:net";
 import { networkInterfaces, type NetworkInterfaceInfo } from "node:os";
-import { isLoopback, isWildcard, urlHost } from "../lib/hostport.js";
+import { isLoopback, isWildcard, ownHost, urlHost } from "../lib/hostport.js";
 import { ipHex } from "../lib/ip.js";
 import type { ParsedServiceInput } from "../model/index.js";
 import { serviceInputSchema } from "../model/index.js";
@@ -55,21 +55,14 @@ export function advertisedAddress(bound: string, advertise: string | undefined, 
   return usable.find((i) => i.family === "IPv4")?.address ?? usable.find((i) => i.family === "IPv6")?.address ?? "127.0.0.1";
 }
 
-/** Where this server reaches its own listener: loopback for a wildcard or loopback address, else the address. */
-function checkHost(bound: string): string {
-  if (bound === "::") return "::1";
-  if (bound === "0.0.0.0" || bound === "localhost") return "127.0.0.1";
-  return bound;
-}
-
 /** The server's own instances, parsed as a registration is: both, or the one not on loopback only (see above). */
 export function selfInstances(s: SelfRegistration): ParsedServiceInput[] {
   const apiAddress = advertisedAddress(s.http.host, s.advertiseAddress, s.interfaces);
   const dnsAddress = advertisedAddress(s.dns.host, s.advertiseAddress, s.interfaces);
   const metadata = { node: s.nodeId, cluster: s.clusterName, version: s.version };
   const scheme = s.http.scheme ?? "http";
-  const apiTarget = `${urlHost(checkHost(s.http.host))}:${s.http.port}`;
-  const over = isLoopback(checkHost(s.http.host)) ? "loopback" : "its address";
+  const apiTarget = `${urlHost(ownHost(s.http.host))}:${s.http.port}`;
+  const over = isLoopback(ownHost(s.http.host)) ? "loopback" : "its address";
   // Over HTTPS the check does not verify the certificate: it reaches its own listener, by an address the
   // certificate need not name, to see it answer. A listener that asks for client certificates would refuse it: a
   // TCP connect to the advertised address then (a wildcard listener's is this machine's own).
@@ -79,7 +72,7 @@ export function selfInstances(s: SelfRegistration): ParsedServiceInput[] {
       : s.clientCertificates
         ? { id: "api", name: "TCP connect (the API asks for client certificates)", kind: "tcp", interval: SELF_CHECK_INTERVAL_MS }
         : { id: "api", name: `GET /v1/status over ${over}, HTTPS`, kind: "http", url: `https://${apiTarget}/v1/status`, tlsSkipVerify: true, interval: SELF_CHECK_INTERVAL_MS };
-  const dnsResolver = `${urlHost(checkHost(s.dns.host))}:${s.dns.port}`;
+  const dnsResolver = `${urlHost(ownHost(s.dns.host))}:${s.dns.port}`;
   // A name this DNS server answers from the registry alone, and to a known address: <hex>.addr.<domain> is the
   // instance's own address (the SRV target). A host name has no such form: the node's name then.
   const hex = isIP(dnsAddress) !== 0 ? ipHex(dnsAddress) : undefined;

@@ -35,6 +35,14 @@ export function isWildcard(host: string): boolean {
   return host === "0.0.0.0" || host === "::";
 }
 
+/** Where this machine reaches its own listener bound to `bound`: loopback for a wildcard or "localhost", else the
+ * address itself (the server's self-checks, the container's healthcheck). */
+export function ownHost(bound: string): string {
+  if (bound === "::") return "::1";
+  if (bound === "0.0.0.0" || bound === "localhost") return "127.0.0.1";
+  return bound;
+}
+
 export function isLoopback(host: string): boolean {
   return host === "localhost" || host === "::1" || /^127\./.test(host);
 }
