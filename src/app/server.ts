@@ -3,7 +3,6 @@
 // port 0 and stop them.
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
-import { rootCertificates } from "node:tls";
 import { resolve } from "node:path";
 import type { Logger } from "pino";
 import type { Clock } from "../lib/clock.js";
@@ -17,7 +16,7 @@ import { DnsServer, localNetworks } from "../dns/index.js";
 import { DockerSource, type DockerSourceStatus } from "../sources/index.js";
 import { loadZones, type StaticZones } from "../dns/index.js";
 import { createHttpApp } from "../http/index.js";
-import { daysLeft, listenHttp, loadTls, type HttpServerHandle, type PeerTls, type TlsFiles, type TlsMaterial } from "../http/index.js";
+import { daysLeft, listenHttp, loadTls, type HttpServerHandle, type TlsFiles, type TlsMaterial } from "../http/index.js";
 import { Metrics } from "./metrics.js";
 import { loadServiceFiles } from "../sources/index.js";
 import { FileStore, MemoryStore, type Store } from "../store/index.js";
@@ -84,21 +83,6 @@ function readTls(files: TlsFiles, logger: Logger, msg: string): TlsMaterial {
   if (left < 0) logger.error({ notAfter }, "the API's TLS certificate has expired: clients will refuse it");
   else if (left < 14) logger.warn({ notAfter, daysLeft: Math.floor(left) }, "the API's TLS certificate expires in under two weeks: renew it and send SIGHUP");
   return material;
-}
-
-/**
- * How a write forwarded to its owner node reaches that node's https:// API: trusting the system's CAs and, with
- * --tls-client-ca (the cluster's own CA, as Consul's ca_file), that CA too, showing this node's certificate (the
- * other node asks for one). Made once per material: the forwarder keeps its connections while it is the same.
- */
-const peerTlsCache = new WeakMap<TlsMaterial, PeerTls>();
-function peerTlsOf(tls: TlsMaterial): PeerTls {
-  const made = peerTlsCache.get(tls);
-  if (made !== undefined) return made;
-  const { ca, cert, key } = tls.options;
-  const peer = tls.requireClientCert && ca !== undefined ? { ca: [...rootCertificates, ca as Buffer], cert: cert as Buffer, key: key as Buffer } : {};
-  peerTlsCache.set(tls, peer);
-  return peer;
 }
 
 export async function startServer(config: Config, deps: ServerDeps): Promise<ServerHandle> {
@@ -184,7 +168,7 @@ export async function startServer(config: Config, deps: ServerDeps): Promise<Ser
     compressMinBytes: config.httpCompressMinBytes,
     events: { clientBufferBytes: config.eventsClientBuffer, heartbeatMs: config.eventsHeartbeat },
     nodeAddress: isWildcard(config.httpListen.host) ? "127.0.0.1" : config.httpListen.host, domain: config.domain,
-    peerTls: () => (tls !== undefined ? peerTlsOf(tls) : undefined),
+    peerTls: () => tls?.peer,
   });
   let http: HttpServerHandle;
   let dnsAddress: { host: string; port: number };

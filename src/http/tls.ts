@@ -3,7 +3,8 @@
 // /metrics. Reading it again (SIGHUP) gives a new material the listener switches to for new connections; one that
 // does not load leaves the one in use.
 import { readFileSync } from "node:fs";
-import { createSecureContext, type SecureContextOptions } from "node:tls";
+import { createSecureContext, rootCertificates, type SecureContextOptions } from "node:tls";
+import type { PeerTls } from "./forward.js";
 import { X509Certificate } from "node:crypto";
 
 export interface TlsFiles {
@@ -32,6 +33,12 @@ export interface TlsStatus {
 export interface TlsMaterial {
   readonly options: SecureContextOptions;
   readonly requireClientCert: boolean;
+  /**
+   * How this node reaches another node's https:// API when it forwards a write there: trusting the system's CAs
+   * and, with a client CA (the cluster's own, as Consul's ca_file), that CA too, showing this node's certificate
+   * (the other node asks for one). One object per material: the forwarder keeps its connections while it is the same.
+   */
+  readonly peer: PeerTls;
   readonly status: TlsStatus;
 }
 
@@ -67,6 +74,7 @@ export function loadTls(files: TlsFiles, now: Date = new Date()): TlsMaterial {
   return {
     options,
     requireClientCert: ca !== undefined,
+    peer: ca !== undefined ? { ca: [...rootCertificates, ca], cert, key } : {},
     status: {
       subject: leaf.subject.replace(/\n/g, ", "),
       issuer: leaf.issuer.replace(/\n/g, ", "),
