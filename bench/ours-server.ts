@@ -5,6 +5,8 @@
 // --udp-echo <hex>: a control, not our DNS: the DNS UDP socket answers every query with this one packet (the ID
 // patched), as bench/dns-echo.ts does, but inside this process, so the benchmark can tell the cost of our process
 // (its heap, modules and timers) from the cost of src/dns.
+// --bare-writes: also a bare node:http write handler in this process (bench/bare-writes.ts, on its own port,
+// `barePort` in the ready line): the peer of our write path, on the same event loop as our DNS.
 // --profile <file>: CPU profile of the serving phase (after registration), written on stop; with --profile-on-signal
 // it starts at the first SIGUSR2 instead, so a driver can leave warm-up out of it.
 import type { Socket } from "node:dgram";
@@ -14,6 +16,7 @@ import { loadConfig } from "../src/app/config.js";
 import { startServer } from "../src/app/server.js";
 import { serviceInputs } from "./dns-fixtures.js";
 import { instanceInputs, registerAll } from "./fixtures.js";
+import { startBareWrites } from "./bare-writes.js";
 import { startProfiler } from "./profiler.js";
 
 const { values } = parseArgs({
@@ -23,6 +26,7 @@ const { values } = parseArgs({
     "udp-echo": { type: "string" },
     profile: { type: "string" },
     "profile-on-signal": { type: "boolean", default: false },
+    "bare-writes": { type: "boolean", default: false },
   },
 });
 const instances = Number(values.instances);
@@ -48,6 +52,7 @@ if (values["udp-echo"] !== undefined) {
     udp.send(out, rinfo.port, rinfo.address);
   });
 }
+const bare = values["bare-writes"] ? await startBareWrites() : undefined;
 let stopProfiler: (() => Promise<void>) | undefined;
 if (values.profile !== undefined && !values["profile-on-signal"]) stopProfiler = await startProfiler(values.profile);
 const profileFile = values.profile;
@@ -69,4 +74,4 @@ const stop = () => {
 process.on("SIGTERM", stop);
 process.on("SIGINT", stop);
 
-process.stdout.write(JSON.stringify({ port: server.http.port, dnsPort: server.dnsAddress.port, instances: server.discovery.registry.size, registerMs: Math.round(registerMs) }) + "\n");
+process.stdout.write(JSON.stringify({ port: server.http.port, dnsPort: server.dnsAddress.port, instances: server.discovery.registry.size, registerMs: Math.round(registerMs), ...(bare ? { barePort: bare.port } : {}) }) + "\n");
