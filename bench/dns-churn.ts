@@ -20,8 +20,8 @@
 // server's CPU per write.
 // --profile: instead, a CPU profile of the server under the unrelated writes alone (no DNS load; with the checked
 // phase among --phases, under the checks alone), printed as the hot functions.
-// Usage: bench/run.sh dns-churn [--services 1000] [--rate 100] [--rounds 3] [--block 3] [--duration 4] [--warmup 2]
-//   [--checked 300] [--check-interval 1000] [--phases quiet,bare,unrelated,asked,checked] [--no-pin] [--profile]
+// Usage: bench/run.sh dns-churn [--services 1000] [--rate 100] [--rounds 3] [--block 3] [--duration 4] [--warmup 30]
+//   [--warm-writes 5000] [--checked 300] [--check-interval 1000] [--phases quiet,bare,unrelated,asked,checked] [--no-pin] [--profile]
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
@@ -44,7 +44,8 @@ const { values: opts } = parseArgs({
     rounds: { type: "string", default: "3" },
     duration: { type: "string", default: "4" },
     block: { type: "string", default: "3" },
-    warmup: { type: "string", default: "2" },
+    warmup: { type: "string", default: "30" },
+    "warm-writes": { type: "string", default: "5000" },
     clients: { type: "string", default: "4" },
     unrelated: { type: "string", default: "100" },
     checked: { type: "string", default: "300" },
@@ -60,6 +61,7 @@ const rounds = Number(opts.rounds);
 const duration = Number(opts.duration);
 const block = Number(opts.block);
 const warmup = Number(opts.warmup);
+const warmWrites = Number(opts["warm-writes"]);
 const clients = Number(opts.clients);
 const unrelated = Number(opts.unrelated);
 const pin = canPin(opts["no-pin"]);
@@ -81,9 +83,9 @@ requireDnsperf();
 /** dnsperf, asynchronously: this process keeps sending the churn meanwhile. */
 const dnsperf = (port: number, file: string, seconds: number, statsEvery?: number) => runDnsperf(port, file, seconds, { clients, pin, statsEvery });
 
-/** Sends `rate` writes a second (paced every 5 ms, at most 32 in flight, over bench/raw-http.ts: the driver shares
+/** Sends `perSecond` (--rate) writes a second (paced every 5 ms, at most 32 in flight, over bench/raw-http.ts: the driver shares
  * dnsperf's CPU) until stopped; counts the acknowledged ones. */
-function churn(client: RawHttp, phase: Writing): { stop: () => Promise<{ acked: number; failed: number; seconds: number }> } {
+function churn(client: RawHttp, phase: Writing, perSecond = rate): { stop: () => Promise<{ acked: number; failed: number; seconds: number }> } {
   let sent = 0;
   let acked = 0;
   let failed = 0;
@@ -122,7 +124,7 @@ function churn(client: RawHttp, phase: Writing): { stop: () => Promise<{ acked: 
     pending.add(p);
   };
   const timer = setInterval(() => {
-    const due = Math.floor(((performance.now() - started) / 1000) * rate);
+    const due = Math.floor(((performance.now() - started) / 1000) * perSecond);
     while (sent < due && inFlight < 32) {
       one();
       sent += 1;
@@ -199,8 +201,8 @@ async function main(): Promise<void> {
     if (res.statusCode >= 300) throw new Error(`registering churn-${k}: HTTP ${res.statusCode}`);
   }
   console.log(`ours: pid ${child.pid}, DNS 127.0.0.1:${ready.dnsPort}, ${ready.instances} + ${unrelated} instances; ${rate} writes/s while churning${pin ? "; server on CPU 1, dnsperf and the churn on CPU 0" : ""}`);
-  console.log(`dnsperf -s 127.0.0.1 -p ${ready.dnsPort} -d <queries> -c ${clients} -S 1; ${rounds} rounds of ${PHASES.filter((p) => p !== "checked").join(", ")} in ${block} s blocks${PHASES.includes("checked") ? `, then ${rounds} rounds of quiet, checked of ${duration} s` : ""} (order alternating), warmup ${warmup}s\n`);
-  await dnsperf(ready.dnsPort, file, warmup);
+  console.log(`dnsperf -s 127.0.0.1 -p ${ready.dnsPort} -d <queries> -c ${clients} -S 1; ${rounds} rounds of ${PHASES.filter((p) => p !== "checked").join(", ")} in ${block} s blocks${PHASES.includes("checked") ? `, then ${rounds} rounds of quiet, checked of ${duration} s` : ""} (order alternating); warm-up: ${warmWrites} writes of each kind, then ${warmup} s of the blocks\n`);
+  await dnsperf(ready.dnsPort, file, 2);
   const peer = PHASES.includes("checked") ? await startPeer() : undefined;
   const [dnsPort, queries] = [ready.dnsPort, file];
   /** The checked instances for the checked phase: on while `run` runs, checked by the server every checkInterval. */
@@ -277,11 +279,10 @@ async function main(): Promise<void> {
   // moments too far apart). dnsperf -S 1 gives a rate a second; a block's rate is the mean of the seconds wholly
   // inside it.
   const writing = PHASES.filter((p): p is Writing => p !== "quiet" && p !== "checked");
-  if (writing.length > 0) {
-    const schedule: Phase[] = [];
-    for (let round = 1; round <= rounds; round++) for (const p of round % 2 === 1 ? writing : [...writing].reverse()) schedule.push("quiet", p);
-    schedule.push("quiet");
-    const blocks: { phase: Phase; start: number; end: number; acked: number; failed: number; missed: number; busy: string; qps: number }[] = [];
+  type Block = { phase: Phase; start: number; end: number; acked: number; failed: number; missed: number; busy: string; qps: number };
+  /** The phases in `schedule`, a block each, under one dnsperf run: each block's writes, misses and qps. */
+  const runSchedule = async (schedule: readonly Phase[]) => {
+    const blocks: Block[] = [];
     const run = dnsperf(ready.dnsPort, file, schedule.length * block + 2, 1);
     await sleep(1000);
     for (const phase of schedule) {
@@ -308,6 +309,28 @@ async function main(): Promise<void> {
       const inside = r.samples.filter((x) => x.at - 1000 >= b.start && x.at <= b.end);
       b.qps = inside.length > 0 ? inside.reduce((sum, x) => sum + x.qps, 0) / inside.length : NaN;
     }
+    return { blocks, r };
+  };
+  if (writing.length > 0) {
+    // Warm-up: V8 runs a code path in its lower tiers until it has run often, and at 100 writes a second the write
+    // path (node:http, Hono, zod, the registry) takes tens of seconds to be optimised: measured here, the first
+    // ~3,000 writes cost DNS two to three times what a warm write does (BENCHMARKS.md §10). A server that takes
+    // writes all day is past that, so the blocks are measured after --warm-writes writes of each kind back to
+    // back and --warmup seconds of the schedule itself under dnsperf (the DNS path warms meanwhile).
+    for (const phase of writing) {
+      const client = phase === "bare" ? bareWriter! : writer;
+      for (let done = 0; done < warmWrites; ) {
+        const load = churn(client, phase, Infinity);
+        await sleep(200);
+        done += (await load.stop()).acked;
+      }
+    }
+    const warmBlocks = Math.max(writing.length * 2, Math.ceil(warmup / block));
+    await runSchedule(Array.from({ length: warmBlocks }, (_, i) => (i % 2 === 0 ? "quiet" : writing[(i >> 1) % writing.length]!)));
+    const schedule: Phase[] = [];
+    for (let round = 1; round <= rounds; round++) for (const p of round % 2 === 1 ? writing : [...writing].reverse()) schedule.push("quiet", p);
+    schedule.push("quiet");
+    const { blocks, r } = await runSchedule(schedule);
     blocks.forEach((b, i) => {
       const around = [blocks[i - 1]?.qps, blocks[i + 1]?.qps].filter((q): q is number => q !== undefined && Number.isFinite(q));
       const quiet = b.phase === "quiet" ? b.qps : around.reduce((a, q) => a + q, 0) / around.length;
