@@ -81,6 +81,21 @@ export interface FeedEvent {
   readonly last: boolean;
 }
 
+/** A recorded event: its JSON is made the first time a subscriber or a replay needs it, once (most writes have no
+ * stream open to see them: serialising every one cost a registration 4 us). Entries are frozen, so it is the same. */
+class RecordedEvent implements FeedEvent {
+  private text: string | undefined;
+  constructor(
+    readonly event: ServiceEvent,
+    readonly before: ServiceEntry | undefined,
+    readonly after: ServiceEntry | undefined,
+    public last: boolean,
+  ) {}
+  get json(): string {
+    return (this.text ??= JSON.stringify(this.event));
+  }
+}
+
 export interface EventFeedOptions {
   /** Events kept for replay. */
   ringSize: number;
@@ -167,12 +182,12 @@ export class EventFeed {
   /** An event about something other than the entries (a routing policy), at an index of its own (Registry.advance). */
   note(event: Extract<ServiceEvent, { type: "routing" }>): void {
     this.latest = event.index;
-    this.push([{ event, json: JSON.stringify(event), before: undefined, after: undefined, last: true }]);
+    this.push([new RecordedEvent(event, undefined, undefined, true)]);
   }
 
   private record(changes: readonly RegistryChange[], at: number): void {
     this.latest = at;
-    const events: FeedEvent[] = [];
+    const events: RecordedEvent[] = [];
     for (const change of changes) {
       const event = eventOf(change, at);
       if (event === undefined) {
@@ -180,10 +195,10 @@ export class EventFeed {
         if (change.cause !== "checked") this.horizon = at;
         continue;
       }
-      events.push({ event, json: JSON.stringify(event), before: change.before, after: change.after, last: false });
+      events.push(new RecordedEvent(event, change.before, change.after, false));
     }
     if (events.length === 0) return;
-    (events[events.length - 1] as { last: boolean }).last = true;
+    events[events.length - 1]!.last = true;
     this.push(events);
   }
 

@@ -32,12 +32,12 @@ export class Rollouts {
     private readonly logger: Logger,
   ) {
     registry.onChange((changes) => {
-      const names = new Set<string>();
+      let names: Set<string> | undefined;
       for (const c of changes) {
         const name = (c.after ?? c.before)?.name;
-        if (name !== undefined && this.running(name) !== undefined) names.add(name);
+        if (name !== undefined && this.running(name) !== undefined) (names ??= new Set()).add(name);
       }
-      for (const name of names) void this.transition(name, async (r) => (r === undefined ? undefined : this.judge(name, r))).catch(() => undefined);
+      if (names !== undefined) for (const name of names) void this.transition(name, async (r) => (r === undefined ? undefined : this.judge(name, r))).catch(() => undefined);
     });
     // A policy set by hand ends a rollout (the table records it cancelled): its timer goes with it.
     table.onChange((name) => {
