@@ -103,10 +103,11 @@ async function measure(kind: Kind): Promise<{ paced: number; backToBack: number;
   const { port } = await readyLine<{ port: number }>(child);
   const base = `http://127.0.0.1:${port}`;
   const agent = new Agent({ connections: 32 });
-  // Every service once, then a warm-up of both loads: the figures are for updates, on warm code.
+  // Every service once, then a warm-up of both loads: the figures are for updates, on warm code (V8 optimises a
+  // write path only after thousands of writes: bench/dns-churn.ts' warm-up says why).
   for (let k = 0; k < SERVICES; k++) await write(base, agent);
-  await backToBack(base, agent, 1);
-  await paced(base, agent, 1);
+  await backToBack(base, agent, 3);
+  await paced(base, agent, 2);
   await sleep(300);
   let cpu = processCpuMs(child.pid);
   await sleep(duration * 1000);
