@@ -1,7 +1,8 @@
 // The cheapest HTTP/1.1 client this process can be: keep-alive sockets written with one prebuilt request each and
 // read for the status and Content-Length only. bench/dns-churn.ts sends its writes with it because the driver
 // shares CPU 0 with dnsperf: what the client costs there is taken from dnsperf's sending, not from the server under
-// test (undici at 100 writes a second cost dnsperf several per cent).
+// test (undici at 100 writes a second cost dnsperf several per cent). It reads only responses that carry a
+// Content-Length (ours and bench/bare-writes.ts' do), one after another on a connection.
 import { connect, type Socket } from "node:net";
 
 interface Waiting {
