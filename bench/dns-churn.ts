@@ -18,8 +18,8 @@
 // user's deploy tooling would; the server is on CPU 1, dnsperf and this process on CPU 0 (as bench/dns.ts pins
 // them). Each line shows how busy the server and both cores were. Then the writes alone, without DNS load: the
 // server's CPU per write.
-// --profile: instead, a CPU profile of the server under the unrelated writes alone (no DNS load; with the checked
-// phase among --phases, under the checks alone), printed as the hot functions.
+// --profile: instead, a CPU profile of the server under the unrelated writes alone (warmed first; no DNS load; with
+// the checked phase among --phases, under the checks alone), printed as the hot functions.
 // Usage: bench/run.sh dns-churn [--services 1000] [--rate 100] [--rounds 3] [--block 3] [--duration 4] [--warmup 30]
 //   [--warm-writes 5000] [--checked 300] [--check-interval 1000] [--phases quiet,bare,unrelated,asked,checked] [--no-pin] [--profile]
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
@@ -219,6 +219,15 @@ async function main(): Promise<void> {
     return { result, checks };
   };
 
+  /** --warm-writes writes of a phase's kind, back to back (32 in flight): V8 optimises the path they take. */
+  const warmWritePath = async (phase: Writing) => {
+    const client = phase === "bare" ? bareWriter! : writer;
+    for (let done = 0; done < warmWrites; ) {
+      const load = churn(client, phase, Infinity);
+      await sleep(200);
+      done += (await load.stop()).acked;
+    }
+  };
   /** The writes alone for `duration` seconds: acknowledged writes a second and the server's CPU ms per write. */
   const writesAlone = async (phase: Writing) => {
     await sleep(300);
@@ -247,6 +256,7 @@ async function main(): Promise<void> {
       printHotFunctions(profile);
       return;
     }
+    await warmWritePath("unrelated");
     child.kill("SIGUSR2");
     await sleep(500);
     const w = await writesAlone("unrelated");
@@ -317,14 +327,7 @@ async function main(): Promise<void> {
     // ~3,000 writes cost DNS two to three times what a warm write does (BENCHMARKS.md §10). A server that takes
     // writes all day is past that, so the blocks are measured after --warm-writes writes of each kind back to
     // back and --warmup seconds of the schedule itself under dnsperf (the DNS path warms meanwhile).
-    for (const phase of writing) {
-      const client = phase === "bare" ? bareWriter! : writer;
-      for (let done = 0; done < warmWrites; ) {
-        const load = churn(client, phase, Infinity);
-        await sleep(200);
-        done += (await load.stop()).acked;
-      }
-    }
+    for (const phase of writing) await warmWritePath(phase);
     const warmBlocks = Math.max(writing.length * 2, Math.ceil(warmup / block));
     await runSchedule(Array.from({ length: warmBlocks }, (_, i) => (i % 2 === 0 ? "quiet" : writing[(i >> 1) % writing.length]!)));
     const schedule: Phase[] = [];
