@@ -116,8 +116,13 @@ function instance(e) {
       h("button", { type: "button", "data-action": "deregister", onclick: () => act(e.id, "deregister") }, "Deregister")));
 }
 
-function say(text) {
+/** Who said what the message shows: a read in the background (a reload) clears its own words and the token's
+ * prompt, never an action's answer the user has not read yet (blurring the token field to click a button fires its
+ * change, and that reload used to finish after the click's 403 and wipe it). */
+let saidBy = "";
+function say(text, by) {
   $("message").textContent = text || "";
+  saidBy = text ? by || "" : "";
 }
 
 function logEvent(ev) {
@@ -163,7 +168,7 @@ async function act(id, action) {
     }
     say("");
   } catch (err) {
-    say(action + " " + id + ": " + err.message);
+    say(action + " " + id + ": " + err.message, "action");
   }
 }
 
@@ -225,7 +230,7 @@ async function reload(withPolicies = true) {
     problem = "filter: " + err.message;
   }
   const trouble = await policies;
-  say(problem || trouble);
+  if (problem || trouble || saidBy !== "action") say(problem || trouble);
   render();
   return problem === "";
 }
