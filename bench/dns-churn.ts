@@ -31,6 +31,7 @@ import { parseArgs } from "node:util";
 import { Agent, request } from "undici";
 import { canPin, children, runMain, sleep, stopChild } from "./children.js";
 import { printHotFunctions } from "./cpuprofile.js";
+import { pace, type Paced } from "./pace.js";
 import { RawHttp } from "./raw-http.js";
 import { dnsperf as runDnsperf, requireDnsperf } from "./dnsperf.js";
 import { coreBusyMs, processCpuMs } from "./procstat.js";
@@ -83,18 +84,11 @@ requireDnsperf();
 /** dnsperf, asynchronously: this process keeps sending the churn meanwhile. */
 const dnsperf = (port: number, file: string, seconds: number, statsEvery?: number) => runDnsperf(port, file, seconds, { clients, pin, statsEvery });
 
-/** Sends `perSecond` (--rate) writes a second (paced every 5 ms, at most 32 in flight, over bench/raw-http.ts: the driver shares
- * dnsperf's CPU) until stopped; counts the acknowledged ones. */
-function churn(client: RawHttp, phase: Writing, perSecond = rate): { stop: () => Promise<{ acked: number; failed: number; seconds: number }> } {
-  let sent = 0;
-  let acked = 0;
-  let failed = 0;
-  let inFlight = 0;
-  let seq = churnSeq;
-  const started = performance.now();
-  const pending = new Set<Promise<void>>();
-  const one = () => {
-    seq += 1;
+/** Sends `perSecond` (--rate) writes of a phase's kind a second (bench/pace.ts) over bench/raw-http.ts (the driver
+ * shares dnsperf's CPU) until stopped; counts the acknowledged ones. */
+function churn(client: RawHttp, phase: Writing, perSecond = rate): Paced {
+  return pace(perSecond, () => {
+    const seq = ++churnSeq;
     let id: string;
     let body: Record<string, unknown>;
     if (phase !== "asked") {
@@ -110,35 +104,8 @@ function churn(client: RawHttp, phase: Writing, perSecond = rate): { stop: () =>
       body = { name: serviceName(s), address: inst.address, port: moved ? inst.port + 1000 : inst.port, metadata: { rev: String(seq) } };
       id = inst.id;
     }
-    inFlight += 1;
-    const p: Promise<void> = client
-      .request("PUT", `/v1/services/${id}`, JSON.stringify(body))
-      .then((status) => {
-        if (status >= 200 && status < 300) acked += 1;
-        else failed += 1;
-      })
-      .finally(() => {
-        inFlight -= 1;
-        pending.delete(p);
-      });
-    pending.add(p);
-  };
-  const timer = setInterval(() => {
-    const due = Math.floor(((performance.now() - started) / 1000) * perSecond);
-    while (sent < due && inFlight < 32) {
-      one();
-      sent += 1;
-    }
-  }, 5);
-  return {
-    stop: async () => {
-      clearInterval(timer);
-      const seconds = (performance.now() - started) / 1000;
-      await Promise.all(pending);
-      churnSeq = seq;
-      return { acked, failed, seconds };
-    },
-  };
+    return client.request("PUT", `/v1/services/${id}`, JSON.stringify(body)).then((status) => status >= 200 && status < 300);
+  });
 }
 let churnSeq = 0;
 

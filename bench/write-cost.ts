@@ -18,6 +18,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { Agent, request } from "undici";
 import { canPin, children, runMain, sleep, stopChild } from "./children.js";
+import { pace } from "./pace.js";
 import { processCpuMs } from "./procstat.js";
 import { fmt, median, readyLine } from "./stats.js";
 
@@ -58,31 +59,11 @@ function write(base: string, agent: Agent): Promise<boolean> {
   );
 }
 
-/** `rate` writes a second, paced every 5 ms, for `seconds`: the acknowledged ones. */
+/** `rate` writes a second (bench/pace.ts) for `seconds`: the acknowledged ones. */
 async function paced(base: string, agent: Agent, seconds: number): Promise<number> {
-  let sent = 0;
-  let acked = 0;
-  const pending = new Set<Promise<void>>();
-  const started = performance.now();
-  await new Promise<void>((resolve) => {
-    const timer = setInterval(() => {
-      const elapsed = (performance.now() - started) / 1000;
-      if (elapsed >= seconds) {
-        clearInterval(timer);
-        resolve();
-        return;
-      }
-      for (const due = Math.floor(elapsed * rate); sent < due; sent++) {
-        const p = write(base, agent).then((ok) => {
-          if (ok) acked += 1;
-          pending.delete(p);
-        });
-        pending.add(p);
-      }
-    }, 5);
-  });
-  await Promise.all(pending);
-  return acked;
+  const load = pace(rate, () => write(base, agent));
+  await sleep(seconds * 1000);
+  return (await load.stop()).acked;
 }
 
 /** `inflight` writes always in flight for `seconds`: the acknowledged ones. */
